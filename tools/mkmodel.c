@@ -1,0 +1,382 @@
+/* bellows-mkmodel -- write a random-weight qwen2-architecture GGUF model.
+ *
+ * Bellows' tests and demo need a model that loads through libllama like a real one but is
+ * small, deterministic and made on the spot (no download). This tool builds one:
+ *   - the hyper-parameters come from a preset or flags (layers, hidden, FFN, heads, ...);
+ *   - the tokenizer and chat template are copied from llama.cpp's
+ *     models/ggml-vocab-qwen2.gguf (only its `tokenizer.*` keys: its other keys describe
+ *     a 7B model and must not leak into ours);
+ *   - weights are drawn from N(0, 0.02) with a seeded PRNG, which keeps activations finite,
+ *     and `output.weight` is separate from `token_embd.weight`: with tied embeddings a
+ *     random model repeats one token under greedy decoding;
+ *   - the F16 file is written with gguf.h, then llama_model_quantize() turns it into
+ *     Q8_0 or Q4_0 when asked.
+ * The text such a model writes is gibberish by design. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ggml.h"
+#include "gguf.h"
+#include "llama.h"
+
+#ifndef BELLOWS_DEFAULT_VOCAB
+#define BELLOWS_DEFAULT_VOCAB ""
+#endif
+
+enum out_type { OUT_F16, OUT_Q8_0, OUT_Q4_0 };
+
+struct model_shape {
+    int n_layer, n_embd, n_ff, n_head, n_head_kv, n_ctx_train;
+    enum out_type type;
+};
+
+struct preset {
+    const char *name;
+    struct model_shape shape;
+};
+
+static const struct preset presets[] = {
+    {"demo", {2, 64, 128, 4, 2, 32768, OUT_Q8_0}},
+    {"ctx4k", {2, 64, 128, 4, 2, 4096, OUT_Q8_0}},
+    {"bench-0.5b", {24, 896, 4864, 14, 2, 32768, OUT_Q8_0}},
+};
+
+/* ---- deterministic normal numbers (splitmix64 + Box-Muller) ---- */
+
+static uint64_t rng_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(uint64_t *state) /* in (0, 1] */
+{
+    return ((rng_next(state) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+}
+
+static void fill_normal(float *out, size_t n, float stddev, uint64_t *state)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        double r = sqrt(-2.0 * log(rng_uniform(state)));
+        double t = 2.0 * 3.14159265358979323846 * rng_uniform(state);
+        out[i] = (float)(r * cos(t)) * stddev;
+        if (i + 1 < n)
+            out[i + 1] = (float)(r * sin(t)) * stddev;
+    }
+}
+
+/* ---- tensors ---- */
+
+struct builder {
+    struct ggml_context *ctx;
+    struct gguf_context *gguf;
+    uint64_t rng;
+    float *scratch; /* f32 staging for one tensor */
+    size_t scratch_n;
+};
+
+/* Adds a tensor named NAME of shape ne0 x ne1 (ne1 = 1 for vectors). Matrices are F16
+ * with N(0, 0.02) values; vectors are F32 (llama.cpp expects norms and biases in F32),
+ * norms are 1 and biases N(0, 0.02). */
+static int add_tensor(struct builder *b, const char *name, int64_t ne0, int64_t ne1, bool is_norm)
+{
+    bool matrix = ne1 > 1;
+    struct ggml_tensor *t = matrix ? ggml_new_tensor_2d(b->ctx, GGML_TYPE_F16, ne0, ne1)
+                                   : ggml_new_tensor_1d(b->ctx, GGML_TYPE_F32, ne0);
+    if (!t)
+        return -1;
+    ggml_set_name(t, name);
+    size_t n = (size_t)(ne0 * ne1);
+    if (n > b->scratch_n) {
+        float *p = realloc(b->scratch, n * sizeof *p);
+        if (!p)
+            return -1;
+        b->scratch = p;
+        b->scratch_n = n;
+    }
+    if (is_norm) {
+        for (size_t i = 0; i < n; i++)
+            b->scratch[i] = 1.0f;
+    } else {
+        fill_normal(b->scratch, n, 0.02f, &b->rng);
+    }
+    if (matrix)
+        ggml_fp32_to_fp16_row(b->scratch, t->data, (int64_t)n);
+    else
+        memcpy(t->data, b->scratch, n * sizeof(float));
+    gguf_add_tensor(b->gguf, t);
+    return 0;
+}
+
+static size_t tensor_bytes(const struct model_shape *s, int64_t n_vocab)
+{
+    int64_t head_dim = s->n_embd / s->n_head;
+    int64_t kv = head_dim * s->n_head_kv;
+    int64_t per_layer = 2 * s->n_embd * s->n_embd + 2 * s->n_embd * kv + 3 * s->n_embd * s->n_ff;
+    int64_t f16 = 2 * n_vocab * s->n_embd + s->n_layer * per_layer;
+    int64_t f32 = s->n_embd * (1 + 3 * s->n_layer) + s->n_layer * 2 * kv;
+    int64_t n_tensors = 3 + 12 * s->n_layer;
+    return (size_t)(f16 * 2 + f32 * 4 + n_tensors * (ggml_tensor_overhead() + 64)) + (1 << 20);
+}
+
+/* Copies the `tokenizer.*` keys of the vocabulary file into dst; returns the vocab size
+ * or -1 with a message on stderr. */
+static int64_t copy_tokenizer(struct gguf_context *dst, const char *vocab_path)
+{
+    struct gguf_init_params ip = {.no_alloc = true, .ctx = NULL};
+    struct gguf_context *src = gguf_init_from_file(vocab_path, ip);
+    if (!src) {
+        fprintf(stderr, "bellows-mkmodel: cannot read vocabulary %s\n", vocab_path);
+        return -1;
+    }
+    struct gguf_context *tmp = gguf_init_empty();
+    gguf_set_kv(tmp, src);
+    for (int64_t i = gguf_get_n_kv(src) - 1; i >= 0; i--) {
+        const char *key = gguf_get_key(src, i);
+        if (strncmp(key, "tokenizer.", 10) != 0)
+            gguf_remove_key(tmp, key);
+    }
+    gguf_set_kv(dst, tmp);
+    int64_t id = gguf_find_key(src, "tokenizer.ggml.tokens");
+    int64_t n_vocab = id >= 0 ? (int64_t)gguf_get_arr_n(src, id) : -1;
+    bool has_template = gguf_find_key(src, "tokenizer.chat_template") >= 0;
+    gguf_free(tmp);
+    gguf_free(src);
+    if (n_vocab <= 0 || !has_template) {
+        fprintf(stderr, "bellows-mkmodel: %s has no tokenizer.ggml.tokens or chat template\n", vocab_path);
+        return -1;
+    }
+    return n_vocab;
+}
+
+static int write_f16(const char *path, const struct model_shape *s, const char *vocab_path,
+                     uint64_t seed, const char *name)
+{
+    struct builder b = {.rng = seed};
+    b.gguf = gguf_init_empty();
+    int64_t n_vocab = copy_tokenizer(b.gguf, vocab_path);
+    if (n_vocab < 0) {
+        gguf_free(b.gguf);
+        return -1;
+    }
+    int head_dim = s->n_embd / s->n_head;
+    int kv = head_dim * s->n_head_kv;
+
+    gguf_set_val_str(b.gguf, "general.architecture", "qwen2");
+    gguf_set_val_str(b.gguf, "general.name", name);
+    gguf_set_val_u32(b.gguf, "general.file_type", 1 /* LLAMA_FTYPE_MOSTLY_F16 */);
+    gguf_set_val_u32(b.gguf, "qwen2.context_length", (uint32_t)s->n_ctx_train);
+    gguf_set_val_u32(b.gguf, "qwen2.embedding_length", (uint32_t)s->n_embd);
+    gguf_set_val_u32(b.gguf, "qwen2.block_count", (uint32_t)s->n_layer);
+    gguf_set_val_u32(b.gguf, "qwen2.feed_forward_length", (uint32_t)s->n_ff);
+    gguf_set_val_u32(b.gguf, "qwen2.attention.head_count", (uint32_t)s->n_head);
+    gguf_set_val_u32(b.gguf, "qwen2.attention.head_count_kv", (uint32_t)s->n_head_kv);
+    gguf_set_val_f32(b.gguf, "qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
+    gguf_set_val_f32(b.gguf, "qwen2.rope.freq_base", 1000000.0f);
+
+    struct ggml_init_params gp = {.mem_size = tensor_bytes(s, n_vocab), .mem_buffer = NULL, .no_alloc = false};
+    b.ctx = ggml_init(gp);
+    if (!b.ctx) {
+        fprintf(stderr, "bellows-mkmodel: cannot allocate %zu bytes for the tensors\n", gp.mem_size);
+        gguf_free(b.gguf);
+        return -1;
+    }
+
+    int rc = 0;
+    rc |= add_tensor(&b, "token_embd.weight", s->n_embd, n_vocab, false);
+    rc |= add_tensor(&b, "output_norm.weight", s->n_embd, 1, true);
+    rc |= add_tensor(&b, "output.weight", s->n_embd, n_vocab, false);
+    for (int i = 0; i < s->n_layer && rc == 0; i++) {
+        char n[64];
+#define T(suffix, ne0, ne1, norm) (snprintf(n, sizeof n, "blk.%d." suffix, i), add_tensor(&b, n, ne0, ne1, norm))
+        rc |= T("attn_norm.weight", s->n_embd, 1, true);
+        rc |= T("attn_q.weight", s->n_embd, s->n_embd, false);
+        rc |= T("attn_q.bias", s->n_embd, 1, false);
+        rc |= T("attn_k.weight", s->n_embd, kv, false);
+        rc |= T("attn_k.bias", kv, 1, false);
+        rc |= T("attn_v.weight", s->n_embd, kv, false);
+        rc |= T("attn_v.bias", kv, 1, false);
+        rc |= T("attn_output.weight", s->n_embd, s->n_embd, false);
+        rc |= T("ffn_norm.weight", s->n_embd, 1, true);
+        rc |= T("ffn_gate.weight", s->n_embd, s->n_ff, false);
+        rc |= T("ffn_up.weight", s->n_embd, s->n_ff, false);
+        rc |= T("ffn_down.weight", s->n_ff, s->n_embd, false);
+#undef T
+    }
+    if (rc == 0 && !gguf_write_to_file(b.gguf, path, false)) {
+        fprintf(stderr, "bellows-mkmodel: cannot write %s: %s\n", path, strerror(errno));
+        rc = -1;
+    } else if (rc != 0) {
+        fprintf(stderr, "bellows-mkmodel: out of memory while building tensors\n");
+    }
+    free(b.scratch);
+    ggml_free(b.ctx);
+    gguf_free(b.gguf);
+    return rc;
+}
+
+static void quiet_log(enum ggml_log_level level, const char *text, void *ud)
+{
+    (void)ud;
+    if (level == GGML_LOG_LEVEL_ERROR)
+        fputs(text, stderr);
+}
+
+static int quantize(const char *in, const char *out, enum out_type type)
+{
+    llama_model_quantize_params qp = llama_model_quantize_default_params();
+    qp.ftype = type == OUT_Q4_0 ? LLAMA_FTYPE_MOSTLY_Q4_0 : LLAMA_FTYPE_MOSTLY_Q8_0;
+    qp.nthread = 0;
+    if (llama_model_quantize(in, out, &qp) != 0) {
+        fprintf(stderr, "bellows-mkmodel: quantizing %s to %s failed\n", in, out);
+        return -1;
+    }
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bellows-mkmodel [--preset NAME] [options] -o OUT.gguf\n"
+            "Writes a random-weight qwen2 model (seeded, deterministic) with the qwen2 tokenizer.\n"
+            "\n"
+            "  --preset NAME          demo | ctx4k | bench-0.5b (default demo)\n"
+            "  --layers N             transformer blocks\n"
+            "  --hidden N             embedding length\n"
+            "  --ffn N                feed-forward length\n"
+            "  --heads N              attention heads\n"
+            "  --kv-heads N           key/value heads\n"
+            "  --context-length N     qwen2.context_length (the model maximum)\n"
+            "  --type T               f16 | q8_0 | q4_0\n"
+            "  --seed N               PRNG seed (default 42)\n"
+            "  --vocab PATH           vocabulary GGUF (default %s)\n"
+            "  -o, --output PATH      where to write the model\n"
+            "  -v, --verbose          show llama.cpp's quantization log\n",
+            *BELLOWS_DEFAULT_VOCAB ? BELLOWS_DEFAULT_VOCAB : "none built in");
+}
+
+static bool parse_int(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v <= 0 || v > (1 << 24))
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    struct model_shape shape = presets[0].shape;
+    const char *preset_name = "demo";
+    const char *out = NULL, *vocab = BELLOWS_DEFAULT_VOCAB;
+    uint64_t seed = 42;
+    bool verbose = false;
+
+    /* The preset goes first so that flags override it wherever they stand. */
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--preset") != 0)
+            continue;
+        size_t k = 0;
+        while (k < sizeof presets / sizeof presets[0] && strcmp(presets[k].name, argv[i + 1]) != 0)
+            k++;
+        if (k == sizeof presets / sizeof presets[0]) {
+            fprintf(stderr, "bellows-mkmodel: unknown preset '%s' (demo, ctx4k, bench-0.5b)\n", argv[i + 1]);
+            return 2;
+        }
+        shape = presets[k].shape;
+        preset_name = presets[k].name;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int *target = NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = true;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "bellows-mkmodel: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--preset")) continue;
+        else if (!strcmp(a, "--layers")) target = &shape.n_layer;
+        else if (!strcmp(a, "--hidden")) target = &shape.n_embd;
+        else if (!strcmp(a, "--ffn")) target = &shape.n_ff;
+        else if (!strcmp(a, "--heads")) target = &shape.n_head;
+        else if (!strcmp(a, "--kv-heads")) target = &shape.n_head_kv;
+        else if (!strcmp(a, "--context-length")) target = &shape.n_ctx_train;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
+        else if (!strcmp(a, "--vocab")) vocab = v;
+        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--type")) {
+            if (!strcasecmp(v, "f16")) shape.type = OUT_F16;
+            else if (!strcasecmp(v, "q8_0")) shape.type = OUT_Q8_0;
+            else if (!strcasecmp(v, "q4_0")) shape.type = OUT_Q4_0;
+            else {
+                fprintf(stderr, "bellows-mkmodel: unknown type '%s' (f16, q8_0, q4_0)\n", v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "bellows-mkmodel: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (target && !parse_int(v, target)) {
+            fprintf(stderr, "bellows-mkmodel: %s wants a positive integer, got '%s'\n", a, v);
+            return 2;
+        }
+    }
+    if (!out || !*vocab) {
+        fprintf(stderr, "bellows-mkmodel: %s\n", !out ? "-o OUT.gguf is required" : "--vocab PATH is required");
+        return 2;
+    }
+    if (shape.n_embd % shape.n_head || shape.n_head % shape.n_head_kv) {
+        fprintf(stderr, "bellows-mkmodel: hidden must be a multiple of heads, and heads of kv-heads\n");
+        return 2;
+    }
+    /* Quantized blocks hold 32 values: every row length must be a multiple of 32. */
+    int kv = shape.n_embd / shape.n_head * shape.n_head_kv;
+    if (shape.type != OUT_F16 && (shape.n_embd % 32 || shape.n_ff % 32 || kv % 32)) {
+        fprintf(stderr, "bellows-mkmodel: hidden, ffn and kv width must be multiples of 32 for q8_0/q4_0\n");
+        return 2;
+    }
+
+    if (!verbose)
+        llama_log_set(quiet_log, NULL);
+    llama_backend_init();
+
+    char name[128];
+    snprintf(name, sizeof name, "bellows-%s", preset_name);
+    int rc;
+    if (shape.type == OUT_F16) {
+        rc = write_f16(out, &shape, vocab, seed, name);
+    } else {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.f16.tmp", out);
+        rc = write_f16(tmp, &shape, vocab, seed, name);
+        if (rc == 0)
+            rc = quantize(tmp, out, shape.type);
+        unlink(tmp);
+    }
+    llama_backend_free();
+    if (rc != 0) {
+        unlink(out);
+        return 1;
+    }
+    return 0;
+}
