@@ -1,0 +1,175 @@
+/* engine.h -- one model, one elastic KV pool, many requests at once (design.md §3).
+ *
+ * The engine owns a llama_model and, once the first request arrives, one llama_context
+ * whose KV pool is unified (kv_unified) and shared by up to n_parallel sequences. Each
+ * call to engine_step() runs one named round:
+ *     admit -> make room -> build batch -> llama_decode -> sample -> emit -> retire
+ * A batch holds one token of every generating sequence plus chunks of pending prompts
+ * (continuous batching).
+ *
+ * Sizing (spec/context.md) happens once per request in engine_submit(): the prompt is
+ * rendered and tokenized whole, L / Cmax / D / room are computed by policy.c, and the prompt
+ * is cut only when L + room > Cmax. A client's num_ctx is not an input.
+ *
+ * Elastic pool: the pool starts at the first request's D and grows when the live
+ * reservations need more, by creating a larger context from the same model and moving
+ * every sequence's KV state into it (llama_state_seq_get/set_data): no reload, no
+ * re-prefill. Growth stays within max_pool_cells (the memory budget); past it, new
+ * requests wait in order. engine_shrink_idle() gives memory back when idle.
+ *
+ * Prefix cache: a finished sequence keeps its KV ("cached") while the pool has room. A
+ * new request starts from the sequence with the longest common token prefix (trimming its
+ * tail, or copying it when that sequence is still live) and evaluates only the rest.
+ * Cached sequences are evicted least recently used.
+ *
+ * Threads: none of its own, and not thread-safe: one thread (the runner's loop) calls
+ * everything. Events are delivered through the emit callback, synchronously, from inside
+ * engine_submit() / engine_step(); the callback must not call back into the engine. */
+#ifndef BELLOWS_ENGINE_H
+#define BELLOWS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/sampling.h"
+#include "policy/policy.h"
+#include "util/err.h"
+
+struct engine;
+
+struct engine_params {
+    const char *model_path;
+    int n_parallel;          /* sequences in the pool at once (n_seq_max); default 4 */
+    int n_threads;           /* 0: all cores */
+    int context_cap;         /* operator's BELLOWS_CONTEXT_LENGTH; 0: none */
+    int64_t max_pool_cells;  /* growth budget in KV cells; 0: n_parallel x Cmax */
+    int min_pool_cells;      /* the pool never shrinks below this; 0: 4096 */
+    bool flash_attn;         /* must stay the same for the life of the engine (state moves) */
+    bool use_mmap;
+    bool quiet;              /* silence libllama's own log below errors */
+};
+
+void engine_params_default(struct engine_params *p);
+
+enum engine_kind { ENGINE_GENERATE, ENGINE_CHAT, ENGINE_EMBED };
+
+struct engine_request {
+    uint64_t req_id;
+    enum engine_kind kind;
+    /* ENGINE_GENERATE / ENGINE_EMBED: the text. Generate renders it through the template
+     * as one user message (after `system`, when set) unless raw. */
+    const char *prompt;
+    const char *system;
+    bool raw;
+    /* ENGINE_CHAT */
+    const struct policy_msg *msgs;
+    size_t n_msgs;
+    /* generation options */
+    struct sampling_params sampling;
+    int num_predict;         /* > 0: at most this many tokens; -1 / -2 / 0: until EOS or Cmax */
+    int num_keep;            /* raw-prompt cut: tokens kept at the head; < 0: 4 */
+    const char *const *stop; /* stop strings */
+    size_t n_stop;
+    bool truncate;           /* ENGINE_EMBED: cut to Cmax (true) or fail */
+    bool render_only;        /* _debug_render_only: report the rendered prompt, generate nothing */
+};
+
+struct engine_stats {
+    int prompt_tokens;        /* L: the whole prompt before any cut */
+    int prompt_eval_count;    /* prompt tokens after the cut, cached ones included (Ollama's meaning) */
+    int prompt_cache_tokens;  /* of those, reused from the prefix cache */
+    int eval_count;           /* generated tokens */
+    int context_length;       /* D, the reservation (grown while generating, if it did) */
+    int context_max;          /* Cmax */
+    int truncated_messages;
+    int truncated_tokens;
+    int64_t prompt_eval_ns;   /* only the tokens actually evaluated */
+    int64_t eval_ns;
+    int64_t ttft_ns;          /* submit -> first token sampled */
+    int64_t total_ns;
+    int64_t queue_ns;         /* time waiting for room before admission */
+    int pool_cells;           /* pool size when the request finished */
+    int pool_growths;         /* growths while the request was live */
+    const char *done_reason;  /* "stop", "length", "cancel", "render" (static strings) */
+};
+
+enum engine_event_type {
+    ENGINE_EV_TEXT,       /* text: a piece of the answer (valid UTF-8, stop strings removed) */
+    ENGINE_EV_DONE,       /* stats: the request is finished; nothing more comes for req_id */
+    ENGINE_EV_ERROR,      /* err_code + text: the request failed; nothing more comes */
+    ENGINE_EV_EMBEDDING,  /* embd[n_embd], then DONE */
+    ENGINE_EV_RENDERED,   /* text: the prompt the model would see (render_only), then DONE */
+};
+
+struct engine_event {
+    uint64_t req_id;
+    enum engine_event_type type;
+    const char *text; /* borrowed: valid during the callback only */
+    size_t len;
+    const struct engine_stats *stats;
+    const float *embd;
+    int n_embd;
+    int err_code;
+};
+
+typedef void (*engine_emit_fn)(void *ud, const struct engine_event *ev);
+
+/* Loads the model (mmap). Returns BW_OK and *out (free with engine_free), or a BW_E code
+ * with the reason in err (unreadable or invalid GGUF: BW_EINVAL). No KV is allocated yet. */
+int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud, struct engine **out,
+               struct bw_err *err);
+void engine_free(struct engine *e);
+
+/* Sizes and queues a request; everything in r is copied. Returns BW_OK (events follow,
+ * ending with DONE or ERROR), or an error with nothing queued and no event sent:
+ * BW_EINVAL (bad request), BW_ETOOLONG (does not fit even after the cut),
+ * BW_EBUSY (a request with that id is already in flight). */
+int engine_submit(struct engine *e, const struct engine_request *r, struct bw_err *err);
+
+/* Cancels a queued or live request: within one step it is finished with done_reason
+ * "cancel" (its KV stays cached). Returns BW_ENOTFOUND for an unknown id. */
+int engine_cancel(struct engine *e, uint64_t req_id);
+
+/* True when there is work for engine_step(). */
+bool engine_has_work(const struct engine *e);
+
+/* One round of the batch loop. Returns BW_OK, or a BW_E code when libllama failed in a
+ * way that affects every request (each affected request got an ERROR event). */
+int engine_step(struct engine *e);
+
+/* With no live request, shrinks the pool to what the cached sequences need (at least
+ * min_pool_cells). Returns the cells freed (0 when nothing changed). */
+int engine_shrink_idle(struct engine *e);
+
+struct engine_status {
+    int pool_cells;      /* current KV pool size (0 before the first request) */
+    int used_cells;      /* cells holding tokens of live or cached sequences */
+    int reserved_cells;  /* sum of live reservations and cached tokens */
+    int live;            /* sequences with a request running */
+    int cached;          /* finished sequences kept for prefix reuse */
+    int queued;          /* requests waiting for room */
+    int n_parallel;
+    int n_ctx_train;
+    int context_max;
+    int64_t max_pool_cells;
+    uint64_t kv_bytes;   /* bytes of the KV pool */
+    uint64_t kv_bytes_per_cell;
+    int pool_growths;    /* since start */
+    int pool_shrinks;
+    int64_t last_growth_ns;
+};
+void engine_status(const struct engine *e, struct engine_status *st);
+
+/* Tokenizes text with the model's vocabulary (special tokens parsed, BOS per the model).
+ * Returns BW_OK with a malloc'd array in *out (caller frees) and its length in *n_out. */
+int engine_tokenize(struct engine *e, const char *text, bool add_special, int32_t **out, int *n_out);
+/* Detokenizes; returns BW_OK with a malloc'd NUL-terminated string (caller frees). */
+int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out, size_t *len);
+
+/* Model facts for status and the CLI. */
+int engine_n_ctx_train(const struct engine *e);
+int engine_n_embd(const struct engine *e);
+const char *engine_chat_template(const struct engine *e); /* may be NULL */
+
+#endif

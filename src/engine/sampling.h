@@ -1,0 +1,37 @@
+/* sampling.h -- per-request sampling options and the llama_sampler chain built from them.
+ *
+ * Defaults are Ollama's (anchors.md §1): temperature 0.8, top_k 40, top_p 0.9, min_p 0,
+ * typical_p 1, repeat_last_n 64, repeat_penalty 1.1, no presence/frequency penalty.
+ * temperature <= 0 means greedy: the penalties still apply, then the most likely token.
+ * Knows nothing of requests or I/O; called by engine.c. */
+#ifndef BELLOWS_SAMPLING_H
+#define BELLOWS_SAMPLING_H
+
+#include <stdint.h>
+
+struct llama_sampler;
+struct llama_vocab;
+
+struct sampling_params {
+    float temperature;
+    int top_k;             /* <= 0: off */
+    float top_p;           /* >= 1: off */
+    float min_p;           /* <= 0: off */
+    float typical_p;       /* >= 1: off */
+    int repeat_last_n;     /* 0: no penalties; -1: the whole context */
+    float repeat_penalty;  /* 1: off */
+    float presence_penalty;
+    float frequency_penalty;
+    int64_t seed;          /* < 0: the engine picks one */
+};
+
+void sampling_params_default(struct sampling_params *p);
+
+/* Builds a new chain for one sequence. seed is the one to use (the caller resolves a
+ * negative request seed first, so this function stays deterministic). n_ctx bounds
+ * repeat_last_n = -1. Returns the chain (caller frees with llama_sampler_free) or NULL
+ * when libllama cannot allocate it. */
+struct llama_sampler *sampling_chain_new(const struct sampling_params *p, const struct llama_vocab *vocab,
+                                         uint32_t seed, int n_ctx);
+
+#endif
