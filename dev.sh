@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# dev.sh -- the two commands of the README, and the steps under them.
+#   ./dev.sh demo    install what is missing, build, and generate text from the demo model
+#   ./dev.sh test    install what is missing, build, and run the whole test suite
+#   ./dev.sh build   install what is missing and build
+# The build lives in build/ (kept between runs); llama.cpp's fetched package is cached in
+# ~/.cache/bellows, and ccache keeps rebuilds of it cheap.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+export CCACHE_BASEDIR="$root"   # cache hits across clones in other folders (CI)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+build() {
+  scripts/install-deps.sh
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j "$jobs"
+}
+
+case "${1:-}" in
+  build)
+    build ;;
+  demo)
+    build
+    echo "--- bellows generate (demo model: random weights, so the words are gibberish by design)"
+    ./build/src/bellows generate -m build/models/demo.gguf --verbose "Why is the sky blue?" ;;
+  test)
+    build
+    ctest --test-dir build --output-on-failure -j "$jobs" ;;
+  *)
+    echo "usage: ./dev.sh demo | test | build" >&2
+    exit 2 ;;
+esac
