@@ -1,0 +1,549 @@
+/* test_engine.c -- the engine against the generated demo model (issue: engine).
+ *
+ * Every expectation is exact: greedy decoding is deterministic, so "the same tokens"
+ * means byte-identical text and equal token counts. Each test ends by checking that no
+ * sequence is left live (the engine's cleanup). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+#include "util/log.h"
+
+#define DEMO BELLOWS_TEST_MODELS "/demo.gguf"
+#define MAX_REQ 8
+#define MAX_STEPS 100000
+
+/* ---- collecting events --------------------------------------------------------------- */
+
+struct result {
+    uint64_t req_id;
+    char *text;
+    size_t len, cap;
+    int n_pieces;
+    bool done, failed, utf8_ok;
+    int err_code;
+    struct engine_stats st;
+    int done_order; /* 1 = first request to finish */
+};
+
+struct collector {
+    struct result r[MAX_REQ];
+    int n_done;
+};
+
+static bool valid_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!k || i + k > n)
+            return false;
+        for (size_t j = 1; j < k; j++)
+            if ((s[i + j] & 0xC0) != 0x80)
+                return false;
+        i += k;
+    }
+    return true;
+}
+
+static struct result *slot_for(struct collector *c, uint64_t id)
+{
+    for (int i = 0; i < MAX_REQ; i++)
+        if (c->r[i].req_id == id)
+            return &c->r[i];
+    for (int i = 0; i < MAX_REQ; i++)
+        if (!c->r[i].req_id) {
+            c->r[i].req_id = id;
+            c->r[i].utf8_ok = true;
+            return &c->r[i];
+        }
+    fail_msg("too many requests in one test");
+    return NULL;
+}
+
+static void on_event(void *ud, const struct engine_event *ev)
+{
+    struct collector *c = ud;
+    struct result *r = slot_for(c, ev->req_id);
+    assert_false(r->done); /* nothing may follow DONE or ERROR */
+    switch (ev->type) {
+    case ENGINE_EV_TEXT:
+    case ENGINE_EV_RENDERED:
+        if (!valid_utf8((const unsigned char *)ev->text, ev->len))
+            r->utf8_ok = false;
+        if (r->len + ev->len + 1 > r->cap) {
+            r->cap = (r->len + ev->len + 1) * 2;
+            r->text = realloc(r->text, r->cap);
+        }
+        memcpy(r->text + r->len, ev->text, ev->len);
+        r->len += ev->len;
+        r->text[r->len] = '\0';
+        r->n_pieces++;
+        break;
+    case ENGINE_EV_DONE:
+        r->st = *ev->stats;
+        r->done = true;
+        r->done_order = ++c->n_done;
+        break;
+    case ENGINE_EV_ERROR:
+        r->failed = r->done = true;
+        r->err_code = ev->err_code;
+        r->done_order = ++c->n_done;
+        break;
+    case ENGINE_EV_EMBEDDING:
+        break;
+    }
+}
+
+static void collector_reset(struct collector *c)
+{
+    for (int i = 0; i < MAX_REQ; i++)
+        free(c->r[i].text);
+    memset(c, 0, sizeof *c);
+}
+
+static struct engine *open_engine(struct collector *c, int n_parallel, int min_pool, int64_t max_pool)
+{
+    struct engine_params p;
+    engine_params_default(&p);
+    p.model_path = DEMO;
+    p.n_parallel = n_parallel;
+    p.n_threads = 2;
+    p.min_pool_cells = min_pool;
+    p.max_pool_cells = max_pool;
+    struct engine *e = NULL;
+    struct bw_err err;
+    int rc = engine_new(&p, on_event, c, &e, &err);
+    if (rc)
+        fail_msg("engine_new: %s", err.msg);
+    return e;
+}
+
+static void run_until_idle(struct engine *e)
+{
+    for (int i = 0; i < MAX_STEPS && engine_has_work(e); i++)
+        assert_int_equal(engine_step(e), BW_OK);
+    assert_false(engine_has_work(e));
+}
+
+static void assert_no_live(struct engine *e)
+{
+    struct engine_status st;
+    engine_status(e, &st);
+    assert_int_equal(st.live, 0);
+    assert_int_equal(st.queued, 0);
+}
+
+static struct engine_request greedy_chat(uint64_t id, const struct policy_msg *msgs, size_t n, int num_predict)
+{
+    struct engine_request r = {.req_id = id, .kind = ENGINE_CHAT, .msgs = msgs, .n_msgs = n,
+                               .num_predict = num_predict, .num_keep = -1};
+    sampling_params_default(&r.sampling);
+    r.sampling.temperature = 0;
+    return r;
+}
+
+static void submit_ok(struct engine *e, const struct engine_request *r)
+{
+    struct bw_err err;
+    int rc = engine_submit(e, r, &err);
+    if (rc)
+        fail_msg("engine_submit: %s", err.msg);
+}
+
+/* Builds a user message of n words (about n tokens). */
+static char *words(int n, const char *word)
+{
+    size_t wl = strlen(word);
+    char *s = malloc((size_t)n * (wl + 1) + 1), *p = s;
+    for (int i = 0; i < n; i++) {
+        memcpy(p, word, wl);
+        p += wl;
+        *p++ = ' ';
+    }
+    *p = '\0';
+    return s;
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+static void same_request_twice_gives_same_tokens(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    char *texts[4];
+    int counts[4];
+    for (int run = 0; run < 4; run++) {
+        /* runs 0,1 greedy; runs 2,3 sampled with a fixed seed; each in a fresh engine */
+        struct engine *e = open_engine(&c, 1, 0, 0);
+        struct policy_msg m[] = {{.role = "user", .content = "Tell me about the sea."}};
+        struct engine_request r = greedy_chat(1, m, 1, 40);
+        if (run >= 2) {
+            r.sampling.temperature = 0.9f;
+            r.sampling.seed = 1234;
+        }
+        submit_ok(e, &r);
+        run_until_idle(e);
+        assert_true(c.r[0].done && !c.r[0].failed);
+        texts[run] = strdup(c.r[0].text ? c.r[0].text : "");
+        counts[run] = c.r[0].st.eval_count;
+        assert_no_live(e);
+        engine_free(e);
+        collector_reset(&c);
+    }
+    assert_true(strlen(texts[0]) > 0);
+    assert_string_equal(texts[0], texts[1]);
+    assert_int_equal(counts[0], counts[1]);
+    assert_string_equal(texts[2], texts[3]);
+    assert_int_equal(counts[2], counts[3]);
+    assert_string_not_equal(texts[0], texts[2]); /* the seeded run really sampled */
+    for (int i = 0; i < 4; i++)
+        free(texts[i]);
+}
+
+/* Two requests in a 4096-cell pool: the second arrives while the first is generating, so the
+ * pool grows under a live sequence (its state moves), then a long third turn reusing a cached
+ * prefix grows it again. Everything must match the same schedule in one 32768-cell pool. */
+static void run_growth_schedule(int min_pool, struct collector *c, struct engine_status *st)
+{
+    struct engine *e = open_engine(c, 4, min_pool, 0);
+    struct policy_msg a[] = {{.role = "user", .content = "Write a long story about a lighthouse."}};
+    struct policy_msg b[] = {{.role = "user", .content = "List the planets."}};
+    struct engine_request ra = greedy_chat(1, a, 1, 120);
+    struct engine_request rb = greedy_chat(2, b, 1, 60);
+    submit_ok(e, &ra);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(engine_step(e), BW_OK);
+    submit_ok(e, &rb);
+    run_until_idle(e);
+
+    /* Turn 2 of conversation A with ~8000 new tokens: D = 9216 needs more than the 8192 cells. */
+    char *long_msg = words(4000, "lighthouse keeper");
+    struct policy_msg a2[] = {{.role = "user", .content = a[0].content},
+                              {.role = "assistant", .content = c->r[0].text},
+                              {.role = "user", .content = long_msg}};
+    struct engine_request ra2 = greedy_chat(3, a2, 3, 40);
+    submit_ok(e, &ra2);
+    run_until_idle(e);
+    free(long_msg);
+    engine_status(e, st);
+    assert_no_live(e);
+    engine_free(e);
+}
+
+static void elastic_growth_same_tokens(void **state)
+{
+    (void)state;
+    struct collector grown = {0}, big = {0};
+    struct engine_status st_grown, st_big;
+    run_growth_schedule(4096, &grown, &st_grown);
+    run_growth_schedule(32768, &big, &st_big);
+
+    assert_true(st_grown.pool_growths >= 2); /* 4096 -> 8192 (live move), then past 6144 */
+    assert_int_equal(st_big.pool_growths, 0);
+    assert_int_equal(st_big.pool_cells, 32768);
+    for (int i = 0; i < 3; i++) {
+        assert_true(grown.r[i].done && !grown.r[i].failed);
+        assert_int_equal(grown.r[i].req_id, big.r[i].req_id);
+        assert_int_equal(grown.r[i].st.eval_count, big.r[i].st.eval_count);
+        assert_string_equal(grown.r[i].text, big.r[i].text);
+    }
+    /* The third turn reused conversation A's KV across the growth. */
+    assert_true(grown.r[2].st.prompt_cache_tokens > 10);
+    assert_int_equal(grown.r[2].st.prompt_cache_tokens, big.r[2].st.prompt_cache_tokens);
+    collector_reset(&grown);
+    collector_reset(&big);
+}
+
+static void parallel_sequences_match_solo_runs(void **state)
+{
+    (void)state;
+    const char *prompts[4] = {"Why is the sky blue?", "Name three rivers.", "What is a prime number?",
+                              "Describe a cat."};
+    struct policy_msg m[4][1];
+    char *solo[4];
+    struct collector c = {0};
+    for (int i = 0; i < 4; i++) {
+        m[i][0] = (struct policy_msg){.role = "user", .content = prompts[i]};
+        struct engine *e = open_engine(&c, 4, 0, 0);
+        struct engine_request r = greedy_chat(1, m[i], 1, 30);
+        submit_ok(e, &r);
+        run_until_idle(e);
+        solo[i] = strdup(c.r[0].text);
+        engine_free(e);
+        collector_reset(&c);
+    }
+    struct engine *e = open_engine(&c, 4, 0, 0);
+    for (int i = 0; i < 4; i++) {
+        struct engine_request r = greedy_chat((uint64_t)i + 1, m[i], 1, 30);
+        submit_ok(e, &r);
+    }
+    assert_int_equal(engine_step(e), BW_OK);
+    struct engine_status st;
+    engine_status(e, &st);
+    assert_int_equal(st.live, 4); /* all four in the same batches */
+    run_until_idle(e);
+    for (int i = 0; i < 4; i++) {
+        struct result *r = slot_for(&c, (uint64_t)i + 1);
+        assert_true(r->done && !r->failed);
+        assert_string_equal(r->text, solo[i]);
+        free(solo[i]);
+    }
+    assert_no_live(e);
+    engine_free(e);
+    collector_reset(&c);
+}
+
+static void prefix_reuse_evaluates_only_new_tokens(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 2, 0, 0);
+    struct policy_msg t1[] = {{.role = "system", .content = "You are terse."},
+                              {.role = "user", .content = "Tell me about bellows and forges."}};
+    struct engine_request r1 = greedy_chat(1, t1, 2, 24);
+    submit_ok(e, &r1);
+    run_until_idle(e);
+    int turn1_prompt = c.r[0].st.prompt_eval_count;
+    char *answer = strdup(c.r[0].text);
+
+    struct policy_msg t2[] = {t1[0], t1[1], {.role = "assistant", .content = answer},
+                              {.role = "user", .content = "And what about anvils?"}};
+    struct engine_request r2 = greedy_chat(2, t2, 4, 24);
+    submit_ok(e, &r2);
+    run_until_idle(e);
+    struct result *warm = slot_for(&c, 2);
+    /* Turn 1's prompt and (most of) its answer come from the cache. */
+    assert_true(warm->st.prompt_cache_tokens > turn1_prompt);
+    int evaluated = warm->st.prompt_eval_count - warm->st.prompt_cache_tokens;
+    assert_true(evaluated < 30);
+    assert_true(evaluated > 0);
+
+    /* The same turn 2 cold, in a fresh engine: same output. */
+    struct collector cold = {0};
+    struct engine *e2 = open_engine(&cold, 2, 0, 0);
+    struct engine_request r3 = greedy_chat(2, t2, 4, 24);
+    submit_ok(e2, &r3);
+    run_until_idle(e2);
+    assert_int_equal(cold.r[0].st.prompt_cache_tokens, 0);
+    assert_string_equal(cold.r[0].text, warm->text);
+    assert_int_equal(cold.r[0].st.prompt_eval_count, warm->st.prompt_eval_count);
+    free(answer);
+    engine_free(e2);
+    engine_free(e);
+    collector_reset(&c);
+    collector_reset(&cold);
+}
+
+static void cancel_mid_generation_frees_the_sequence(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 2, 0, 0);
+    struct policy_msg m[] = {{.role = "user", .content = "Count forever."}};
+    struct engine_request r = greedy_chat(7, m, 1, 5000);
+    submit_ok(e, &r);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(engine_step(e), BW_OK);
+    assert_false(c.r[0].done);
+    assert_int_equal(engine_cancel(e, 7), BW_OK);
+    assert_int_equal(engine_cancel(e, 99), BW_ENOTFOUND);
+    assert_int_equal(engine_step(e), BW_OK); /* within one step */
+    assert_true(c.r[0].done);
+    assert_string_equal(c.r[0].st.done_reason, "cancel");
+    assert_true(c.r[0].st.eval_count < 20);
+    struct engine_status st;
+    engine_status(e, &st);
+    assert_int_equal(st.live, 0);
+    assert_int_equal(st.cached, 1); /* its KV stays for prefix reuse */
+    assert_false(engine_has_work(e));
+    engine_free(e);
+    collector_reset(&c);
+}
+
+/* Finds a stop string that spans two streamed pieces of a reference run, then checks the
+ * engine cuts exactly there. */
+static void stop_string_across_tokens(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 1, 0, 0);
+    struct policy_msg m[] = {{.role = "user", .content = "Say something long."}};
+    struct engine_request r = greedy_chat(1, m, 1, 60);
+    /* Reference: record piece boundaries with a stop string that never occurs. */
+    submit_ok(e, &r);
+    size_t bounds[128];
+    int nb = 0;
+    size_t prev = 0;
+    for (int i = 0; i < MAX_STEPS && engine_has_work(e); i++) {
+        assert_int_equal(engine_step(e), BW_OK);
+        if (c.r[0].len != prev && nb < 128)
+            bounds[nb++] = prev = c.r[0].len;
+    }
+    char *full = strdup(c.r[0].text);
+    /* Pick a boundary with at least 2 bytes on each side, all ASCII so the stop is clean. */
+    int pick = -1;
+    for (int i = 1; i + 1 < nb && pick < 0; i++) {
+        size_t b = bounds[i];
+        if (b >= 2 && b + 2 <= strlen(full) && (unsigned char)full[b - 2] < 0x80 &&
+            (unsigned char)full[b - 1] < 0x80 && (unsigned char)full[b] < 0x80 && (unsigned char)full[b + 1] < 0x80)
+            pick = i;
+    }
+    assert_true(pick > 0);
+    char stop[5];
+    memcpy(stop, full + bounds[pick] - 2, 4);
+    stop[4] = '\0';
+    const char *stops[] = {stop};
+    collector_reset(&c);
+    engine_free(e);
+
+    e = open_engine(&c, 1, 0, 0);
+    r.stop = stops;
+    r.n_stop = 1;
+    submit_ok(e, &r);
+    run_until_idle(e);
+    const char *first = strstr(full, stop);
+    assert_non_null(first);
+    assert_int_equal(c.r[0].len, (size_t)(first - full));
+    assert_memory_equal(c.r[0].text ? c.r[0].text : "", full, c.r[0].len);
+    assert_string_equal(c.r[0].st.done_reason, "stop");
+    free(full);
+    engine_free(e);
+    collector_reset(&c);
+}
+
+static void streamed_text_never_splits_utf8(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 1, 0, 0);
+    /* The random model emits byte-level tokens freely: many are partial characters. */
+    struct policy_msg m[] = {{.role = "user", .content = "用中文写一首诗 🎉"}};
+    struct engine_request r = greedy_chat(1, m, 1, 300);
+    r.sampling.temperature = 1.5f;
+    r.sampling.seed = 7;
+    r.sampling.top_k = 0;
+    r.sampling.top_p = 1.0f;
+    submit_ok(e, &r);
+    run_until_idle(e);
+    assert_true(c.r[0].n_pieces > 50);
+    assert_true(c.r[0].utf8_ok);
+    engine_free(e);
+    collector_reset(&c);
+}
+
+static void num_predict_limits_the_answer(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 1, 0, 0);
+    struct policy_msg m[] = {{.role = "user", .content = "Go on."}};
+    struct engine_request r = greedy_chat(1, m, 1, 17);
+    submit_ok(e, &r);
+    run_until_idle(e);
+    assert_int_equal(c.r[0].st.eval_count, 17);
+    assert_string_equal(c.r[0].st.done_reason, "length");
+    engine_free(e);
+    collector_reset(&c);
+}
+
+/* A budget of 4096 cells holds one reservation: the second request waits, in order. */
+static void small_budget_makes_the_second_request_wait(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 4, 0, 4096);
+    struct policy_msg m[] = {{.role = "user", .content = "Hello."}};
+    struct engine_request r1 = greedy_chat(1, m, 1, 30), r2 = greedy_chat(2, m, 1, 30);
+    submit_ok(e, &r1);
+    submit_ok(e, &r2);
+    assert_int_equal(engine_step(e), BW_OK);
+    struct engine_status st;
+    engine_status(e, &st);
+    assert_int_equal(st.live, 1);
+    assert_int_equal(st.queued, 1);
+    assert_int_equal(st.pool_cells, 4096);
+    run_until_idle(e);
+    struct result *a = slot_for(&c, 1), *b = slot_for(&c, 2);
+    assert_true(a->done && b->done && !a->failed && !b->failed);
+    assert_int_equal(a->done_order, 1);
+    assert_int_equal(b->done_order, 2);
+    assert_true(b->st.queue_ns > 0);
+    assert_int_equal(b->st.eval_count, 30); /* waited, never truncated */
+    engine_status(e, &st);
+    assert_int_equal(st.pool_cells, 4096);
+    assert_int_equal(st.pool_growths, 0);
+    engine_free(e);
+    collector_reset(&c);
+}
+
+/* Memory follows the live tokens: a one-word chat on a 32768-token model holds 4096 cells. */
+static void one_word_chat_allocates_4096_cells(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 4, 0, 0);
+    struct engine_status st;
+    engine_status(e, &st);
+    assert_int_equal(st.pool_cells, 0); /* nothing before the first request */
+    struct policy_msg m[] = {{.role = "user", .content = "Hi"}};
+    struct engine_request r = greedy_chat(1, m, 1, 8);
+    submit_ok(e, &r);
+    run_until_idle(e);
+    engine_status(e, &st);
+    assert_int_equal(st.n_ctx_train, 32768);
+    assert_int_equal(c.r[0].st.context_length, 4096);
+    assert_int_equal(c.r[0].st.context_max, 32768);
+    assert_int_equal(st.pool_cells, 4096);
+    assert_int_equal(st.kv_bytes, 4096 * st.kv_bytes_per_cell);
+    /* demo: 2 layers x 2 KV heads x (16 + 16) dims x 2 bytes */
+    assert_int_equal(st.kv_bytes_per_cell, 2 * 2 * 32 * 2);
+    engine_free(e);
+    collector_reset(&c);
+}
+
+static void render_only_reports_the_prompt(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 1, 0, 0);
+    struct policy_msg m[] = {{.role = "system", .content = "Be brief."}, {.role = "user", .content = "Hi there"}};
+    struct engine_request r = greedy_chat(1, m, 2, 8);
+    r.render_only = true;
+    submit_ok(e, &r);
+    assert_true(c.r[0].done); /* answered inside submit, nothing queued */
+    assert_false(engine_has_work(e));
+    assert_non_null(strstr(c.r[0].text, "<|im_start|>system\nBe brief.<|im_end|>"));
+    assert_non_null(strstr(c.r[0].text, "<|im_start|>assistant\n"));
+    assert_string_equal(c.r[0].st.done_reason, "render");
+    assert_int_equal(c.r[0].st.context_length, 4096);
+    engine_free(e);
+    collector_reset(&c);
+}
+
+int main(void)
+{
+    log_set_level(LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(same_request_twice_gives_same_tokens),
+        cmocka_unit_test(elastic_growth_same_tokens),
+        cmocka_unit_test(parallel_sequences_match_solo_runs),
+        cmocka_unit_test(prefix_reuse_evaluates_only_new_tokens),
+        cmocka_unit_test(cancel_mid_generation_frees_the_sequence),
+        cmocka_unit_test(stop_string_across_tokens),
+        cmocka_unit_test(streamed_text_never_splits_utf8),
+        cmocka_unit_test(num_predict_limits_the_answer),
+        cmocka_unit_test(small_budget_makes_the_second_request_wait),
+        cmocka_unit_test(one_word_chat_allocates_4096_cells),
+        cmocka_unit_test(render_only_reports_the_prompt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
