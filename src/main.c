@@ -25,7 +25,7 @@ static const struct subcommand subcommands[] = {
     {"stop", "Unload a running model", NULL},
     {"version", "Print the version", NULL /* handled in main */},
     {"generate", "Generate from a GGUF file in this process, no server (for developers)", cli_generate},
-    {"runner", "Internal: serve one model to the server over a socket", NULL},
+    {"runner", "Internal: serve one model to the server over a socket", cli_runner},
 };
 #define N_SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
 

@@ -5,5 +5,6 @@
 #define BELLOWS_CLI_H
 
 int cli_generate(int argc, char **argv);
+int cli_runner(int argc, char **argv);
 
 #endif

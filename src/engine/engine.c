@@ -912,7 +912,7 @@ int engine_step(struct engine *e)
 
 bool engine_has_work(const struct engine *e)
 {
-    if (e->queue_head && !(e->queue_head->slot < 0 && false))
+    if (e->queue_head)
         return true;
     for (int i = 0; i < e->p.n_parallel; i++)
         if (e->slots[i].job)

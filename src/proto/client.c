@@ -1,0 +1,246 @@
+/* client.c -- see client.h. */
+#define _GNU_SOURCE
+#include "proto/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct runner_client {
+    int fd;
+    pid_t pid;
+    pthread_mutex_t write_lock;
+    uint8_t *in;
+    size_t in_len, in_off, in_cap;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int runner_client_fd(const struct runner_client *c) { return c->fd; }
+pid_t runner_client_pid(const struct runner_client *c) { return c->pid; }
+
+static void add_arg(char **argv, int *n, const char *flag, long long value, char *buf, size_t buflen)
+{
+    snprintf(buf, buflen, "%lld", value);
+    argv[(*n)++] = (char *)flag;
+    argv[(*n)++] = buf;
+}
+
+int runner_client_spawn(const struct runner_spawn_opts *o, struct runner_client **out, struct proto_ready *ready,
+                        struct bw_err *err)
+{
+    int sv[2], pipefd[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return bw_errf(err, BW_EIO, "socketpair: %s", strerror(errno));
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return bw_errf(err, BW_EIO, "pipe: %s", strerror(errno));
+    }
+    /* Build argv before fork: the child only calls async-signal-safe functions. */
+    char *argv[32], nums[8][32];
+    int n = 0;
+    argv[n++] = (char *)o->exe;
+    argv[n++] = "runner";
+    argv[n++] = "--model";
+    argv[n++] = (char *)o->model;
+    argv[n++] = "--fd";
+    argv[n++] = "3";
+    if (o->n_parallel > 0)
+        add_arg(argv, &n, "--parallel", o->n_parallel, nums[0], sizeof nums[0]);
+    if (o->n_threads > 0)
+        add_arg(argv, &n, "--threads", o->n_threads, nums[1], sizeof nums[1]);
+    if (o->ctx_cap > 0)
+        add_arg(argv, &n, "--ctx-cap", o->ctx_cap, nums[2], sizeof nums[2]);
+    if (o->kv_budget > 0)
+        add_arg(argv, &n, "--kv-budget", o->kv_budget, nums[3], sizeof nums[3]);
+    if (o->idle_shrink_s > 0) {
+        snprintf(nums[4], sizeof nums[4], "%g", o->idle_shrink_s);
+        argv[n++] = "--idle-shrink";
+        argv[n++] = nums[4];
+    }
+    if (o->flash_attn_off) {
+        argv[n++] = "--flash-attn";
+        argv[n++] = "off";
+    }
+    if (o->no_mmap)
+        argv[n++] = "--no-mmap";
+    argv[n] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]), close(sv[1]), close(pipefd[0]), close(pipefd[1]);
+        return bw_errf(err, BW_EIO, "fork: %s", strerror(e));
+    }
+    if (pid == 0) {
+        /* fd 3 = our end of the socketpair, without CLOEXEC. */
+        if (dup2(sv[1], 3) < 0)
+            _exit(127);
+        execv(o->exe, argv);
+        int e = errno;
+        ssize_t w = write(pipefd[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    close(sv[1]);
+    close(pipefd[1]);
+    int exec_errno = 0;
+    ssize_t got;
+    do
+        got = read(pipefd[0], &exec_errno, sizeof exec_errno);
+    while (got < 0 && errno == EINTR);
+    close(pipefd[0]);
+    struct runner_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(sv[0]);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return bw_errf(err, BW_ENOMEM, "out of memory");
+    }
+    c->fd = sv[0];
+    c->pid = pid;
+    pthread_mutex_init(&c->write_lock, NULL);
+    if (got == (ssize_t)sizeof exec_errno) {
+        runner_client_close(c);
+        return bw_errf(err, BW_EIO, "cannot start %s: %s", o->exe, strerror(exec_errno));
+    }
+
+    struct proto_event ev;
+    struct bw_err rerr;
+    int rc = runner_client_recv(c, &ev, o->ready_timeout_ms > 0 ? o->ready_timeout_ms : 120000, &rerr);
+    bool have_event = rc == 1;
+    if (rc == 1 && ev.type == PROTO_EV_READY) {
+        if (ready) {
+            *ready = ev.ready;
+            ready->model = ready->chat_template = NULL;
+        }
+        proto_event_free(&ev);
+        *out = c;
+        return BW_OK;
+    }
+    if (rc == 1 && ev.type == PROTO_EV_ERROR)
+        rc = bw_errf(err, ev.err_code == BW_ENOTFOUND ? BW_ENOTFOUND : BW_EINVAL, "%.*s", (int)ev.len, ev.text);
+    else if (rc == 1)
+        rc = bw_errf(err, BW_ERUNNER, "the runner sent %s before ready", proto_ev_type_name(ev.type));
+    else if (rc == 0)
+        rc = bw_errf(err, BW_ERUNNER, "the runner did not get ready in time");
+    else
+        rc = bw_errf(err, BW_ERUNNER, "the runner exited while loading the model");
+    if (have_event)
+        proto_event_free(&ev);
+    runner_client_close(c);
+    return rc;
+}
+
+int runner_client_send(struct runner_client *c, const struct proto_request *r, struct bw_err *err)
+{
+    uint8_t *frame;
+    size_t len;
+    int rc = proto_request_encode(r, &frame, &len);
+    if (rc)
+        return bw_errf(err, rc, "could not encode the request");
+    pthread_mutex_lock(&c->write_lock);
+    const uint8_t *p = frame;
+    while (len) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = bw_errf(err, BW_EIO, "the runner is gone (%s)", n < 0 ? strerror(errno) : "closed");
+            break;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    pthread_mutex_unlock(&c->write_lock);
+    free(frame);
+    return rc;
+}
+
+int runner_client_recv(struct runner_client *c, struct proto_event *ev, int timeout_ms, struct bw_err *err)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    for (;;) {
+        const uint8_t *payload;
+        uint32_t plen;
+        size_t used;
+        int got = proto_frame_next(c->in + c->in_off, c->in_len - c->in_off, &payload, &plen, &used);
+        if (got < 0)
+            return bw_errf(err, BW_EINVAL, "corrupt frame from the runner");
+        if (got == 1) {
+            c->in_off += used;
+            int rc = proto_event_decode(payload, plen, ev, err);
+            if (rc)
+                proto_event_free(ev);
+            return rc ? rc : 1;
+        }
+        /* Need more bytes: compact, grow, read. */
+        if (c->in_off) {
+            memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+            c->in_len -= c->in_off;
+            c->in_off = 0;
+        }
+        if (c->in_cap - c->in_len < 65536) {
+            size_t cap = c->in_cap ? c->in_cap * 2 : 131072;
+            uint8_t *b = realloc(c->in, cap);
+            if (!b)
+                return bw_errf(err, BW_ENOMEM, "out of memory");
+            c->in = b;
+            c->in_cap = cap;
+        }
+        int wait = deadline < 0 ? -1 : (int)(deadline - mono_ms());
+        if (deadline >= 0 && wait <= 0)
+            return 0;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int r = poll(&p, 1, wait);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            return 0;
+        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return bw_errf(err, BW_EIO, "the runner closed its socket");
+        c->in_len += (size_t)n;
+    }
+}
+
+int runner_client_close(struct runner_client *c)
+{
+    if (!c)
+        return -1;
+    close(c->fd);
+    int status = -1;
+    if (c->pid > 0) {
+        /* EOF makes the runner exit; give it 2 s, then kill it. */
+        for (int i = 0; i < 200; i++) {
+            pid_t r = waitpid(c->pid, &status, WNOHANG);
+            if (r == c->pid || r < 0)
+                goto reaped;
+            usleep(10000);
+        }
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, &status, 0);
+    }
+reaped:
+    pthread_mutex_destroy(&c->write_lock);
+    free(c->in);
+    free(c);
+    return status;
+}

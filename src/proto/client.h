@@ -1,0 +1,58 @@
+/* client.h -- the server's side of one runner: spawn it, send requests, receive events.
+ *
+ * runner_client_spawn() fork+execs `bellows runner` over a socketpair (the child sees its
+ * end as fd 3) and waits for the "ready" frame. An exec failure comes back through a
+ * close-on-exec pipe (libuv's habit), a load failure as the runner's "error" frame: both
+ * are returned as a BW_E code with the runner's own message.
+ *
+ * Threads: send may be called from several threads (writes are serialized by a mutex);
+ * recv from one thread only (the one that owns the read side). close from one thread,
+ * once, when no other thread uses the client. */
+#ifndef BELLOWS_CLIENT_H
+#define BELLOWS_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/proto.h"
+
+struct runner_client;
+
+struct runner_spawn_opts {
+    const char *exe;        /* the bellows binary */
+    const char *model;      /* GGUF path */
+    int n_parallel;         /* 0: runner default */
+    int n_threads;          /* 0: runner default */
+    int ctx_cap;            /* 0: none */
+    int64_t kv_budget;      /* cells; 0: runner default */
+    bool flash_attn_off;
+    bool no_mmap;
+    double idle_shrink_s;   /* 0: runner default */
+    int ready_timeout_ms;   /* 0: 120 s */
+};
+
+/* Starts a runner. Returns BW_OK with *out (close with runner_client_close) and a copy of
+ * the ready event's numbers in *ready (strings in it are not kept: NULL), or a BW_E code:
+ * BW_EIO (spawn failed), BW_EINVAL (the runner could not load the model: err has its
+ * reason), BW_ERUNNER (it died or said nothing in time). No child is left behind on error. */
+int runner_client_spawn(const struct runner_spawn_opts *o, struct runner_client **out, struct proto_ready *ready,
+                        struct bw_err *err);
+
+/* Sends one request frame. BW_OK, or BW_EIO when the runner is gone. */
+int runner_client_send(struct runner_client *c, const struct proto_request *r, struct bw_err *err);
+
+/* Receives one event. Returns 1 with *ev filled (release with proto_event_free), 0 on
+ * timeout (timeout_ms < 0 waits forever), or BW_EIO when the runner closed the socket
+ * (it exited) / BW_EINVAL on a corrupt stream. */
+int runner_client_recv(struct runner_client *c, struct proto_event *ev, int timeout_ms, struct bw_err *err);
+
+/* The socket to poll() for readability, for callers that multiplex. */
+int runner_client_fd(const struct runner_client *c);
+pid_t runner_client_pid(const struct runner_client *c);
+
+/* Closes the socket (the runner exits on EOF), waits up to 2 s, then kills it. Returns the
+ * child's wait status, or -1 if it had been reaped already. */
+int runner_client_close(struct runner_client *c);
+
+#endif
