@@ -1,0 +1,793 @@
+/* http.c -- see http.h. libmicrohttpd (0.9.75) in thread-per-connection mode.
+ *
+ * DESIGN
+ * One struct http_conn per request, created on MHD's first access-handler call (headers
+ * only) and freed in the request-completed callback (MHD_OPTION_NOTIFY_COMPLETED), which
+ * MHD calls exactly once per request that reached the access handler, on the connection's
+ * thread, after it last calls a content reader. Everything a request needs (its body, its
+ * request id, its stream callbacks) hangs off that struct, so nothing is shared between
+ * connections but the immutable server config and the atomic request counter.
+ *
+ * MHD calls the access handler (1) once with the headers, (2) once per piece of upload
+ * data, (3) once more with *upload_data_size == 0 when the whole request is in. A response
+ * can be queued only in calls (1) and (3). We accumulate the body in (2) and do everything
+ * else in (3): the checks of http.h, then the API handler, which answers synchronously
+ * through http_respond*() (it must, MHD allows queueing only inside this callback).
+ *
+ * A too-large body is answered 413: when Content-Length already says so and the excess
+ * is large (or the client waits for "100 Continue"), at once in (1) -- MHD then stops
+ * reading and closes the connection after the answer; otherwise the rest of the body is
+ * read and thrown away, and the 413 goes out in (3), keeping the connection usable (a
+ * client still writing its body when the server closes may see a reset instead of the
+ * 413, which draining avoids).
+ *
+ * The checks, in order, each answering {"error":...} itself: 413 body too large; 403 "host
+ * not allowed" (loopback bind, Host not a local name: Ollama's allowedHostsMiddleware);
+ * 403 "origin not allowed" (an Origin off the list, as gin-contrib/cors does for Ollama);
+ * OPTIONS -> 204 preflight (before the key check: browsers send no credentials on a
+ * preflight); 401 without the API key. Then the handler; no answer from it -> 500.
+ *
+ * Streams: the content reader calls pull on the connection thread (it may block). The
+ * request-completed callback calls done(ud, completed): completed only when pull returned
+ * 0 and MHD reports the response finished (MHD_REQUEST_TERMINATED_COMPLETED_OK). */
+#define _GNU_SOURCE /* POLLRDHUP */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "util/log.h"
+
+#define HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
+/* An oversized body declared by Content-Length is read and discarded (so the client
+ * reliably gets the 413 on a live connection) when the excess is at most this much;
+ * beyond it the 413 is sent before the body and the connection is closed. */
+#define HTTP_DRAIN_MAX ((size_t)8 << 20)
+#define HTTP_STREAM_BLOCK (32 * 1024)
+#define HTTP_RID_MAX 128
+#define HTTP_HOSTNAME_MAX 256
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    int port;
+    bool loopback;            /* bound to a loopback address: the Host guard is on */
+    size_t max_body;
+    char *api_key;            /* NULL when no auth */
+    char **public_paths;      /* NULL-terminated copy */
+    bool origins_any;         /* BELLOWS_ORIGINS contained "*" */
+    char **origins;           /* allowed-origin patterns (exact, or with one '*') */
+    size_t n_origins;
+    char hostname[HTTP_HOSTNAME_MAX]; /* this machine's name, lowercase ("" if unknown) */
+    http_handler_fn handler;
+    void *handler_ud;
+};
+
+struct http_conn {
+    struct http_server *srv;
+    struct MHD_Connection *mc;
+    struct http_request req;
+    char *body;               /* malloc'd, NUL-terminated; NULL when empty */
+    size_t body_len, body_cap;
+    bool too_large;           /* over max_body: discarding the rest, answer 413 */
+    bool in_handler;          /* inside the final access-handler call: may queue */
+    bool responded;           /* a response was queued */
+    int status;               /* of the queued response, for the log */
+    bool logged;              /* its line went out at INFO already */
+    const char *cors_origin;  /* the request's Origin when allowed (MHD-owned), else NULL */
+    /* a streamed response */
+    bool streaming;
+    bool stream_eof;          /* pull returned 0 */
+    http_pull_fn pull;
+    http_done_fn done;
+    void *ud;
+    char request_id[HTTP_RID_MAX + 1];
+};
+
+static _Atomic uint64_t next_seq = 1;
+
+/* ---- small helpers ------------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool starts_with_ci(const char *s, size_t n, const char *prefix, size_t pn)
+{
+    return n >= pn && strncasecmp(s, prefix, pn) == 0;
+}
+
+/* Equal in time that depends only on the length of `want` (the secret). */
+static bool ct_equal(const char *got, size_t got_len, const char *want, size_t want_len)
+{
+    unsigned char diff = (unsigned char)(got_len != want_len);
+    for (size_t i = 0; i < want_len; i++) {
+        unsigned char g = i < got_len ? (unsigned char)got[i] : 0;
+        diff |= g ^ (unsigned char)want[i];
+    }
+    return diff == 0;
+}
+
+static char *dup_trimmed(const char *s, size_t n)
+{
+    while (n && (isspace((unsigned char)*s) || *s == '"' || *s == '\'')) s++, n--;
+    while (n && (isspace((unsigned char)s[n - 1]) || s[n - 1] == '"' || s[n - 1] == '\'')) n--;
+    while (n > 1 && s[n - 1] == '/') n--; /* "https://x.example/" means the origin https://x.example */
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static void free_strv(char **v)
+{
+    if (!v) return;
+    for (char **p = v; *p; p++) free(*p);
+    free(v);
+}
+
+/* ---- request ids ---------------------------------------------------------------------- */
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= HTTP_RID_MAX || (unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e) return false;
+    return n > 0;
+}
+
+static void make_request_id(struct http_conn *c, const char *client_id)
+{
+    if (client_id && valid_request_id(client_id)) {
+        snprintf(c->request_id, sizeof c->request_id, "%s", client_id);
+        return;
+    }
+    uint64_t x = mix64(c->req.seq ^ mix64(now_ns()) ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)c);
+    snprintf(c->request_id, sizeof c->request_id, "%016llx", (unsigned long long)x);
+}
+
+/* ---- CORS ----------------------------------------------------------------------------- */
+
+/* Ollama's defaults (envconfig.AllowedOrigins), plus [::1]. */
+static const char *const default_origins[] = {
+    "http://localhost",    "https://localhost",    "http://localhost:*",    "https://localhost:*",
+    "http://127.0.0.1",    "https://127.0.0.1",    "http://127.0.0.1:*",    "https://127.0.0.1:*",
+    "http://0.0.0.0",      "https://0.0.0.0",      "http://0.0.0.0:*",      "https://0.0.0.0:*",
+    "http://[::1]",        "https://[::1]",        "http://[::1]:*",        "https://[::1]:*",
+    "app://*",             "file://*",             "tauri://*",             "vscode-webview://*",
+    "vscode-file://*",
+};
+#define N_DEFAULT_ORIGINS (sizeof default_origins / sizeof default_origins[0])
+
+/* An exact origin, or one '*' matching anything (gin-contrib/cors wildcard rules). */
+static bool origin_match(const char *pat, const char *origin)
+{
+    const char *star = strchr(pat, '*');
+    size_t on = strlen(origin);
+    if (!star) return strcasecmp(pat, origin) == 0;
+    size_t pre = (size_t)(star - pat), suf = strlen(star + 1);
+    return on >= pre + suf && strncasecmp(origin, pat, pre) == 0 &&
+           strncasecmp(origin + on - suf, star + 1, suf) == 0;
+}
+
+static bool origin_allowed(const struct http_server *s, const char *origin)
+{
+    if (s->origins_any) return true;
+    for (size_t i = 0; i < s->n_origins; i++)
+        if (origin_match(s->origins[i], origin)) return true;
+    return false;
+}
+
+/* Origin equal to http(s)://<Host>: a same-origin request that happens to carry Origin. */
+static bool same_origin(const char *origin, const char *host)
+{
+    if (!host) return false;
+    const char *rest = NULL;
+    if (strncasecmp(origin, "http://", 7) == 0) rest = origin + 7;
+    else if (strncasecmp(origin, "https://", 8) == 0) rest = origin + 8;
+    return rest && strcasecmp(rest, host) == 0;
+}
+
+static int parse_origins(struct http_server *s, const char *list)
+{
+    size_t cap = N_DEFAULT_ORIGINS + 1;
+    for (const char *p = list; p && *p; p++)
+        if (*p == ',') cap++;
+    s->origins = calloc(cap + 1, sizeof *s->origins);
+    if (!s->origins) return BW_ENOMEM;
+    for (size_t i = 0; i < N_DEFAULT_ORIGINS; i++)
+        if (!(s->origins[s->n_origins++] = strdup(default_origins[i]))) return BW_ENOMEM;
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char *o = dup_trimmed(p, n);
+        if (!o) return BW_ENOMEM;
+        if (strcmp(o, "*") == 0) s->origins_any = true;
+        if (*o) s->origins[s->n_origins++] = o;
+        else free(o);
+        p = e ? e + 1 : p + n;
+    }
+    return BW_OK;
+}
+
+/* ---- Host guard (Ollama's allowedHostsMiddleware) -------------------------------------- */
+
+static bool ipv4_local(const unsigned char a[4])
+{
+    return a[0] == 127 || a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
+           (a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0);
+}
+
+static bool ipv6_local(const struct in6_addr *a)
+{
+    if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a)) return true;
+    if ((a->s6_addr[0] & 0xfe) == 0xfc) return true; /* fc00::/7, unique local */
+    if (IN6_IS_ADDR_V4MAPPED(a)) return ipv4_local(&a->s6_addr[12]);
+    return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* A Host header names this machine: localhost (and *.localhost, *.local, *.internal), its
+ * hostname, or a loopback, private or unspecified IP literal. Absent Host is allowed. */
+static bool host_allowed(const struct http_server *s, const char *hdr)
+{
+    if (!hdr || !*hdr) return true;
+    char h[HTTP_HOSTNAME_MAX];
+    const char *start = hdr;
+    size_t n;
+    if (hdr[0] == '[') {
+        const char *end = strchr(hdr, ']');
+        if (!end) return false;
+        start = hdr + 1;
+        n = (size_t)(end - start);
+    } else {
+        const char *colon = strchr(hdr, ':');
+        n = (colon && !strchr(colon + 1, ':')) ? (size_t)(colon - hdr) : strlen(hdr);
+    }
+    if (n == 0 || n >= sizeof h) return false;
+    for (size_t i = 0; i < n; i++) h[i] = (char)tolower((unsigned char)start[i]);
+    h[n] = '\0';
+
+    unsigned char v4[4];
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, h, v4) == 1) return ipv4_local(v4);
+    if (inet_pton(AF_INET6, h, &v6) == 1) return ipv6_local(&v6);
+    if (strcmp(h, "localhost") == 0) return true;
+    if (s->hostname[0] && strcmp(h, s->hostname) == 0) return true;
+    return ends_with(h, ".localhost") || ends_with(h, ".local") || ends_with(h, ".internal");
+}
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+static void add_common_headers(struct http_conn *c, struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Request-Id", c->request_id);
+    if (c->cors_origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", c->cors_origin);
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "X-Request-Id");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+    }
+}
+
+static int add_extra_headers(struct MHD_Response *r, const char *const *headers)
+{
+    for (const char *const *h = headers; h && h[0]; h += 2) {
+        if (!h[1]) return BW_EINVAL;
+        if (MHD_add_response_header(r, h[0], h[1]) != MHD_YES) return BW_EINVAL;
+    }
+    return BW_OK;
+}
+
+static int queue(struct http_conn *c, int status, struct MHD_Response *r)
+{
+    enum MHD_Result ok = MHD_queue_response(c->mc, (unsigned)status, r);
+    MHD_destroy_response(r); /* MHD keeps its own reference until it is done */
+    if (ok != MHD_YES) return BW_EIO;
+    c->responded = true;
+    c->status = status;
+    return BW_OK;
+}
+
+int http_respond(struct http_request *req, int status, const char *content_type, const char *body, size_t len,
+                 const char *const *headers)
+{
+    struct http_conn *c = req->conn;
+    if (!c->in_handler || c->responded) return BW_EINVAL;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)(body && len ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!r) return BW_ENOMEM;
+    if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    int rc = add_extra_headers(r, headers);
+    if (rc != BW_OK) {
+        MHD_destroy_response(r);
+        return rc;
+    }
+    add_common_headers(c, r);
+    return queue(c, status, r);
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct http_conn *c = cls;
+    (void)pos;
+    ssize_t n = c->pull(c->ud, buf, max);
+    if (n == 0) {
+        c->stream_eof = true;
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (n < 0 || (size_t)n > max) return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n;
+}
+
+int http_respond_stream(struct http_request *req, int status, const char *content_type, http_pull_fn pull,
+                        http_done_fn done, void *ud, const char *const *headers)
+{
+    struct http_conn *c = req->conn;
+    if (!c->in_handler || c->responded || !pull || !done) return BW_EINVAL;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_reader, c, NULL);
+    if (!r) return BW_ENOMEM;
+    if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    int rc = add_extra_headers(r, headers);
+    if (rc != BW_OK) {
+        MHD_destroy_response(r);
+        return rc;
+    }
+    add_common_headers(c, r);
+    c->pull = pull;
+    c->done = done;
+    c->ud = ud;
+    rc = queue(c, status, r);
+    if (rc == BW_OK) c->streaming = true;
+    return rc;
+}
+
+/* An answer of this layer: {"error":"<msg>"} (msg has nothing to escape). */
+static void respond_error(struct http_conn *c, int status, const char *msg, const char *const *headers)
+{
+    char body[160];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg);
+    c->in_handler = true;
+    http_respond(&c->req, status, "application/json; charset=utf-8", body, (size_t)n, headers);
+    c->in_handler = false;
+    if (status == 401 || status == 403 || status == 413) {
+        c->logged = true;
+        LOG_REQ(LOG_INFO, c->req.seq, "http", "%s %s %d %s rid=%s", c->req.method, c->req.path, status, msg,
+                c->request_id);
+    }
+}
+
+/* ---- request info --------------------------------------------------------------------- */
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn->mc, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn->mc, MHD_GET_ARGUMENT_KIND, name);
+}
+
+bool http_client_gone(const struct http_request *req)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return false;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return false;
+    /* POLLIN alone is a pipelined request, not a close. */
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* ---- MHD callbacks -------------------------------------------------------------------- */
+
+static bool is_public(const struct http_server *s, const char *path)
+{
+    for (char **p = s->public_paths; p && *p; p++)
+        if (strcmp(*p, path) == 0) return true;
+    return false;
+}
+
+static bool authorized(const struct http_server *s, struct http_conn *c)
+{
+    const char *a = http_header(&c->req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!a) return false;
+    size_t n = strlen(a);
+    if (!starts_with_ci(a, n, "Bearer ", 7)) return false;
+    a += 7, n -= 7;
+    while (n && *a == ' ') a++, n--;
+    while (n && a[n - 1] == ' ') n--;
+    return ct_equal(a, n, s->api_key, strlen(s->api_key));
+}
+
+static void preflight(struct http_conn *c)
+{
+    const char *want = http_header(&c->req, "Access-Control-Request-Headers");
+    const char *allow_headers =
+        "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, X-Request-Id, OpenAI-Beta, "
+        "X-Stainless-Arch, X-Stainless-Async, X-Stainless-Custom-Poll-Interval, X-Stainless-Helper-Method, "
+        "X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Poll-Helper, "
+        "X-Stainless-Retry-Count, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout";
+    /* The origin is trusted already, so whatever headers it asks for are fine. */
+    if (want && *want) allow_headers = want;
+    const char *const cors[] = {
+        "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers", allow_headers,
+        "Access-Control-Max-Age", "43200",
+        NULL,
+    };
+    c->in_handler = true;
+    http_respond(&c->req, 204, NULL, NULL, 0, c->cors_origin ? cors : NULL);
+    c->in_handler = false;
+}
+
+/* The whole request is in: the checks of http.h, then the handler. */
+static void serve(struct http_server *s, struct http_conn *c)
+{
+    const char *origin = http_header(&c->req, "Origin");
+    const char *host = http_header(&c->req, MHD_HTTP_HEADER_HOST);
+    bool bad_origin = false;
+    if (origin && *origin && !same_origin(origin, host)) {
+        if (origin_allowed(s, origin)) c->cors_origin = origin;
+        else bad_origin = true;
+    }
+
+    if (c->too_large) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "request body is larger than %zu bytes", s->max_body);
+        respond_error(c, 413, msg, NULL);
+        return;
+    }
+    if (s->loopback && !host_allowed(s, host)) {
+        respond_error(c, 403, "host not allowed", NULL);
+        return;
+    }
+    /* Like Ollama (gin-contrib/cors): a cross-origin request from an origin not on the list is
+     * refused, not just left without CORS headers: a blind POST from a web page must not run. */
+    if (bad_origin) {
+        respond_error(c, 403, "origin not allowed", NULL);
+        return;
+    }
+    /* Preflights carry no credentials, so they come before the API-key check. */
+    if (strcmp(c->req.method, MHD_HTTP_METHOD_OPTIONS) == 0) {
+        preflight(c);
+        return;
+    }
+    if (s->api_key && !is_public(s, c->req.path) && !authorized(s, c)) {
+        const char *const h[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
+        respond_error(c, 401, "unauthorized", h);
+        return;
+    }
+
+    c->req.body = c->body;
+    c->req.body_len = c->body_len;
+    c->in_handler = true;
+    s->handler(s->handler_ud, &c->req);
+    c->in_handler = false;
+    if (!c->responded) respond_error(c, 500, "internal error: no response", NULL);
+}
+
+static bool append_body(struct http_conn *c, const char *data, size_t n)
+{
+    size_t max = c->srv->max_body;
+    if (c->body_len + n > max || c->body_len + n < c->body_len) return false;
+    if (c->body_len + n + 1 > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 4096;
+        while (cap < c->body_len + n + 1) cap *= 2;
+        if (cap > max + 1) cap = max + 1;
+        char *b = realloc(c->body, cap);
+        if (!b) return false; /* treated like too large: the client gets 413, the server lives */
+        c->body = b;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, data, n);
+    c->body_len += n;
+    c->body[c->body_len] = '\0';
+    return true;
+}
+
+static void drop_body(struct http_conn *c)
+{
+    free(c->body);
+    c->body = NULL;
+    c->body_len = c->body_cap = 0;
+}
+
+/* First call: set up the request; answer 413 at once if Content-Length is hopeless. */
+static struct http_conn *begin(struct http_server *s, struct MHD_Connection *mc, const char *url, const char *method)
+{
+    struct http_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->srv = s;
+    c->mc = mc;
+    c->req.method = method;
+    c->req.path = url;
+    c->req.conn = c;
+    c->req.seq = atomic_fetch_add(&next_seq, 1);
+    c->req.user_agent = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
+    make_request_id(c, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "X-Request-Id"));
+    c->req.request_id = c->request_id;
+
+    const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        errno = 0;
+        char *end;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno == 0 && end != cl && v > s->max_body) {
+            c->too_large = true;
+            const char *expect = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+            bool waits = expect && strcasecmp(expect, "100-continue") == 0;
+            if (waits || v - s->max_body > HTTP_DRAIN_MAX) {
+                /* answered before the body is read; MHD closes the connection afterwards */
+                const char *origin = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Origin");
+                if (origin && origin_allowed(s, origin)) c->cors_origin = origin;
+                char msg[80];
+                snprintf(msg, sizeof msg, "request body is larger than %zu bytes", s->max_body);
+                respond_error(c, 413, msg, NULL);
+            }
+        }
+    }
+    return c;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    struct http_server *s = cls;
+    struct http_conn *c = *con_cls;
+    if (!c) {
+        c = begin(s, mc, url, method);
+        if (!c) return MHD_NO; /* out of memory: MHD drops the connection */
+        *con_cls = c;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!c->too_large && !c->responded && !append_body(c, upload_data, *upload_data_size)) {
+            c->too_large = true;
+            drop_body(c);
+        }
+        *upload_data_size = 0; /* consumed (or discarded) */
+        return MHD_YES;
+    }
+    if (!c->responded) serve(s, c);
+    return MHD_YES;
+}
+
+static const char *toe_name(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "completed";
+    case MHD_REQUEST_TERMINATED_WITH_ERROR: return "error";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "shutdown";
+    case MHD_REQUEST_TERMINATED_READ_ERROR: return "read error";
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "client gone";
+    default: return "other";
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct http_conn *c = *con_cls;
+    (void)cls, (void)mc;
+    if (!c) return;
+    *con_cls = NULL;
+    if (c->streaming) {
+        bool completed = c->stream_eof && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+        c->streaming = false;
+        c->done(c->ud, completed);
+    }
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        LOG_REQ(LOG_DEBUG, c->req.seq, "http", "%s %s %d rid=%s ended: %s", c->req.method, c->req.path,
+                c->status, c->request_id, toe_name(toe));
+    else if (!c->logged) /* 401/403/413 went out at INFO already */
+        LOG_REQ(LOG_DEBUG, c->req.seq, "http", "%s %s %d rid=%s", c->req.method, c->req.path, c->status,
+                c->request_id);
+    free(c->body);
+    free(c);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    LOG(LOG_DEBUG, "http", "libmicrohttpd: %s", line);
+}
+
+/* ---- start / stop --------------------------------------------------------------------- */
+
+static bool addr_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const unsigned char *a = (const unsigned char *)&((const struct sockaddr_in *)ss)->sin_addr;
+        return a[0] == 127;
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+/* host (IPv4/IPv6 literal, "[v6]", "localhost" or a name) + port -> sockaddr. */
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len, struct bw_err *err)
+{
+    char h[HTTP_HOSTNAME_MAX];
+    if (!host || !*host) host = "127.0.0.1";
+    size_t n = strlen(host);
+    if (host[0] == '[' && n >= 2 && host[n - 1] == ']') host++, n -= 2;
+    if (n >= sizeof h) return bw_errf(err, BW_EINVAL, "bind address too long: %s", host);
+    memcpy(h, host, n);
+    h[n] = '\0';
+    if (strcasecmp(h, "localhost") == 0) strcpy(h, "127.0.0.1");
+
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof *v4;
+        return BW_OK;
+    }
+    if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *v6;
+        return BW_OK;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int rc = getaddrinfo(h, NULL, &hints, &ai);
+    if (rc != 0 || !ai) return bw_errf(err, BW_EIO, "cannot resolve bind address %s: %s", h, gai_strerror(rc));
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    if (ss->ss_family == AF_INET) v4->sin_port = htons((uint16_t)port);
+    else v6->sin6_port = htons((uint16_t)port);
+    freeaddrinfo(ai);
+    return BW_OK;
+}
+
+static void server_free(struct http_server *s)
+{
+    if (!s) return;
+    free(s->api_key);
+    free_strv(s->public_paths);
+    free_strv(s->origins);
+    free(s);
+}
+
+int http_start(const struct http_config *cfg, struct http_server **out, struct bw_err *err)
+{
+    if (!cfg || !cfg->handler || cfg->port < 0 || cfg->port > 65535)
+        return bw_errf(err, BW_EINVAL, "invalid HTTP server configuration");
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s) return bw_errf(err, BW_ENOMEM, "out of memory");
+    s->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
+    s->handler = cfg->handler;
+    s->handler_ud = cfg->handler_ud;
+    if (cfg->api_key && *cfg->api_key && !(s->api_key = strdup(cfg->api_key))) goto oom;
+    size_t n_pub = 0;
+    while (cfg->public_paths && cfg->public_paths[n_pub]) n_pub++;
+    if (!(s->public_paths = calloc(n_pub + 1, sizeof *s->public_paths))) goto oom;
+    for (size_t i = 0; i < n_pub; i++)
+        if (!(s->public_paths[i] = strdup(cfg->public_paths[i]))) goto oom;
+    if (parse_origins(s, cfg->origins) != BW_OK) goto oom;
+    if (gethostname(s->hostname, sizeof s->hostname - 1) != 0) s->hostname[0] = '\0';
+    for (char *p = s->hostname; *p; p++) *p = (char)tolower((unsigned char)*p);
+
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    int rc = resolve(cfg->host, cfg->port, &ss, &sslen, err);
+    if (rc != BW_OK) {
+        server_free(s);
+        return rc;
+    }
+    char shown[HTTP_HOSTNAME_MAX + 16];
+    if (ss.ss_family == AF_INET6) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof a);
+        snprintf(shown, sizeof shown, "[%s]:%d", a, cfg->port);
+    } else {
+        char a[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof a);
+        snprintf(shown, sizeof shown, "%s:%d", a, cfg->port);
+    }
+    s->loopback = addr_loopback(&ss);
+
+    /* Our own listen socket: a bind error keeps its errno (MHD_start_daemon only says NULL). */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        rc = bw_errf(err, BW_EIO, "cannot listen on %s: %s", shown, strerror(errno));
+        server_free(s);
+        return rc;
+    }
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss.ss_family == AF_INET6) {
+        /* "::" serves IPv4 too (dual stack); a specific IPv6 address only itself */
+        bool any = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, any ? &zero : &one, sizeof one);
+    }
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        rc = bw_errf(err, BW_EIO, "cannot listen on %s: %s", shown, strerror(errno));
+        close(fd);
+        server_free(s);
+        return rc;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
+        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
+    else
+        s->port = cfg->port;
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first, or MHD complains */
+                                 MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 /* no idle timeout: a handler or pull may block for minutes
+                                  * (model load), and MHD would count that as inactivity */
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)0,
+                                 MHD_OPTION_END);
+    if (!s->daemon) {
+        /* Whether MHD closed fd on this path is version-dependent; leaking one descriptor on a
+         * failed start beats a double close. */
+        rc = bw_errf(err, BW_EIO, "cannot start the HTTP server on %s", shown);
+        server_free(s);
+        return rc;
+    }
+    char *colon = strrchr(shown, ':');
+    if (colon) snprintf(colon, sizeof shown - (size_t)(colon - shown), ":%d", s->port);
+    LOG(LOG_INFO, "http", "listening on %s%s", shown, s->api_key ? " (API key required)" : "");
+    *out = s;
+    return BW_OK;
+
+oom:
+    server_free(s);
+    return bw_errf(err, BW_ENOMEM, "out of memory");
+}
+
+int http_port(const struct http_server *s) { return s->port; }
+
+void http_stop(struct http_server *s)
+{
+    if (!s) return;
+    MHD_stop_daemon(s->daemon); /* closes the listen socket, shuts connections down, joins their threads */
+    server_free(s);
+}

@@ -1,0 +1,92 @@
+/* http.h -- the HTTP edge of `bellows serve`: libmicrohttpd (the only includer of
+ * microhttpd.h), request bodies, limits, request ids and the security checks of
+ * spec/api.md. It knows no route and no JSON: every accepted request goes to one handler
+ * (api.c), which answers with a buffered body or a pulled stream.
+ *
+ * Threads: libmicrohttpd runs one thread per connection. The handler, the pull callback of
+ * a stream and its done callback all run on that connection's thread, one at a time; they
+ * may block (waiting for tokens from a runner). Nothing here is shared between
+ * connections except the immutable config and an atomic request counter.
+ *
+ * What happens before the handler, in order (each answers itself and stops):
+ *   body larger than max_body              -> 413 {"error":"request body is larger than N bytes"}
+ *   loopback bind and Host not a local name -> 403 (DNS-rebinding guard)
+ *   an Origin that is not allowed           -> 403 {"error":"origin not allowed"} (as Ollama's CORS)
+ *   OPTIONS preflight                       -> 204 with CORS headers (browsers send no key on it)
+ *   api_key set, path not public, and no/wrong "Authorization: Bearer <key>" -> 401
+ * Every response carries X-Request-Id (the client's when it sent one, else a generated
+ * one) and, for allowed origins, Access-Control-Allow-Origin. */
+#ifndef BELLOWS_HTTP_H
+#define BELLOWS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/err.h"
+
+struct http_server;
+struct http_conn; /* private: one request's connection state */
+
+struct http_request {
+    const char *method;      /* "GET", "POST", ... */
+    const char *path;        /* without the query string */
+    const char *body;        /* the whole body, NUL-terminated (NULL when empty) */
+    size_t body_len;
+    const char *request_id;  /* echoed in X-Request-Id */
+    uint64_t seq;            /* a process-unique number (> 0), for runner request ids */
+    const char *user_agent;  /* may be NULL */
+    struct http_conn *conn;
+};
+
+/* Header lookup (case-insensitive); NULL when absent. Valid during the request. */
+const char *http_header(const struct http_request *req, const char *name);
+/* Query-string argument; NULL when absent. */
+const char *http_query(const struct http_request *req, const char *name);
+
+/* True when the client has closed its connection (checked without blocking). A handler
+ * that waits for a long time polls this to cancel work nobody will read. */
+bool http_client_gone(const struct http_request *req);
+
+/* ---- answering: exactly one of these per request ---------------------------------- */
+
+/* A buffered response; body is copied. Extra headers: NULL-terminated name/value pairs
+ * (may be NULL). Returns BW_OK or BW_ENOMEM. */
+int http_respond(struct http_request *req, int status, const char *content_type, const char *body, size_t len,
+                 const char *const *headers);
+
+/* A streamed response (chunked). pull is called repeatedly on the connection thread and
+ * may block until it has data: it writes up to max bytes into buf and returns the count
+ * (> 0), 0 for the end of the stream, or -1 to abort the connection. done is called
+ * exactly once afterwards, with completed = false when the client went away or the
+ * stream was aborted (the place to cancel generation), then ud is not used again.
+ * Returns BW_OK, or an error (then neither callback is ever called). */
+typedef ssize_t (*http_pull_fn)(void *ud, char *buf, size_t max);
+typedef void (*http_done_fn)(void *ud, bool completed);
+int http_respond_stream(struct http_request *req, int status, const char *content_type, http_pull_fn pull,
+                        http_done_fn done, void *ud, const char *const *headers);
+
+/* The handler: must call one http_respond* (a handler that does not is answered 500). */
+typedef void (*http_handler_fn)(void *ud, struct http_request *req);
+
+struct http_config {
+    const char *host;            /* bind address, e.g. "127.0.0.1" or "0.0.0.0" */
+    int port;                    /* 0 = pick a free one (see http_port) */
+    size_t max_body;             /* BELLOWS_MAX_BODY; 0 = 64 MiB */
+    const char *api_key;         /* BELLOWS_API_KEY; NULL/empty = no auth */
+    const char *origins;         /* BELLOWS_ORIGINS: comma-separated extra allowed origins ("*" = any) */
+    const char *const *public_paths; /* NULL-terminated: paths that need no API key ("/", "/health") */
+    http_handler_fn handler;
+    void *handler_ud;
+};
+
+/* Binds and starts serving. Returns BW_OK with *out, or BW_EIO with the reason in err
+ * (address in use, ...). */
+int http_start(const struct http_config *cfg, struct http_server **out, struct bw_err *err);
+/* The port actually bound (useful with port 0). */
+int http_port(const struct http_server *s);
+/* Stops accepting, waits for connection threads, frees. */
+void http_stop(struct http_server *s);
+
+#endif
