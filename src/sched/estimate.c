@@ -1,0 +1,145 @@
+/* estimate.c -- see estimate.h. Pure: no I/O, no allocation, no clock. */
+#include "sched/estimate.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MIB (UINT64_C(1) << 20)
+
+enum { COMPUTE_FLOOR_MIB = 64, COMPUTE_WEIGHTS_DIV = 16 };
+
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static uint64_t mul_sat(uint64_t a, uint64_t b) { return b && a > UINT64_MAX / b ? UINT64_MAX : a * b; }
+
+/* ---- load footprint ------------------------------------------------------------------ */
+
+/* compute = max(64 MiB, weights / 16).
+ *
+ * Why this shape:
+ * - What llama.cpp *reserves* for the 512-token micro-batch graph is dominated by the
+ *   logits, 4 x n_ubatch x n_vocab bytes: ~297 MiB for the demo model and ~302 MiB for the
+ *   0.5B one (qwen2's 151,936-token vocabulary, n_ctx 4096, measured with libllama's own
+ *   log). On CPU that is malloc'd address space, and the engine asks for the last token's
+ *   logits only, so most of it is never touched and does not count against MemAvailable.
+ *   What a load really costs (resident) is ~20-60 MiB for 0.5B (max RSS of a 1500-token
+ *   prompt, minus weights and KV). The 64 MiB floor covers that for every small model,
+ *   whatever its vocabulary, with a little to spare.
+ * - Activations grow with the embedding width and layer count, i.e. roughly with the
+ *   weights. weights/16 gives ~290 MiB for an 8B Q4 model (4.6 GB), in line with Ollama's
+ *   full-offload graph for that shape at C = 4096 (296 MiB, fork-analysis.md §5.2); for
+ *   much larger models it overestimates, which only makes admission more careful.
+ * We do not know n_vocab or n_embd here (estimate_model is three numbers), so a formula
+ * on the weights is the most we can say without pretending to precision. */
+uint64_t estimate_compute_bytes(const struct estimate_model *m)
+{
+    uint64_t share = m->weights_bytes / COMPUTE_WEIGHTS_DIV;
+    uint64_t floor = (uint64_t)COMPUTE_FLOOR_MIB * MIB;
+    return share > floor ? share : floor;
+}
+
+uint64_t estimate_load_bytes(const struct estimate_model *m)
+{
+    uint64_t kv = mul_sat(m->kv_bytes_per_cell, ESTIMATE_INITIAL_POOL);
+    return add_sat(add_sat(m->weights_bytes, kv), estimate_compute_bytes(m));
+}
+
+/* The pool already holds ESTIMATE_INITIAL_POOL cells inside the load estimate; every byte
+ * left after the load buys kv_bytes_per_cell more. So the budget (the largest the pool may
+ * grow to) is initial + (available - load) / per_cell, then capped and floored. */
+int64_t estimate_kv_budget_cells(const struct estimate_model *m, uint64_t available, int n_parallel, int cmax)
+{
+    int64_t cap = (int64_t)(n_parallel > 0 ? n_parallel : 0) * (cmax > 0 ? cmax : 0);
+    uint64_t load = estimate_load_bytes(m);
+    int64_t cells = ESTIMATE_INITIAL_POOL;
+    if (available > load) {
+        if (m->kv_bytes_per_cell == 0) {
+            cells = INT64_MAX;
+        } else {
+            uint64_t more = (available - load) / m->kv_bytes_per_cell;
+            cells = more > (uint64_t)(INT64_MAX - ESTIMATE_INITIAL_POOL) ? INT64_MAX
+                                                                          : ESTIMATE_INITIAL_POOL + (int64_t)more;
+        }
+    }
+    if (cells > cap)
+        cells = cap;
+    if (cells < ESTIMATE_INITIAL_POOL)
+        cells = ESTIMATE_INITIAL_POOL;
+    return cells;
+}
+
+/* ---- eviction ------------------------------------------------------------------------ */
+
+/* Idle models in eviction order: by expires_in_ns ascending, then by index (so the order is
+ * total and stable). Returns the index of the first idle model after `prev` in that order
+ * (prev < 0: the very first), or -1 when none is left. O(n) per call, no allocation; the
+ * loaded set is a handful of models. */
+static int next_idle(const struct estimate_loaded *loaded, size_t n, int prev)
+{
+    int best = -1;
+    for (size_t i = 0; i < n; i++) {
+        const struct estimate_loaded *l = &loaded[i];
+        if (l->n_calls > 0)
+            continue;
+        if (prev >= 0) {
+            const struct estimate_loaded *p = &loaded[prev];
+            bool after = l->expires_in_ns > p->expires_in_ns ||
+                         (l->expires_in_ns == p->expires_in_ns && (int)i > prev);
+            if (!after)
+                continue;
+        }
+        if (best < 0 || l->expires_in_ns < loaded[best].expires_in_ns)
+            best = (int)i;
+    }
+    return best;
+}
+
+/* max_loaded <= 0 means no limit on the count (only memory decides). */
+static bool fits(uint64_t need, uint64_t avail, size_t n_left, int max_loaded)
+{
+    return need <= avail && (max_loaded <= 0 || n_left < (size_t)max_loaded);
+}
+
+int estimate_pick_evictions(const struct estimate_loaded *loaded, size_t n, uint64_t need, uint64_t available,
+                            int max_loaded, int *victims)
+{
+    /* First pass counts, second writes: on -1, victims is untouched. */
+    uint64_t avail = available;
+    size_t n_left = n;
+    int k = 0;
+    for (int i = -1; !fits(need, avail, n_left, max_loaded);) {
+        i = next_idle(loaded, n, i);
+        if (i < 0)
+            return -1;
+        avail = add_sat(avail, loaded[i].bytes);
+        n_left--;
+        k++;
+    }
+    for (int j = 0, i = -1; j < k; j++) {
+        i = next_idle(loaded, n, i);
+        victims[j] = i;
+    }
+    return k;
+}
+
+/* ---- GPU placement ------------------------------------------------------------------- */
+
+int estimate_place_layers(const struct estimate_device *dev, size_t n_dev, int n_layers, uint64_t layer_bytes,
+                          uint64_t reserve_bytes, int num_gpu, int *out)
+{
+    int left = n_layers > 0 ? n_layers : 0;
+    if (num_gpu >= 0 && num_gpu < left)
+        left = num_gpu;
+    int total = 0;
+    for (size_t d = 0; d < n_dev; d++) {
+        int n = 0;
+        if (left > 0 && dev[d].free_bytes >= reserve_bytes) {
+            uint64_t room = dev[d].free_bytes - reserve_bytes;
+            uint64_t fit = layer_bytes ? room / layer_bytes : UINT64_MAX;
+            n = fit < (uint64_t)left ? (int)fit : left;
+        }
+        out[d] = n;
+        left -= n;
+        total += n;
+    }
+    return total;
+}

@@ -1,0 +1,723 @@
+/* sched.c -- see sched.h. Reading order: runners (spawn, reader thread, destroy), calls,
+ * acquire/release, the reaper, listing. */
+#define _GNU_SOURCE
+#include "sched/sched.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "policy/policy.h"
+#include "proto/client.h"
+#include "sched/estimate.h"
+#include "util/log.h"
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+struct evnode {
+    struct proto_event ev;
+    struct evnode *next;
+};
+
+struct sched_call {
+    uint64_t id;
+    struct sched_runner *r;
+    struct evnode *head, *tail; /* guarded by r->mu */
+    bool finished;              /* DONE or ERROR was queued */
+    pthread_cond_t cond;
+    struct sched_call *next;    /* r->calls */
+};
+
+enum runner_state { RUNNER_LOADING, RUNNER_READY };
+
+struct sched_runner {
+    struct sched *s;
+    char *name, *path;
+    bool use_mmap, flash_attn;
+    uint64_t size_est;
+    /* guarded by s->mu */
+    enum runner_state state;
+    int refs;
+    int64_t expires_at;   /* monotonic ns; INT64_MAX = forever */
+    bool linked;          /* in s->runners */
+    struct sched_runner *next;
+    /* set once at load */
+    struct runner_client *client;
+    pid_t pid;
+    pthread_t reader;
+    bool reader_started;
+    /* guarded by mu */
+    pthread_mutex_t mu;
+    struct sched_call *calls;
+    bool dead;
+    char dead_msg[200];
+};
+
+struct load_count {
+    char name[256];
+    int loads;
+};
+
+struct sched {
+    struct sched_config cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t changed; /* a load finished, a runner was released or unloaded */
+    struct sched_runner *runners;
+    int depth;              /* requests acquired or waiting */
+    struct load_count loads[64];
+    struct sched_counters counters;
+    uint64_t next_id;
+    pthread_t reaper;
+    bool stopping;
+    pthread_cond_t reaper_wake;
+};
+
+/* ---- runners --------------------------------------------------------------------------- */
+
+static void describe_exit(int status, char *buf, size_t len)
+{
+    if (status == -1)
+        snprintf(buf, len, "it exited");
+    else if (WIFEXITED(status))
+        snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, len, "status %d", status);
+}
+
+/* Sorts the runner's events into its calls' queues until the socket closes. */
+static void *reader_main(void *arg)
+{
+    struct sched_runner *r = arg;
+    for (;;) {
+        struct proto_event ev;
+        struct bw_err err;
+        int rc = runner_client_recv(r->client, &ev, -1, &err);
+        if (rc != 1)
+            break;
+        pthread_mutex_lock(&r->mu);
+        struct sched_call *c = r->calls;
+        while (c && c->id != ev.id)
+            c = c->next;
+        if (c && !c->finished) {
+            struct evnode *n = malloc(sizeof *n);
+            if (n) {
+                n->ev = ev;
+                n->next = NULL;
+                if (c->tail)
+                    c->tail->next = n;
+                else
+                    c->head = n;
+                c->tail = n;
+                c->finished = ev.type == PROTO_EV_DONE || ev.type == PROTO_EV_ERROR;
+                pthread_cond_signal(&c->cond);
+            } else {
+                proto_event_free(&ev);
+            }
+        } else {
+            proto_event_free(&ev); /* a call that ended early (client went away) */
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
+    /* EOF: the runner exited (or we closed it). Find out why, for the error message. */
+    int status = -1;
+    for (int i = 0; i < 100; i++) {
+        pid_t p = waitpid(r->pid, &status, WNOHANG);
+        if (p == r->pid || p < 0)
+            break;
+        usleep(10000);
+    }
+    pthread_mutex_lock(&r->mu);
+    r->dead = true;
+    describe_exit(status, r->dead_msg, sizeof r->dead_msg);
+    for (struct sched_call *c = r->calls; c; c = c->next)
+        pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&r->mu);
+
+    struct sched *s = r->s;
+    pthread_mutex_lock(&s->mu);
+    bool unexpected = r->linked && !s->stopping;
+    if (unexpected)
+        s->counters.runner_deaths++;
+    pthread_cond_broadcast(&s->reaper_wake);
+    pthread_mutex_unlock(&s->mu);
+    if (unexpected)
+        LOG(LOG_WARN, "sched", "runner for %s (pid %d) stopped: %s", r->name, (int)r->pid, r->dead_msg);
+    return NULL;
+}
+
+/* Ends a runner that is unlinked and has no references: close the socket (the runner exits
+ * on EOF), join the reader, reap. */
+static void runner_destroy(struct sched_runner *r)
+{
+    if (r->client) {
+        shutdown(runner_client_fd(r->client), SHUT_RDWR);
+        if (r->reader_started)
+            pthread_join(r->reader, NULL);
+        runner_client_close(r->client);
+        LOG(LOG_INFO, "sched", "unloaded %s (pid %d)", r->name, (int)r->pid);
+    }
+    pthread_mutex_destroy(&r->mu);
+    free(r->name);
+    free(r->path);
+    free(r);
+}
+
+static void unlink_runner(struct sched *s, struct sched_runner *r)
+{
+    for (struct sched_runner **pp = &s->runners; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    r->linked = false;
+    s->counters.unloads++;
+    pthread_cond_broadcast(&s->changed);
+}
+
+/* ---- calls --------------------------------------------------------------------------- */
+
+int sched_call_start(struct sched_runner *r, struct proto_request *req, struct sched_call **out, struct bw_err *err)
+{
+    struct sched_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return bw_errf(err, BW_ENOMEM, "out of memory");
+    pthread_cond_init(&c->cond, NULL);
+    c->r = r;
+    pthread_mutex_lock(&r->s->mu);
+    c->id = ++r->s->next_id;
+    pthread_mutex_unlock(&r->s->mu);
+    req->id = c->id;
+    req->req.req_id = c->id;
+
+    pthread_mutex_lock(&r->mu);
+    bool dead = r->dead;
+    if (!dead) {
+        c->next = r->calls;
+        r->calls = c;
+    }
+    pthread_mutex_unlock(&r->mu);
+    int rc = dead ? bw_errf(err, BW_ERUNNER, "model runner stopped: %s", r->dead_msg)
+                  : runner_client_send(r->client, req, err);
+    if (rc) {
+        if (!dead)
+            sched_call_end(c);
+        else
+            free(c);
+        if (rc == BW_EIO)
+            rc = bw_errf(err, BW_ERUNNER, "model runner stopped: it closed its socket");
+        return rc;
+    }
+    *out = c;
+    return BW_OK;
+}
+
+int sched_call_next(struct sched_call *c, struct proto_event *ev, int timeout_ms, struct bw_err *err)
+{
+    struct sched_runner *r = c->r;
+    struct timespec until;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+    }
+    pthread_mutex_lock(&r->mu);
+    while (!c->head && !r->dead) {
+        int w = timeout_ms < 0 ? pthread_cond_wait(&c->cond, &r->mu) : pthread_cond_timedwait(&c->cond, &r->mu, &until);
+        if (w == ETIMEDOUT && !c->head) {
+            pthread_mutex_unlock(&r->mu);
+            return 0;
+        }
+    }
+    struct evnode *n = c->head;
+    if (n) {
+        c->head = n->next;
+        if (!c->head)
+            c->tail = NULL;
+    }
+    int rc = n ? 1 : bw_errf(err, BW_ERUNNER, "model runner stopped: %s", r->dead_msg);
+    pthread_mutex_unlock(&r->mu);
+    if (n) {
+        *ev = n->ev;
+        free(n);
+    }
+    return rc;
+}
+
+void sched_call_cancel(struct sched_call *c)
+{
+    pthread_mutex_lock(&c->r->mu);
+    bool send = !c->finished && !c->r->dead;
+    pthread_mutex_unlock(&c->r->mu);
+    if (send) {
+        struct proto_request cancel = {.type = PROTO_REQ_CANCEL, .id = c->id};
+        runner_client_send(c->r->client, &cancel, NULL);
+        LOG_REQ(LOG_DEBUG, c->id, "sched", "cancel sent");
+    }
+}
+
+void sched_call_end(struct sched_call *c)
+{
+    if (!c)
+        return;
+    sched_call_cancel(c); /* a call ended before DONE: nobody reads the rest */
+    struct sched_runner *r = c->r;
+    pthread_mutex_lock(&r->mu);
+    for (struct sched_call **pp = &r->calls; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    pthread_mutex_unlock(&r->mu);
+    while (c->head) {
+        struct evnode *n = c->head;
+        c->head = n->next;
+        proto_event_free(&n->ev);
+        free(n);
+    }
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+/* ---- acquire / release ------------------------------------------------------------------ */
+
+static uint64_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static struct sched_runner *find_runner(struct sched *s, const char *name)
+{
+    for (struct sched_runner *r = s->runners; r; r = r->next)
+        if (!strcmp(r->name, name))
+            return r;
+    return NULL;
+}
+
+static bool runner_is_dead(struct sched_runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool d = r->dead;
+    pthread_mutex_unlock(&r->mu);
+    return d;
+}
+
+static void count_load(struct sched *s, const char *name)
+{
+    s->counters.loads++;
+    for (size_t i = 0; i < sizeof s->loads / sizeof s->loads[0]; i++) {
+        if (!s->loads[i].name[0])
+            snprintf(s->loads[i].name, sizeof s->loads[i].name, "%s", name);
+        if (!strcmp(s->loads[i].name, name)) {
+            s->loads[i].loads++;
+            return;
+        }
+    }
+}
+
+static int loads_of(const struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < sizeof s->loads / sizeof s->loads[0]; i++)
+        if (!strcmp(s->loads[i].name, name))
+            return s->loads[i].loads;
+    return 0;
+}
+
+/* Makes room for a model of `need` bytes: evicts idle runners (returned in *victims to be
+ * destroyed outside the lock). Returns 1 when it fits, 0 when the caller must wait for a
+ * busy model, BW_ENOMEM when it can never fit. Called with s->mu held. */
+static int make_room(struct sched *s, uint64_t need, struct sched_runner **victims, int *n_victims,
+                     uint64_t *available_out, struct bw_err *err)
+{
+    struct estimate_loaded loaded[64];
+    struct sched_runner *who[64];
+    size_t n = 0;
+    uint64_t used = 0;
+    int64_t now = mono_ns();
+    for (struct sched_runner *r = s->runners; r && n < 64; r = r->next) {
+        loaded[n] = (struct estimate_loaded){.bytes = r->size_est,
+                                             .n_calls = r->refs + (r->state == RUNNER_LOADING),
+                                             .expires_in_ns = r->expires_at == INT64_MAX ? INT64_MAX
+                                                                                         : r->expires_at - now};
+        used += r->size_est;
+        who[n++] = r;
+    }
+    uint64_t available = s->cfg.memory_limit ? (s->cfg.memory_limit > used ? s->cfg.memory_limit - used : 0)
+                                             : mem_available();
+    int idx[64];
+    int k = estimate_pick_evictions(loaded, n, need, available, s->cfg.max_loaded, idx);
+    if (k < 0) {
+        bool any_busy = false;
+        for (size_t i = 0; i < n; i++)
+            any_busy |= loaded[i].n_calls > 0;
+        if (any_busy)
+            return 0;
+        if (n == 0 && !s->cfg.memory_limit) {
+            /* Nothing to evict and MemAvailable says no: try anyway (the kernel may reclaim
+             * page cache, and mmap'd weights need not all be resident). */
+            LOG(LOG_WARN, "sched", "model needs ~%" PRIu64 " MiB, %" PRIu64 " MiB available; loading anyway",
+                need >> 20, available >> 20);
+            *n_victims = 0;
+            *available_out = need;
+            return 1;
+        }
+        return bw_errf(err, BW_ENOMEM, "model requires %.1f GiB of memory but only %.1f GiB is available",
+                       need / 1073741824.0, available / 1073741824.0);
+    }
+    uint64_t freed = 0;
+    for (int i = 0; i < k; i++) {
+        struct sched_runner *v = who[idx[i]];
+        LOG(LOG_INFO, "sched", "evicting idle model %s to make room", v->name);
+        freed += v->size_est;
+        unlink_runner(s, v);
+        s->counters.evictions++;
+        victims[(*n_victims)++] = v;
+    }
+    *available_out = available + (s->cfg.memory_limit ? freed : 0);
+    return 1;
+}
+
+int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_runner **out, struct bw_err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->depth >= s->cfg.max_queue) {
+        s->counters.rejected_busy++;
+        pthread_mutex_unlock(&s->mu);
+        return bw_errf(err, BW_EBUSY, "server busy, please try again: maximum pending requests exceeded");
+    }
+    s->depth++;
+    struct sched_runner *victims[64];
+    int n_victims = 0;
+    int rc = BW_OK;
+    for (int round = 0;; round++) {
+        struct sched_runner *r = find_runner(s, m->name);
+        if (r && r->state == RUNNER_READY && runner_is_dead(r)) {
+            LOG(LOG_INFO, "sched", "runner for %s is gone (%s); starting a new one", m->name, r->dead_msg);
+            unlink_runner(s, r);
+            if (r->refs == 0)
+                victims[n_victims++] = r;
+            continue;
+        }
+        if (r && r->state == RUNNER_READY && (r->use_mmap != m->use_mmap || r->flash_attn != m->flash_attn)) {
+            if (r->refs > 0) { /* reload when the requests on the old options are done */
+                pthread_cond_wait(&s->changed, &s->mu);
+                continue;
+            }
+            LOG(LOG_INFO, "sched", "reloading %s: a load-time option changed", m->name);
+            unlink_runner(s, r);
+            victims[n_victims++] = r;
+            continue;
+        }
+        if (r && r->state == RUNNER_LOADING) {
+            pthread_cond_wait(&s->changed, &s->mu);
+            continue;
+        }
+        if (r) {
+            r->refs++;
+            *out = r;
+            LOG(LOG_DEBUG, "sched", "reusing the runner of %s (pid %d)", m->name, (int)r->pid);
+            break;
+        }
+
+        /* Load it. */
+        struct estimate_model em = {.weights_bytes = m->weights_bytes, .kv_bytes_per_cell = m->kv_bytes_per_cell,
+                                    .n_ctx_train = m->n_ctx_train};
+        uint64_t need = estimate_load_bytes(&em), available = 0;
+        int room = make_room(s, need, victims, &n_victims, &available, err);
+        if (room == 0) {
+            pthread_cond_wait(&s->changed, &s->mu); /* a busy model must finish first */
+            continue;
+        }
+        if (room < 0) {
+            rc = room;
+            break;
+        }
+        r = calloc(1, sizeof *r);
+        if (!r || !(r->name = strdup(m->name)) || !(r->path = strdup(m->path))) {
+            if (r) {
+                free(r->name);
+                free(r);
+            }
+            rc = bw_errf(err, BW_ENOMEM, "out of memory");
+            break;
+        }
+        r->s = s;
+        r->use_mmap = m->use_mmap;
+        r->flash_attn = m->flash_attn;
+        r->size_est = need;
+        r->state = RUNNER_LOADING;
+        r->refs = 1;
+        r->expires_at = INT64_MAX;
+        r->linked = true;
+        pthread_mutex_init(&r->mu, NULL);
+        r->next = s->runners;
+        s->runners = r;
+        int cmax = policy_cmax(m->n_ctx_train, s->cfg.ctx_cap);
+        struct runner_spawn_opts o = {.exe = s->cfg.exe,
+                                      .model = m->path,
+                                      .n_parallel = s->cfg.n_parallel,
+                                      .n_threads = s->cfg.n_threads,
+                                      .ctx_cap = s->cfg.ctx_cap,
+                                      .kv_budget = estimate_kv_budget_cells(&em, available, s->cfg.n_parallel, cmax),
+                                      .flash_attn_off = !m->flash_attn,
+                                      .no_mmap = !m->use_mmap,
+                                      .idle_shrink_s = s->cfg.idle_shrink_s};
+        pthread_mutex_unlock(&s->mu);
+        for (int i = 0; i < n_victims; i++)
+            runner_destroy(victims[i]);
+        n_victims = 0;
+
+        LOG(LOG_INFO, "sched", "loading %s (%s), estimate %" PRIu64 " MiB, KV budget %" PRId64 " cells", m->name,
+            m->path, need >> 20, o.kv_budget);
+        struct proto_ready ready;
+        int64_t t0 = mono_ns();
+        rc = runner_client_spawn(&o, &r->client, &ready, err);
+
+        pthread_mutex_lock(&s->mu);
+        if (rc == BW_OK) {
+            r->pid = ready.pid;
+            r->state = RUNNER_READY;
+            if (pthread_create(&r->reader, NULL, reader_main, r) == 0)
+                r->reader_started = true;
+            count_load(s, m->name);
+            LOG(LOG_INFO, "sched", "loaded %s in %.0f ms (runner pid %d)", m->name, (mono_ns() - t0) / 1e6,
+                (int)r->pid);
+            *out = r;
+        } else {
+            LOG(LOG_WARN, "sched", "loading %s failed: %s", m->name, err ? err->msg : "");
+            unlink_runner(s, r);
+            s->counters.unloads--; /* it never loaded */
+            r->client = NULL;
+            victims[n_victims++] = r;
+        }
+        pthread_cond_broadcast(&s->changed);
+        (void)round;
+        break;
+    }
+    if (rc != BW_OK)
+        s->depth--;
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < n_victims; i++)
+        runner_destroy(victims[i]);
+    return rc;
+}
+
+void sched_release(struct sched *s, struct sched_runner *r, int64_t keep_alive_ns)
+{
+    if (!r)
+        return;
+    if (keep_alive_ns == SCHED_KEEP_ALIVE_DEFAULT)
+        keep_alive_ns = s->cfg.keep_alive_ns;
+    pthread_mutex_lock(&s->mu);
+    r->refs--;
+    s->depth--;
+    r->expires_at = keep_alive_ns < 0 ? INT64_MAX : mono_ns() + keep_alive_ns;
+    bool destroy = false;
+    if (r->refs == 0 && (!r->linked || keep_alive_ns == 0 || runner_is_dead(r))) {
+        if (r->linked)
+            unlink_runner(s, r);
+        destroy = true;
+    }
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->mu);
+    if (destroy)
+        runner_destroy(r);
+}
+
+int sched_unload(struct sched *s, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    struct sched_runner *r = find_runner(s, name);
+    while (r && r->state == RUNNER_LOADING) {
+        pthread_cond_wait(&s->changed, &s->mu);
+        r = find_runner(s, name);
+    }
+    if (!r) {
+        pthread_mutex_unlock(&s->mu);
+        return BW_ENOTFOUND;
+    }
+    unlink_runner(s, r);
+    bool destroy = r->refs == 0;
+    if (!destroy) /* in use: stop the process now; the last release frees the struct */
+        shutdown(runner_client_fd(r->client), SHUT_RDWR);
+    pthread_mutex_unlock(&s->mu);
+    if (destroy)
+        runner_destroy(r);
+    return BW_OK;
+}
+
+/* ---- the reaper --------------------------------------------------------------------------- */
+
+static void *reaper_main(void *arg)
+{
+    struct sched *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->reaper_wake, &s->mu, &until);
+        int64_t now = mono_ns();
+        struct sched_runner *expired[64];
+        int n = 0;
+        for (struct sched_runner *r = s->runners; r && n < 64;) {
+            struct sched_runner *next = r->next;
+            if (r->state == RUNNER_READY && r->refs == 0 && (r->expires_at <= now || runner_is_dead(r))) {
+                unlink_runner(s, r);
+                expired[n++] = r;
+            }
+            r = next;
+        }
+        if (n) {
+            pthread_mutex_unlock(&s->mu);
+            for (int i = 0; i < n; i++)
+                runner_destroy(expired[i]);
+            pthread_mutex_lock(&s->mu);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- lifecycle, listing ------------------------------------------------------------------ */
+
+int sched_new(const struct sched_config *cfg, struct sched **out, struct bw_err *err)
+{
+    struct sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return bw_errf(err, BW_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    if (s->cfg.n_parallel <= 0)
+        s->cfg.n_parallel = 4;
+    if (s->cfg.max_loaded <= 0)
+        s->cfg.max_loaded = 3;
+    if (s->cfg.max_queue <= 0)
+        s->cfg.max_queue = 512;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->changed, NULL);
+    pthread_cond_init(&s->reaper_wake, NULL);
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+        free(s);
+        return bw_errf(err, BW_ENOMEM, "cannot start the scheduler thread");
+    }
+    *out = s;
+    return BW_OK;
+}
+
+void sched_free(struct sched *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->reaper_wake);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->reaper, NULL);
+    while (s->runners) {
+        struct sched_runner *r = s->runners;
+        unlink_runner(s, r);
+        runner_destroy(r);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->changed);
+    pthread_cond_destroy(&s->reaper_wake);
+    free(s);
+}
+
+size_t sched_list(struct sched *s, struct sched_loaded *out, size_t max)
+{
+    struct sched_runner *held[64];
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    int64_t now_m = mono_ns(), now_r = real_ns();
+    for (struct sched_runner *r = s->runners; r && n < max && n < 64; r = r->next) {
+        if (r->state != RUNNER_READY || runner_is_dead(r))
+            continue;
+        struct sched_loaded *l = &out[n];
+        memset(l, 0, sizeof *l);
+        snprintf(l->name, sizeof l->name, "%s", r->name);
+        snprintf(l->path, sizeof l->path, "%s", r->path);
+        l->pid = r->pid;
+        l->size_estimate = r->size_est;
+        l->expires_at_unix_ns = r->expires_at == INT64_MAX ? 0 : now_r + (r->expires_at - now_m);
+        l->n_calls = r->refs;
+        l->loads = loads_of(s, r->name);
+        r->refs++; /* hold it while we ask for its status */
+        s->depth++;
+        held[n++] = r;
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct proto_request q = {.type = PROTO_REQ_STATUS};
+        struct sched_call *c;
+        if (sched_call_start(held[i], &q, &c, NULL) == BW_OK) {
+            struct proto_event ev;
+            if (sched_call_next(c, &ev, 2000, NULL) == 1) {
+                if (ev.type == PROTO_EV_STATUS)
+                    out[i].status = ev.status;
+                proto_event_free(&ev);
+            }
+            pthread_mutex_lock(&held[i]->mu);
+            c->finished = true; /* a status has no DONE: nothing to cancel */
+            pthread_mutex_unlock(&held[i]->mu);
+            sched_call_end(c);
+        }
+        pthread_mutex_lock(&s->mu);
+        held[i]->refs--; /* give back without touching its keep_alive */
+        s->depth--;
+        bool orphan = held[i]->refs == 0 && !held[i]->linked; /* unloaded meanwhile */
+        pthread_mutex_unlock(&s->mu);
+        if (orphan)
+            runner_destroy(held[i]);
+    }
+    return n;
+}
+
+void sched_counters(struct sched *s, struct sched_counters *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->counters;
+    out->queue_depth = s->depth;
+    out->loaded = 0;
+    for (struct sched_runner *r = s->runners; r; r = r->next)
+        out->loaded++;
+    pthread_mutex_unlock(&s->mu);
+}
