@@ -14,7 +14,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-    {"serve", "Start the server (Ollama- and OpenAI-compatible HTTP API)", NULL},
+    {"serve", "Start the server (Ollama- and OpenAI-compatible HTTP API)", cli_serve},
     {"run", "Chat with a model, or answer one prompt", NULL},
     {"list", "List the models in the store", NULL},
     {"ps", "List the loaded models, with their context pools", NULL},

@@ -6,5 +6,6 @@
 
 int cli_generate(int argc, char **argv);
 int cli_runner(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 
 #endif

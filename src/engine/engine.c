@@ -341,7 +341,7 @@ int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out
     char *s = malloc((size_t)cap + 1);
     if (!s)
         return BW_ENOMEM;
-    int got = llama_detokenize(e->vocab, tokens, n, s, cap, false, false);
+    int got = llama_detokenize(e->vocab, tokens, n, s, cap, false, true);
     if (got < 0) {
         cap = -got;
         char *b = realloc(s, (size_t)cap + 1);
@@ -350,7 +350,7 @@ int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out
             return BW_ENOMEM;
         }
         s = b;
-        got = llama_detokenize(e->vocab, tokens, n, s, cap, false, false);
+        got = llama_detokenize(e->vocab, tokens, n, s, cap, false, true);
     }
     if (got < 0) {
         free(s);
@@ -406,9 +406,13 @@ static uint32_t pick_seed(struct engine *e, int64_t seed)
     return (uint32_t)(e->seed_state >> 33);
 }
 
-/* Tokenizes a chat (cutting it at Cmax when needed) into j->prompt. */
+static void cut_raw(struct engine *e, struct job *j, int num_keep, int num_predict);
+
+/* Tokenizes a chat into j->prompt, cutting it at Cmax when needed: by the chat rule, or
+ * for a templated generate (raw_cut) by the raw-prompt rule, as for any generate request
+ * (spec/context.md rules 5 and 6). */
 static int size_chat(struct engine *e, const struct policy_msg *msgs, size_t n, struct job *j, int num_predict,
-                     char **rendered, struct bw_err *err)
+                     int raw_cut_keep, bool raw_cut, char **rendered, struct bw_err *err)
 {
     size_t len;
     int rc = render(e, msgs, n, rendered, &len);
@@ -425,6 +429,10 @@ static int size_chat(struct engine *e, const struct policy_msg *msgs, size_t n, 
     j->n_reserved = policy_reservation(L, num_predict, e->cmax);
     if (!policy_must_cut(L, room, e->cmax))
         return BW_OK;
+    if (raw_cut) {
+        cut_raw(e, j, raw_cut_keep, num_predict);
+        return BW_OK;
+    }
 
     struct policy_msg *kept = malloc((n + 1) * sizeof *kept);
     int *idx = malloc((n + 1) * sizeof *idx);
@@ -487,14 +495,14 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
             rc = bw_errf(err, BW_EINVAL, "messages are empty");
             goto fail;
         }
-        rc = size_chat(e, r->msgs, r->n_msgs, j, r->num_predict, &rendered, err);
+        rc = size_chat(e, r->msgs, r->n_msgs, j, r->num_predict, 0, false, &rendered, err);
     } else if (r->kind == ENGINE_GENERATE && !r->raw) {
         struct policy_msg m[2];
         size_t n = 0;
         if (r->system && *r->system)
             m[n++] = (struct policy_msg){.role = "system", .content = r->system};
         m[n++] = (struct policy_msg){.role = "user", .content = r->prompt ? r->prompt : ""};
-        rc = size_chat(e, m, n, j, r->num_predict, &rendered, err);
+        rc = size_chat(e, m, n, j, r->num_predict, r->num_keep, true, &rendered, err);
     } else {
         rendered = strdup(r->prompt ? r->prompt : "");
         rc = rendered ? engine_tokenize(e, rendered, true, &j->prompt, &j->n_prompt) : BW_ENOMEM;
@@ -528,6 +536,15 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
             j->st.truncated_tokens);
 
     if (r->render_only) {
+        if (j->st.truncated_tokens && !j->st.truncated_messages) {
+            /* A raw cut happened on tokens: show what the model would really see. */
+            char *text;
+            size_t len;
+            if (engine_detokenize(e, j->prompt, j->n_prompt, &text, &len) == BW_OK) {
+                free(rendered);
+                rendered = text;
+            }
+        }
         j->st.done_reason = "render";
         emit_simple(e, j->req_id, ENGINE_EV_RENDERED, rendered, strlen(rendered), &j->st);
         emit_simple(e, j->req_id, ENGINE_EV_DONE, NULL, 0, &j->st);

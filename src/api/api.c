@@ -1,0 +1,368 @@
+/* api.c -- routing, replies, model resolution; see api.h. */
+#define _GNU_SOURCE
+#include "api/api_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "version.h"
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+int64_t api__now_unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t api__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void api__time_rfc3339(int64_t unix_ns, char *buf, size_t len)
+{
+    time_t secs = (time_t)(unix_ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%09lldZ", (long long)(unix_ns % 1000000000));
+}
+
+int api_status_for(int code)
+{
+    switch (code) {
+    case BW_EINVAL:
+    case BW_ETOOLONG: return 400;
+    case BW_ENOTFOUND: return 404;
+    case BW_EBUSY: return 503;
+    default: return 500;
+    }
+}
+
+void api__reply_json(struct http_request *req, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!s) {
+        http_respond(req, 500, "application/json", "{\"error\":\"out of memory\"}", 25, NULL);
+        return;
+    }
+    http_respond(req, status, "application/json; charset=utf-8", s, strlen(s), NULL);
+    free(s);
+}
+
+void api__reply_error(struct http_request *req, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    LOG(status >= 500 ? LOG_WARN : LOG_INFO, "api", "request_id=%s %s %s -> %d %s", req->request_id, req->method,
+        req->path, status, msg);
+    api__reply_json(req, status, json_pack("{s:s}", "error", msg));
+}
+
+void api__reply_openai_error(struct http_request *req, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *type = status == 404 ? "not_found_error" : status < 500 ? "invalid_request_error" : "api_error";
+    LOG(status >= 500 ? LOG_WARN : LOG_INFO, "api", "request_id=%s %s %s -> %d %s", req->request_id, req->method,
+        req->path, status, msg);
+    api__reply_json(req, status,
+                    json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type", type, "param", "code"));
+}
+
+json_t *api__parse_body(const struct http_request *req, char *msg, size_t len)
+{
+    if (!req->body || req->body_len == 0) {
+        snprintf(msg, len, "missing request body");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *doc = json_loadb(req->body, req->body_len, 0, &je);
+    if (!doc) {
+        snprintf(msg, len, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        snprintf(msg, len, "the request body must be a JSON object");
+        return NULL;
+    }
+    return doc;
+}
+
+int api__keep_alive(const json_t *body, int64_t *out)
+{
+    const json_t *v = json_object_get(body, "keep_alive");
+    if (!v || json_is_null(v)) {
+        *out = SCHED_KEEP_ALIVE_DEFAULT;
+        return BW_OK;
+    }
+    if (json_is_number(v)) {
+        double s = json_number_value(v);
+        *out = s < 0 ? -1 : (int64_t)(s * 1e9);
+        return BW_OK;
+    }
+    if (json_is_string(v))
+        return sched_parse_duration(json_string_value(v), out);
+    return BW_EINVAL;
+}
+
+void api__context_fields(json_t *obj, const struct engine_stats *st, const char *request_id)
+{
+    json_object_set_new(obj, "context_length", json_integer(st->context_length));
+    json_object_set_new(obj, "context_max", json_integer(st->context_max));
+    json_object_set_new(obj, "prompt_tokens", json_integer(st->prompt_tokens));
+    json_object_set_new(obj, "prompt_cache_tokens", json_integer(st->prompt_cache_tokens));
+    if (st->truncated_messages || st->truncated_tokens) {
+        json_object_set_new(obj, "truncated_messages", json_integer(st->truncated_messages));
+        json_object_set_new(obj, "truncated_tokens", json_integer(st->truncated_tokens));
+    }
+    if (request_id)
+        json_object_set_new(obj, "request_id", json_string(request_id));
+}
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+static const struct gguf_info *info_get(struct api *a, const char *path, struct bw_err *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        bw_errf(err, BW_ENOTFOUND, "model file %s is missing", path);
+        return NULL;
+    }
+    int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    pthread_mutex_lock(&a->info_mu);
+    const struct gguf_info *found = NULL;
+    int slot = -1;
+    for (int i = 0; i < API_INFO_CACHE; i++) {
+        if (a->info_cache[i].path && !strcmp(a->info_cache[i].path, path) && a->info_cache[i].mtime_ns == mtime)
+            found = a->info_cache[i].info;
+        if (slot < 0 && !a->info_cache[i].path)
+            slot = i;
+    }
+    pthread_mutex_unlock(&a->info_mu);
+    if (found)
+        return found;
+    struct gguf_info *info;
+    if (gguf_info_read(path, &info, err) != BW_OK)
+        return NULL;
+    /* Entries live until api_free: the info is handed out as borrowed. */
+    pthread_mutex_lock(&a->info_mu);
+    if (slot < 0) {
+        for (int i = 0; i < API_INFO_CACHE; i++)
+            if (!a->info_cache[i].path) {
+                slot = i;
+                break;
+            }
+    }
+    if (slot >= 0) {
+        a->info_cache[slot].path = strdup(path);
+        a->info_cache[slot].info = info;
+        a->info_cache[slot].mtime_ns = mtime;
+    }
+    pthread_mutex_unlock(&a->info_mu);
+    if (slot < 0) /* more distinct model files than slots: still borrowed, so kept for good */
+        LOG(LOG_WARN, "api", "GGUF info cache full; %s stays in memory uncached", path);
+    return info;
+}
+
+int api__model_open(struct api *a, const char *name, struct api_model *out, struct bw_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!name || !*name)
+        return bw_errf(err, BW_EINVAL, "model is required");
+    int rc = store_resolve(a->cfg.store, name, &out->sm, err);
+    if (rc == BW_ENOTFOUND)
+        return bw_errf(err, BW_ENOTFOUND, "model '%s' not found", name);
+    if (rc)
+        return rc;
+    out->info = info_get(a, out->sm->model_path, err);
+    if (!out->info) {
+        store_model_free(out->sm);
+        out->sm = NULL;
+        return err ? err->code : BW_EINVAL;
+    }
+    out->sched = (struct sched_model){.name = out->sm->name,
+                                      .path = out->sm->model_path,
+                                      .weights_bytes = out->info->tensor_bytes,
+                                      .kv_bytes_per_cell = out->info->kv_bytes_per_token,
+                                      .n_ctx_train = (int)out->info->n_ctx_train,
+                                      .use_mmap = true,
+                                      .flash_attn = a->cfg.flash_attn};
+    return BW_OK;
+}
+
+void api__model_close(struct api_model *m)
+{
+    store_model_free(m->sm);
+    memset(m, 0, sizeof *m);
+}
+
+int api__apply_options(const struct api_model *m, const json_t *options, struct engine_request *r,
+                       const char **stop_storage, json_t **params_doc, struct bw_err *err)
+{
+    *params_doc = NULL;
+    if (m->sm && m->sm->params) {
+        json_error_t je;
+        *params_doc = json_loads(m->sm->params, 0, &je);
+        if (*params_doc) {
+            /* Modelfile stops go to the upper half of the storage so request stops can't clobber them. */
+            int rc = options_apply(*params_doc, r, stop_storage + OPTIONS_MAX_STOP, err);
+            if (rc)
+                return bw_errf(err, BW_EINVAL, "the model's parameters: %s", err ? err->msg : "invalid");
+        }
+    }
+    return options_apply(options, r, stop_storage, err);
+}
+
+/* ---- routing ------------------------------------------------------------------------------- */
+
+typedef void (*route_fn)(struct api *a, struct http_request *req);
+
+struct route {
+    const char *path;
+    bool prefix;          /* path is a prefix (e.g. /api/blobs/) */
+    const char *methods;  /* space-separated */
+    route_fn fn;
+    bool openai;          /* error shape */
+};
+
+static void root(struct api *a, struct http_request *req)
+{
+    (void)a;
+    http_respond(req, 200, "text/plain; charset=utf-8", "Bellows is running", 18, NULL);
+}
+
+static void version(struct api *a, struct http_request *req)
+{
+    (void)a;
+    api__reply_json(req, 200, json_pack("{s:s}", "version", BELLOWS_VERSION));
+}
+
+static void health(struct api *a, struct http_request *req)
+{
+    (void)a;
+    api__reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void metrics(struct api *a, struct http_request *req)
+{
+    size_t len;
+    char *text = metrics_render(&a->metrics, a->cfg.sched, &len);
+    http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "", text ? len : 0, NULL);
+    free(text);
+}
+
+static void not_implemented(struct api *a, struct http_request *req)
+{
+    (void)a;
+    api__reply_error(req, 501, "%s is not implemented: Bellows has no registry client yet; create models from "
+                               "local GGUF files with /api/create or `bellows create`", req->path);
+}
+
+static const struct route routes[] = {
+    {"/", false, "GET HEAD", root, false},
+    {"/health", false, "GET HEAD", health, false},
+    {"/metrics", false, "GET", metrics, false},
+    {"/api/version", false, "GET HEAD", version, false},
+    {"/api/generate", false, "POST", ollama_generate, false},
+    {"/api/chat", false, "POST", ollama_chat, false},
+    {"/api/embed", false, "POST", ollama_embed, false},
+    {"/api/embeddings", false, "POST", ollama_embeddings, false},
+    {"/api/tags", false, "GET HEAD", ollama_tags, false},
+    {"/api/show", false, "POST", ollama_show, false},
+    {"/api/ps", false, "GET", ollama_ps, false},
+    {"/api/create", false, "POST", ollama_create, false},
+    {"/api/blobs/", true, "HEAD POST", ollama_blob, false},
+    {"/api/copy", false, "POST", ollama_copy, false},
+    {"/api/delete", false, "DELETE", ollama_delete, false},
+    {"/api/pull", false, "POST", not_implemented, false},
+    {"/api/push", false, "POST", not_implemented, false},
+    {"/v1/chat/completions", false, "POST", openai_chat, true},
+    {"/v1/completions", false, "POST", openai_completions, true},
+    {"/v1/embeddings", false, "POST", openai_embeddings, true},
+    {"/v1/models", false, "GET", openai_models, true},
+    {"/v1/models/", true, "GET", openai_model, true},
+};
+
+static bool method_in(const char *methods, const char *m)
+{
+    size_t n = strlen(m);
+    for (const char *p = methods; (p = strstr(p, m)); p += n)
+        if ((p == methods || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+void api_handle(void *ud, struct http_request *req)
+{
+    struct api *a = ud;
+    const struct route *match = NULL;
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *r = &routes[i];
+        bool hit = r->prefix ? !strncmp(req->path, r->path, strlen(r->path)) && req->path[strlen(r->path)]
+                             : !strcmp(req->path, r->path);
+        if (!hit)
+            continue;
+        path_known = true;
+        if (method_in(r->methods, req->method)) {
+            match = r;
+            break;
+        }
+    }
+    if (!match) {
+        bool v1 = !strncmp(req->path, "/v1/", 4);
+        int status = path_known ? 405 : 404;
+        if (v1)
+            api__reply_openai_error(req, status, path_known ? "method %s not allowed" : "%s not found",
+                                    path_known ? req->method : req->path);
+        else if (path_known)
+            api__reply_error(req, 405, "method %s not allowed on %s", req->method, req->path);
+        else
+            api__reply_error(req, 404, "404 page not found");
+        metrics_request(&a->metrics, path_known ? req->path : "other", status);
+        return;
+    }
+    match->fn(a, req);
+}
+
+int api_new(const struct api_config *cfg, struct api **out, struct bw_err *err)
+{
+    struct api *a = calloc(1, sizeof *a);
+    if (!a)
+        return bw_errf(err, BW_ENOMEM, "out of memory");
+    a->cfg = *cfg;
+    pthread_mutex_init(&a->info_mu, NULL);
+    metrics_init(&a->metrics);
+    *out = a;
+    return BW_OK;
+}
+
+void api_free(struct api *a)
+{
+    if (!a)
+        return;
+    for (int i = 0; i < API_INFO_CACHE; i++) {
+        free(a->info_cache[i].path);
+        gguf_info_free(a->info_cache[i].info);
+    }
+    pthread_mutex_destroy(&a->info_mu);
+    free(a);
+}

@@ -1,0 +1,182 @@
+/* api_int.h -- what api.c, gen.c, api_ollama.c, api_openai.c and metrics.c share.
+ * Private to src/api/. */
+#ifndef BELLOWS_API_INT_H
+#define BELLOWS_API_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "api/api.h"
+#include "proto/options.h"
+#include "store/gguf_info.h"
+
+/* ---- metrics (metrics.c) ------------------------------------------------------------- */
+
+#define METRICS_BUCKETS 12
+struct histogram {
+    _Atomic uint64_t le[METRICS_BUCKETS]; /* cumulative counts at the bounds of metrics.c */
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_us;
+};
+
+#define METRICS_ROUTES 24
+struct metrics {
+    const char *route[METRICS_ROUTES]; /* filled at first use (static strings) */
+    _Atomic uint64_t by_status[METRICS_ROUTES][6]; /* 1xx..5xx, other */
+    _Atomic uint64_t tokens_in, tokens_out, tokens_cached;
+    _Atomic uint64_t truncations, truncated_tokens, pool_growths;
+    struct histogram ttft, per_token;
+    pthread_mutex_t mu; /* route registration */
+};
+
+void metrics_init(struct metrics *m);
+void metrics_request(struct metrics *m, const char *route, int status);
+void metrics_generation(struct metrics *m, const struct engine_stats *st);
+/* Prometheus text exposition of everything, plus the scheduler's gauges. */
+char *metrics_render(struct metrics *m, struct sched *sched, size_t *len);
+
+/* ---- the api --------------------------------------------------------------------------- */
+
+#define API_INFO_CACHE 64
+struct api {
+    struct api_config cfg;
+    pthread_mutex_t info_mu; /* guards info_cache */
+    struct {
+        char *path;
+        struct gguf_info *info;
+        int64_t mtime_ns;
+    } info_cache[API_INFO_CACHE];
+    struct metrics metrics;
+};
+
+/* ---- replies --------------------------------------------------------------------------- */
+
+/* Sends body (stolen) as JSON with status. */
+void api__reply_json(struct http_request *req, int status, json_t *body);
+/* Native error shape {"error": "..."}. */
+void api__reply_error(struct http_request *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* OpenAI error shape {"error": {"message", "type", "param", "code"}}. */
+void api__reply_openai_error(struct http_request *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Parses the body as a JSON object. On failure fills msg ("invalid JSON at line 3 column
+ * 7: ...", "missing request body") and returns NULL. */
+json_t *api__parse_body(const struct http_request *req, char *msg, size_t len);
+
+/* RFC 3339 UTC time with nanoseconds, as Ollama writes created_at. */
+void api__time_rfc3339(int64_t unix_ns, char *buf, size_t len);
+int64_t api__now_unix_ns(void);
+int64_t api__mono_ns(void);
+
+/* keep_alive from a request body (string duration or number of seconds); absent ->
+ * SCHED_KEEP_ALIVE_DEFAULT. BW_EINVAL for a bad value. */
+int api__keep_alive(const json_t *body, int64_t *out);
+
+/* ---- models --------------------------------------------------------------------------- */
+
+struct api_model {
+    struct store_model *sm;        /* owned */
+    const struct gguf_info *info;  /* borrowed from the cache; valid while the api lives */
+    struct sched_model sched;      /* points into sm/info */
+};
+
+/* Resolves a model name for a request. Returns BW_OK, or BW_EINVAL (invalid name / not a
+ * GGUF), BW_ENOTFOUND "model 'x' not found" with the message in err. */
+int api__model_open(struct api *a, const char *name, struct api_model *out, struct bw_err *err);
+void api__model_close(struct api_model *m);
+
+/* Applies the model's PARAMETER layer, then the request's options object, onto r.
+ * stop_storage needs 2 x OPTIONS_MAX_STOP entries. Stop strings point into the two JSON
+ * documents: *params_doc is returned (caller decrefs after the request was sent). */
+int api__apply_options(const struct api_model *m, const json_t *options, struct engine_request *r,
+                       const char **stop_storage, json_t **params_doc, struct bw_err *err);
+
+/* ---- generation (gen.c) -------------------------------------------------------------------- */
+
+struct gen;
+
+struct gen_format {
+    const char *stream_content_type;
+    /* Appends the wire bytes for one piece of answer text (streaming). */
+    void (*piece)(struct gen *g, const char *text, size_t len);
+    /* Appends the final object: the last chunk when streaming, the whole reply otherwise. */
+    void (*final)(struct gen *g);
+    /* Appends an error after the headers went out. */
+    void (*stream_error)(struct gen *g, const char *msg);
+    /* Answers an error before any byte went out. */
+    void (*reply_error)(struct http_request *req, int status, const char *msg);
+};
+
+struct strbuf {
+    char *s;
+    size_t len, cap;
+};
+void strbuf_add(struct strbuf *b, const char *s, size_t n);
+void strbuf_add_json(struct strbuf *b, json_t *obj); /* dumps obj (stolen) + "\n" */
+void strbuf_free(struct strbuf *b);
+
+struct gen {
+    struct api *api;
+    struct http_request *req;
+    const struct gen_format *fmt;
+    void *fmt_ud;                 /* the format's own state */
+    struct api_model model;       /* owned by gen once gen_run is called */
+    char model_name[256];         /* as the client wrote it */
+    int64_t keep_alive;
+    bool stream;
+    const char *route;            /* for metrics */
+
+    /* filled while running */
+    struct sched_runner *runner;
+    struct sched_call *call;
+    int64_t t_start, t_acquired;  /* monotonic ns */
+    struct strbuf out;            /* bytes for the client not yet sent */
+    size_t out_off;
+    struct strbuf text;           /* the whole answer (non-streaming) */
+    char *rendered;               /* render_only: the prompt */
+    float *embd;                  /* embedding */
+    int n_embd;
+    struct engine_stats st;
+    bool finished, failed;
+    int status;                   /* HTTP status of the reply */
+};
+
+/* Runs pr (chat / generate / embed) for g and answers the HTTP request: a stream (when
+ * g->stream) or one reply. Takes ownership of g (freed when the reply is finished). The
+ * request's own strings (pr's messages, prompt) must live until this returns: the request
+ * is encoded and sent before the first reply byte. */
+void gen_run(struct gen *g, struct proto_request *pr);
+
+/* For callers that need a result, not a reply (embed batches): runs pr to completion on
+ * an acquired runner. Returns BW_OK with g->text / g->embd / g->st filled, or an error. */
+int gen_collect(struct gen *g, struct proto_request *pr, struct bw_err *err);
+
+/* Acquires the runner for g->model (load time counted). */
+int gen_acquire(struct gen *g, struct bw_err *err);
+void gen_free(struct gen *g);
+
+/* Adds Bellows' context fields (spec/api.md) of st to obj. */
+void api__context_fields(json_t *obj, const struct engine_stats *st, const char *request_id);
+
+/* ---- handlers ---------------------------------------------------------------------------- */
+
+void ollama_generate(struct api *a, struct http_request *req);
+void ollama_chat(struct api *a, struct http_request *req);
+void ollama_embed(struct api *a, struct http_request *req);
+void ollama_embeddings(struct api *a, struct http_request *req);
+void ollama_tags(struct api *a, struct http_request *req);
+void ollama_show(struct api *a, struct http_request *req);
+void ollama_ps(struct api *a, struct http_request *req);
+void ollama_create(struct api *a, struct http_request *req);
+void ollama_blob(struct api *a, struct http_request *req);
+void ollama_copy(struct api *a, struct http_request *req);
+void ollama_delete(struct api *a, struct http_request *req);
+
+void openai_chat(struct api *a, struct http_request *req);
+void openai_completions(struct api *a, struct http_request *req);
+void openai_embeddings(struct api *a, struct http_request *req);
+void openai_models(struct api *a, struct http_request *req);
+void openai_model(struct api *a, struct http_request *req);
+
+#endif

@@ -1,0 +1,411 @@
+/* api_openai.c -- the OpenAI-compatible routes under /v1 (anchors.md §1.11). The same
+ * generation path as the native API; only the wire shapes differ: SSE `data:` lines ending
+ * in `data: [DONE]`, choices/deltas, usage (with Bellows' context fields), and errors as
+ * {"error": {"message", "type", "param", "code"}}. No num_ctx is needed: sizing is
+ * automatic here too. */
+#define _GNU_SOURCE
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct oa_state {
+    char id[48];
+    int64_t created;
+    bool chat;
+    bool include_usage;
+    bool sent_role;
+};
+
+static const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+static void sse(struct gen *g, json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (!s)
+        return;
+    strbuf_add(&g->out, "data: ", 6);
+    strbuf_add(&g->out, s, strlen(s));
+    strbuf_add(&g->out, "\n\n", 2);
+    free(s);
+}
+
+static json_t *usage_json(const struct gen *g)
+{
+    json_t *u = json_pack("{s:i, s:i, s:i}", "prompt_tokens", g->st.prompt_eval_count, "completion_tokens",
+                          g->st.eval_count, "total_tokens", g->st.prompt_eval_count + g->st.eval_count);
+    api__context_fields(u, &g->st, g->req->request_id);
+    return u;
+}
+
+static json_t *chunk_base(const struct gen *g)
+{
+    const struct oa_state *s = g->fmt_ud;
+    return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", s->id, "object",
+                     s->chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)s->created,
+                     "model", g->model_name, "system_fingerprint", "fp_bellows");
+}
+
+static const char *finish_reason(const struct gen *g)
+{
+    return g->st.done_reason && !strcmp(g->st.done_reason, "length") ? "length" : "stop";
+}
+
+static void oa_piece(struct gen *g, const char *text, size_t len)
+{
+    struct oa_state *s = g->fmt_ud;
+    json_t *o = chunk_base(g);
+    json_t *choice;
+    if (s->chat) {
+        json_t *delta = json_pack("{s:s%}", "content", text, len);
+        if (!s->sent_role) {
+            json_object_set_new(delta, "role", json_string("assistant"));
+            s->sent_role = true;
+        }
+        choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "finish_reason");
+    } else {
+        choice = json_pack("{s:i, s:s%, s:n}", "index", 0, "text", text, len, "finish_reason");
+    }
+    json_object_set_new(o, "choices", json_pack("[o]", choice));
+    sse(g, o);
+}
+
+static void oa_final(struct gen *g)
+{
+    struct oa_state *s = g->fmt_ud;
+    const char *text = g->text.s ? g->text.s : "";
+    if (g->stream) {
+        json_t *o = chunk_base(g);
+        json_t *choice = s->chat ? json_pack("{s:i, s:{}, s:s}", "index", 0, "delta", "finish_reason", finish_reason(g))
+                                 : json_pack("{s:i, s:s, s:s}", "index", 0, "text", "", "finish_reason",
+                                             finish_reason(g));
+        json_object_set_new(o, "choices", json_pack("[o]", choice));
+        sse(g, o);
+        if (s->include_usage) {
+            json_t *u = chunk_base(g);
+            json_object_set_new(u, "choices", json_array());
+            json_object_set_new(u, "usage", usage_json(g));
+            sse(g, u);
+        }
+        strbuf_add(&g->out, "data: [DONE]\n\n", 14);
+        return;
+    }
+    json_t *choice = s->chat ? json_pack("{s:i, s:{s:s, s:s%}, s:s}", "index", 0, "message", "role", "assistant",
+                                         "content", text, g->text.len, "finish_reason", finish_reason(g))
+                             : json_pack("{s:i, s:s%, s:s}", "index", 0, "text", text, g->text.len, "finish_reason",
+                                         finish_reason(g));
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", s->id, "object",
+                          s->chat ? "chat.completion" : "text_completion", "created", (json_int_t)s->created, "model",
+                          g->model_name, "system_fingerprint", "fp_bellows", "choices", choice, "usage", usage_json(g));
+    char *str = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (str) {
+        strbuf_add(&g->out, str, strlen(str));
+        free(str);
+    }
+}
+
+static void oa_stream_error(struct gen *g, const char *msg)
+{
+    sse(g, json_pack("{s:{s:s, s:s}}", "error", "message", msg, "type", "api_error"));
+    strbuf_add(&g->out, "data: [DONE]\n\n", 14);
+}
+
+static void oa_reply_error(struct http_request *req, int status, const char *msg)
+{
+    api__reply_openai_error(req, status, "%s", msg);
+}
+
+static const struct gen_format oa_format = {"text/event-stream", oa_piece, oa_final, oa_stream_error, oa_reply_error};
+
+/* Maps OpenAI's sampling fields onto Ollama options (the runner's language). Temperature
+ * and top_p default to 1.0 on /v1, as Ollama does. Returns 0 or a 400 message. */
+static int openai_options(const json_t *body, json_t *opts, char *msg, size_t len)
+{
+    static const struct {
+        const char *from, *to;
+    } map[] = {{"temperature", "temperature"}, {"top_p", "top_p"},   {"frequency_penalty", "frequency_penalty"},
+               {"presence_penalty", "presence_penalty"}, {"seed", "seed"}, {"max_tokens", "num_predict"},
+               {"max_completion_tokens", "num_predict"}, {"stop", "stop"}};
+    json_object_set_new(opts, "temperature", json_real(1.0));
+    json_object_set_new(opts, "top_p", json_real(1.0));
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        json_t *v = json_object_get(body, map[i].from);
+        if (v && !json_is_null(v))
+            json_object_set(opts, map[i].to, v);
+    }
+    /* Ollama-style options may also come through (extra_body / options): accepted, num_ctx ignored. */
+    json_t *extra = json_object_get(body, "options");
+    if (json_is_object(extra))
+        json_object_update(opts, extra);
+    const json_t *rf = json_object_get(body, "response_format");
+    const char *rft = str_field(rf, "type");
+    if (rft && strcmp(rft, "text") != 0)
+        return snprintf(msg, len, "response_format '%s' is not supported by Bellows yet", rft), 400;
+    const json_t *n = json_object_get(body, "n");
+    if (json_is_integer(n) && json_integer_value(n) != 1)
+        return snprintf(msg, len, "n must be 1"), 400;
+    return 0;
+}
+
+/* Message content: a string, or an array of {type:"text", text} and image parts. */
+static int message_content(const json_t *m, struct strbuf *text, int *n_images, size_t i, char *msg, size_t len)
+{
+    const json_t *c = json_object_get(m, "content");
+    if (!c || json_is_null(c))
+        return 0;
+    if (json_is_string(c)) {
+        strbuf_add(text, json_string_value(c), json_string_length(c));
+        return 0;
+    }
+    if (!json_is_array(c))
+        return snprintf(msg, len, "messages[%zu].content must be a string or an array of parts", i), 400;
+    for (size_t k = 0; k < json_array_size(c); k++) {
+        const json_t *part = json_array_get(c, k);
+        const char *type = str_field(part, "type");
+        if (type && !strcmp(type, "text") && str_field(part, "text")) {
+            strbuf_add(text, str_field(part, "text"), strlen(str_field(part, "text")));
+        } else if (type && !strcmp(type, "image_url")) {
+            (*n_images)++;
+        } else {
+            return snprintf(msg, len, "messages[%zu].content[%zu]: unsupported part type", i, k), 400;
+        }
+    }
+    return 0;
+}
+
+static void run(struct api *a, struct http_request *req, bool chat)
+{
+    const char *route = chat ? "/v1/chat/completions" : "/v1/completions";
+    char msg[512];
+    json_t *body = api__parse_body(req, msg, sizeof msg);
+    json_t *opts = json_object();
+    json_t *params_doc = NULL;
+    struct gen *g = calloc(1, sizeof *g);
+    struct oa_state *st = calloc(1, sizeof *st);
+    struct policy_msg *msgs = NULL;
+    struct strbuf *texts = NULL;
+    size_t n_msgs = 0;
+    const char *stops[2 * OPTIONS_MAX_STOP];
+    struct proto_request pr = {.type = chat ? PROTO_REQ_CHAT : PROTO_REQ_GENERATE};
+    int status = body && g && st ? 0 : 400;
+    if (!g || !st)
+        snprintf(msg, sizeof msg, "out of memory");
+    if (!status) {
+        g->api = a;
+        g->req = req;
+        g->route = route;
+        g->fmt = &oa_format;
+        g->fmt_ud = st;
+        g->t_start = api__mono_ns();
+        g->keep_alive = SCHED_KEEP_ALIVE_DEFAULT;
+        st->chat = chat;
+        st->created = api__now_unix_ns() / 1000000000;
+        snprintf(st->id, sizeof st->id, "%s-%llu", chat ? "chatcmpl" : "cmpl", (unsigned long long)req->seq);
+        g->stream = json_is_true(json_object_get(body, "stream"));
+        st->include_usage = json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+        if (!str_field(body, "model"))
+            status = 400, snprintf(msg, sizeof msg, "model is required");
+    }
+    if (!status)
+        status = openai_options(body, opts, msg, sizeof msg);
+    if (!status && chat) {
+        const json_t *arr = json_object_get(body, "messages");
+        const json_t *tools = json_object_get(body, "tools");
+        if (!json_is_array(arr) || json_array_size(arr) == 0)
+            status = 400, snprintf(msg, sizeof msg, "messages must be a non-empty array");
+        else if (json_is_array(tools) && json_array_size(tools))
+            status = 400, snprintf(msg, sizeof msg, "tools are not supported by Bellows yet");
+        n_msgs = json_array_size(arr);
+        msgs = calloc(n_msgs + 1, sizeof *msgs);
+        texts = calloc(n_msgs + 1, sizeof *texts);
+        for (size_t i = 0; !status && i < n_msgs; i++) {
+            const json_t *m = json_array_get(arr, i);
+            const char *role = str_field(m, "role");
+            if (!role)
+                status = 400, snprintf(msg, sizeof msg, "messages[%zu].role must be a string", i);
+            else if (!strcmp(role, "developer"))
+                role = "system";
+            int n_images = 0;
+            if (!status)
+                status = message_content(m, &texts[i], &n_images, i, msg, sizeof msg);
+            msgs[i] = (struct policy_msg){.role = role, .content = texts[i].s ? texts[i].s : "", .n_images = n_images};
+        }
+        pr.req.kind = ENGINE_CHAT;
+        pr.req.msgs = msgs;
+        pr.req.n_msgs = n_msgs;
+    } else if (!status) {
+        const json_t *prompt = json_object_get(body, "prompt");
+        if (!json_is_string(prompt))
+            status = 400, snprintf(msg, sizeof msg, "prompt must be a string");
+        else if (str_field(body, "suffix") && *str_field(body, "suffix"))
+            status = 400, snprintf(msg, sizeof msg, "suffix (insert) is not supported by this model");
+        pr.req.kind = ENGINE_GENERATE;
+        pr.req.prompt = json_string_value(prompt);
+        pr.req.raw = false; /* templated, as Ollama's /v1/completions does */
+    }
+    struct bw_err err;
+    if (!status) {
+        snprintf(g->model_name, sizeof g->model_name, "%s", str_field(body, "model"));
+        int rc = api__model_open(a, g->model_name, &g->model, &err);
+        if (rc)
+            status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
+    }
+    if (!status) {
+        pr.req.num_keep = -1;
+        sampling_params_default(&pr.req.sampling);
+        if (api__apply_options(&g->model, opts, &pr.req, stops, &params_doc, &err) != BW_OK)
+            status = 400, snprintf(msg, sizeof msg, "%s", err.msg);
+    }
+    if (status) {
+        api__reply_openai_error(req, status, "%s", msg);
+        metrics_request(&a->metrics, route, status);
+        if (g)
+            g->fmt_ud = st = NULL;
+        gen_free(g);
+        free(st);
+    } else {
+        gen_run(g, &pr); /* owns g (and st through fmt_ud) */
+    }
+    for (size_t i = 0; texts && i < n_msgs; i++)
+        strbuf_free(&texts[i]);
+    free(texts);
+    free(msgs);
+    json_decref(params_doc);
+    json_decref(opts);
+    json_decref(body);
+}
+
+void openai_chat(struct api *a, struct http_request *req) { run(a, req, true); }
+void openai_completions(struct api *a, struct http_request *req) { run(a, req, false); }
+
+static json_t *base64_floats(const float *v, int n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t len = (size_t)n * 4;
+    const unsigned char *b = (const unsigned char *)v; /* x86 and ARM Linux are little-endian */
+    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+    if (!out)
+        return json_null();
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned x = (unsigned)b[i] << 16 | (i + 1 < len ? (unsigned)b[i + 1] << 8 : 0) | (i + 2 < len ? b[i + 2] : 0);
+        *o++ = tbl[x >> 18 & 63];
+        *o++ = tbl[x >> 12 & 63];
+        *o++ = i + 1 < len ? tbl[x >> 6 & 63] : '=';
+        *o++ = i + 2 < len ? tbl[x & 63] : '=';
+    }
+    *o = '\0';
+    json_t *s = json_string(out);
+    free(out);
+    return s;
+}
+
+void openai_embeddings(struct api *a, struct http_request *req)
+{
+    char msg[512];
+    json_t *body = api__parse_body(req, msg, sizeof msg);
+    const json_t *input = body ? json_object_get(body, "input") : NULL;
+    int status = body ? 0 : 400;
+    if (!status && !str_field(body, "model"))
+        status = 400, snprintf(msg, sizeof msg, "model is required");
+    if (!status && !json_is_string(input) && !json_is_array(input))
+        status = 400, snprintf(msg, sizeof msg, "input must be a string or an array of strings");
+    struct gen *g = status ? NULL : calloc(1, sizeof *g);
+    struct bw_err err;
+    if (g) {
+        g->api = a;
+        g->req = req;
+        g->route = "/v1/embeddings";
+        g->keep_alive = SCHED_KEEP_ALIVE_DEFAULT;
+        snprintf(g->model_name, sizeof g->model_name, "%s", str_field(body, "model"));
+        int rc = api__model_open(a, g->model_name, &g->model, &err);
+        if (!rc)
+            rc = gen_acquire(g, &err);
+        if (rc)
+            status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
+    }
+    /* The openai SDKs ask for base64 (little-endian float32) by default and decode it. */
+    const char *enc = body ? str_field(body, "encoding_format") : NULL;
+    bool base64 = enc && !strcmp(enc, "base64");
+    if (!status && enc && !base64 && strcmp(enc, "float") != 0)
+        status = 400, snprintf(msg, sizeof msg, "encoding_format must be \"float\" or \"base64\"");
+    json_t *data = json_array();
+    int tokens = 0;
+    size_t n = json_is_array(input) ? json_array_size(input) : 1;
+    for (size_t i = 0; !status && i < n; i++) {
+        const json_t *s = json_is_array(input) ? json_array_get(input, i) : input;
+        if (!json_is_string(s)) {
+            status = 400, snprintf(msg, sizeof msg, "input[%zu] must be a string", i);
+            break;
+        }
+        struct proto_request pr = {.type = PROTO_REQ_EMBED};
+        pr.req.kind = ENGINE_EMBED;
+        pr.req.prompt = json_string_value(s);
+        pr.req.truncate = true;
+        int rc = gen_collect(g, &pr, &err);
+        if (rc) {
+            status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
+            break;
+        }
+        json_t *v = base64 ? base64_floats(g->embd, g->n_embd) : json_array();
+        for (int k = 0; !base64 && k < g->n_embd; k++)
+            json_array_append_new(v, json_real(g->embd[k]));
+        json_array_append_new(data, json_pack("{s:s, s:o, s:i}", "object", "embedding", "embedding", v, "index", (int)i));
+        tokens += g->st.prompt_eval_count;
+    }
+    if (status) {
+        api__reply_openai_error(req, status, "%s", msg);
+        json_decref(data);
+    } else {
+        api__reply_json(req, 200, json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model",
+                                            g->model_name, "usage", "prompt_tokens", tokens, "total_tokens", tokens));
+    }
+    metrics_request(&a->metrics, "/v1/embeddings", status ? status : 200);
+    gen_free(g);
+    json_decref(body);
+}
+
+static json_t *model_object(const char *display, int64_t modified_ns)
+{
+    char owner[256] = "library";
+    const char *slash = strchr(display, '/');
+    if (slash)
+        snprintf(owner, sizeof owner, "%.*s", (int)(slash - display), display);
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", display, "object", "model", "created",
+                     (json_int_t)(modified_ns / 1000000000), "owned_by", owner);
+}
+
+void openai_models(struct api *a, struct http_request *req)
+{
+    struct store_list l = {0};
+    struct bw_err err;
+    if (store_list(a->cfg.store, &l, &err) != BW_OK) {
+        api__reply_openai_error(req, 500, "%s", err.msg);
+        return;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < l.n_items; i++)
+        json_array_append_new(data, model_object(l.items[i].display, l.items[i].modified_ns));
+    store_list_fini(&l);
+    api__reply_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    metrics_request(&a->metrics, "/v1/models", 200);
+}
+
+void openai_model(struct api *a, struct http_request *req)
+{
+    const char *name = req->path + strlen("/v1/models/");
+    struct store_model *sm;
+    struct bw_err err;
+    int rc = store_resolve(a->cfg.store, name, &sm, &err);
+    if (rc) {
+        api__reply_openai_error(req, api_status_for(rc), rc == BW_ENOTFOUND ? "model '%s' not found" : "%s",
+                                rc == BW_ENOTFOUND ? name : err.msg);
+        metrics_request(&a->metrics, "/v1/models/:id", api_status_for(rc));
+        return;
+    }
+    api__reply_json(req, 200, model_object(sm->display, sm->modified_ns));
+    store_model_free(sm);
+    metrics_request(&a->metrics, "/v1/models/:id", 200);
+}

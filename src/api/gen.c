@@ -1,0 +1,259 @@
+/* gen.c -- one generation in flight, from the HTTP side: acquire the model's runner, send
+ * the request, turn the runner's events into the wire format (gen_format) and answer.
+ *
+ * Streaming waits for the first event before answering, so errors found by the runner
+ * (prompt too long, bad option) still get their HTTP status; after that, errors are
+ * written into the stream. Disconnects are noticed while waiting for events (every
+ * 100 ms) and cancel the generation in the runner. */
+#define _GNU_SOURCE
+#include "api/api_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define WAIT_SLICE_MS 100
+
+void strbuf_add(struct strbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *p = realloc(b->s, cap);
+        if (!p)
+            return; /* out of memory: the text is lost, the reply goes on */
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void strbuf_add_json(struct strbuf *b, json_t *obj)
+{
+    char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (s) {
+        strbuf_add(b, s, strlen(s));
+        strbuf_add(b, "\n", 1);
+        free(s);
+    }
+}
+
+void strbuf_free(struct strbuf *b)
+{
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+void gen_free(struct gen *g)
+{
+    if (!g)
+        return;
+    if (g->call)
+        sched_call_end(g->call);
+    if (g->runner)
+        sched_release(g->api->cfg.sched, g->runner, g->keep_alive);
+    api__model_close(&g->model);
+    strbuf_free(&g->out);
+    strbuf_free(&g->text);
+    free(g->rendered);
+    free(g->embd);
+    free(g->fmt_ud);
+    free(g);
+}
+
+int gen_acquire(struct gen *g, struct bw_err *err)
+{
+    if (!g->t_start)
+        g->t_start = api__mono_ns();
+    int rc = sched_acquire(g->api->cfg.sched, &g->model.sched, &g->runner, err);
+    g->t_acquired = api__mono_ns();
+    return rc;
+}
+
+/* Consumes one event. Returns true when the request is finished. */
+static bool on_event(struct gen *g, struct proto_event *ev)
+{
+    switch (ev->type) {
+    case PROTO_EV_TOKEN:
+        if (g->stream && g->fmt->piece)
+            g->fmt->piece(g, ev->text, ev->len);
+        else
+            strbuf_add(&g->text, ev->text, ev->len);
+        return false;
+    case PROTO_EV_RENDERED:
+        free(g->rendered);
+        g->rendered = strndup(ev->text, ev->len);
+        return false;
+    case PROTO_EV_EMBEDDING:
+        free(g->embd);
+        g->embd = malloc((size_t)ev->n_embd * sizeof *g->embd);
+        if (g->embd) {
+            memcpy(g->embd, ev->embd, (size_t)ev->n_embd * sizeof *g->embd);
+            g->n_embd = ev->n_embd;
+        }
+        return false;
+    case PROTO_EV_DONE:
+        g->st = ev->stats;
+        /* done_reason points into the event; keep a static copy */
+        g->st.done_reason = !ev->stats.done_reason                    ? "stop"
+                            : !strcmp(ev->stats.done_reason, "length") ? "length"
+                            : !strcmp(ev->stats.done_reason, "cancel") ? "cancel"
+                            : !strcmp(ev->stats.done_reason, "render") ? "render"
+                                                                        : "stop";
+        g->finished = true;
+        metrics_generation(&g->api->metrics, &g->st);
+        LOG(LOG_INFO, "api",
+            "request_id=%s runner_req=%llu model=%s L=%d D=%d Cmax=%d pool=%d cached=%d cut_messages=%d "
+            "cut_tokens=%d ttft_ms=%.1f tok_s=%.1f done=%s",
+            g->req->request_id, (unsigned long long)ev->id, g->model_name, g->st.prompt_tokens,
+            g->st.context_length, g->st.context_max, g->st.pool_cells, g->st.prompt_cache_tokens,
+            g->st.truncated_messages, g->st.truncated_tokens, g->st.ttft_ns / 1e6,
+            g->st.eval_ns > 0 ? g->st.eval_count * 1e9 / g->st.eval_ns : 0.0, g->st.done_reason);
+        return true;
+    case PROTO_EV_ERROR:
+        g->failed = g->finished = true;
+        g->status = api_status_for(ev->err_code);
+        strbuf_free(&g->text);
+        strbuf_add(&g->text, ev->text, ev->len); /* the message */
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Waits for the next event, watching for a client that left. Returns 1 (event consumed),
+ * 0 (client gone: cancelled), or a BW_E code (runner died; message in g->text). */
+static int next_event(struct gen *g)
+{
+    for (;;) {
+        struct proto_event ev;
+        struct bw_err err;
+        int rc = sched_call_next(g->call, &ev, WAIT_SLICE_MS, &err);
+        if (rc == 1) {
+            on_event(g, &ev);
+            proto_event_free(&ev);
+            return 1;
+        }
+        if (rc < 0) {
+            g->failed = g->finished = true;
+            g->status = 500;
+            strbuf_free(&g->text);
+            strbuf_add(&g->text, err.msg, strlen(err.msg));
+            return rc;
+        }
+        if (http_client_gone(g->req)) {
+            LOG(LOG_INFO, "api", "request_id=%s client went away; cancelling", g->req->request_id);
+            sched_call_cancel(g->call);
+            return 0;
+        }
+    }
+}
+
+int gen_collect(struct gen *g, struct proto_request *pr, struct bw_err *err)
+{
+    int rc = sched_call_start(g->runner, pr, &g->call, err);
+    if (rc)
+        return rc;
+    g->finished = g->failed = false;
+    while (!g->finished) {
+        rc = next_event(g);
+        if (rc == 0)
+            return bw_errf(err, BW_EIO, "client went away");
+    }
+    sched_call_end(g->call);
+    g->call = NULL;
+    if (g->failed)
+        return bw_errf(err, g->status == 400 ? BW_EINVAL : g->status == 404 ? BW_ENOTFOUND : BW_ERUNNER, "%s",
+                       g->text.s ? g->text.s : "error");
+    return BW_OK;
+}
+
+static ssize_t pull(void *ud, char *buf, size_t max)
+{
+    struct gen *g = ud;
+    while (g->out_off == g->out.len) {
+        if (g->finished)
+            return 0;
+        g->out.len = g->out_off = 0;
+        int rc = next_event(g);
+        if (rc == 0)
+            return -1; /* client gone */
+        if (g->failed)
+            g->fmt->stream_error(g, g->text.s ? g->text.s : "error");
+        else if (g->finished)
+            g->fmt->final(g);
+    }
+    size_t n = g->out.len - g->out_off;
+    if (n > max)
+        n = max;
+    memcpy(buf, g->out.s + g->out_off, n);
+    g->out_off += n;
+    return (ssize_t)n;
+}
+
+static void stream_done(void *ud, bool completed)
+{
+    struct gen *g = ud;
+    metrics_request(&g->api->metrics, g->route, completed ? 200 : 499);
+    gen_free(g);
+}
+
+void gen_run(struct gen *g, struct proto_request *pr)
+{
+    struct bw_err err;
+    int rc = gen_acquire(g, &err);
+    if (rc) {
+        g->fmt->reply_error(g->req, api_status_for(rc), err.msg);
+        metrics_request(&g->api->metrics, g->route, api_status_for(rc));
+        gen_free(g);
+        return;
+    }
+    rc = sched_call_start(g->runner, pr, &g->call, &err);
+    if (rc) {
+        g->fmt->reply_error(g->req, 500, err.msg);
+        metrics_request(&g->api->metrics, g->route, 500);
+        gen_free(g);
+        return;
+    }
+    /* The first event decides the status. */
+    rc = next_event(g);
+    if (rc == 0) {
+        metrics_request(&g->api->metrics, g->route, 499);
+        gen_free(g);
+        return;
+    }
+    if (g->failed) {
+        g->fmt->reply_error(g->req, g->status, g->text.s ? g->text.s : "error");
+        metrics_request(&g->api->metrics, g->route, g->status);
+        gen_free(g);
+        return;
+    }
+    if (g->stream) {
+        if (g->finished)
+            g->fmt->final(g);
+        if (http_respond_stream(g->req, 200, g->fmt->stream_content_type, pull, stream_done, g, NULL) != BW_OK) {
+            metrics_request(&g->api->metrics, g->route, 500);
+            gen_free(g);
+        }
+        return; /* stream_done frees g */
+    }
+    while (!g->finished) {
+        if (next_event(g) == 0) {
+            metrics_request(&g->api->metrics, g->route, 499);
+            gen_free(g);
+            return;
+        }
+    }
+    if (g->failed) {
+        g->fmt->reply_error(g->req, g->status, g->text.s ? g->text.s : "error");
+        metrics_request(&g->api->metrics, g->route, g->status);
+    } else {
+        g->fmt->final(g); /* non-streaming: final() writes the whole reply into out */
+        http_respond(g->req, 200, "application/json; charset=utf-8", g->out.s ? g->out.s : "{}", g->out.len, NULL);
+        metrics_request(&g->api->metrics, g->route, 200);
+    }
+    gen_free(g);
+}

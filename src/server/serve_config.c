@@ -1,0 +1,194 @@
+/* serve_config.c -- see serve_config.h. */
+#define _GNU_SOURCE
+#include "server/serve_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched.h"
+#include "store/store.h"
+
+#define DEFAULT_PORT 11434
+
+/* Ollama trims spaces and quotes from values. */
+static const char *env(const char *name, char *buf, size_t len)
+{
+    const char *v = getenv(name);
+    buf[0] = '\0';
+    if (!v)
+        return NULL;
+    while (*v == ' ' || *v == '"' || *v == '\'')
+        v++;
+    snprintf(buf, len, "%s", v);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '"' || buf[n - 1] == '\''))
+        buf[--n] = '\0';
+    return n ? buf : NULL;
+}
+
+static int env_int(const char *name, int *out, int min, int max, struct bw_err *err)
+{
+    char buf[64];
+    const char *v = env(name, buf, sizeof buf);
+    if (!v)
+        return BW_OK;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || x < min || x > max)
+        return bw_errf(err, BW_EINVAL, "%s=%s: expected an integer from %d to %d", name, v, min, max);
+    *out = (int)x;
+    return BW_OK;
+}
+
+/* Sizes like 64M, 2G, 1048576. */
+static int env_bytes(const char *name, uint64_t *out, struct bw_err *err)
+{
+    char buf[64];
+    const char *v = env(name, buf, sizeof buf);
+    if (!v)
+        return BW_OK;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    double mult = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': mult = 1024.0; end++; break;
+    case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
+        end += toupper((unsigned char)end[0]) == 'I' && toupper((unsigned char)end[1]) == 'B' ? 2 : 1;
+    if (errno || *end || x <= 0)
+        return bw_errf(err, BW_EINVAL, "%s=%s: expected a size such as 64M or 2G", name, v);
+    *out = (uint64_t)(x * mult);
+    return BW_OK;
+}
+
+int serve_config_parse_host(const char *s, char *host, size_t host_len, int *port, struct bw_err *err)
+{
+    int default_port = DEFAULT_PORT;
+    if (!strncmp(s, "http://", 7)) {
+        s += 7;
+        default_port = 80;
+    } else if (!strncmp(s, "https://", 8)) {
+        s += 8;
+        default_port = 443;
+    }
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", s);
+    char *slash = strchr(tmp, '/');
+    if (slash)
+        *slash = '\0';
+    const char *h = tmp;
+    const char *p = NULL;
+    if (tmp[0] == '[') { /* [::1]:11434 */
+        char *close = strchr(tmp, ']');
+        if (!close)
+            return bw_errf(err, BW_EINVAL, "BELLOWS_HOST=%s: unclosed '['", s);
+        *close = '\0';
+        h = tmp + 1;
+        if (close[1] == ':')
+            p = close + 2;
+    } else {
+        char *colon = strrchr(tmp, ':');
+        if (colon && strchr(tmp, ':') == colon) {
+            *colon = '\0';
+            p = colon + 1;
+        }
+    }
+    int pt = default_port;
+    if (p && *p) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (*end || x < 0 || x > 65535)
+            return bw_errf(err, BW_EINVAL, "BELLOWS_HOST=%s: bad port '%s'", s, p);
+        pt = (int)x;
+    }
+    snprintf(host, host_len, "%s", *h ? h : "127.0.0.1");
+    if (!strcmp(host, "localhost"))
+        snprintf(host, host_len, "127.0.0.1");
+    *port = pt;
+    return BW_OK;
+}
+
+void serve_config_client_url(char *buf, size_t len)
+{
+    char v[256], host[256];
+    int port;
+    const char *s = env("BELLOWS_HOST", v, sizeof v);
+    if (!s || serve_config_parse_host(s, host, sizeof host, &port, NULL) != BW_OK) {
+        snprintf(host, sizeof host, "127.0.0.1");
+        port = DEFAULT_PORT;
+    }
+    if (!strcmp(host, "0.0.0.0"))
+        snprintf(host, sizeof host, "127.0.0.1");
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(buf, len, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+int serve_config_from_env(struct serve_config *c, struct bw_err *err)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->host, sizeof c->host, "127.0.0.1");
+    c->port = DEFAULT_PORT;
+    c->keep_alive_ns = 5 * 60 * 1000000000LL;
+    c->num_parallel = 4;
+    c->max_loaded = 3;
+    c->max_queue = 512;
+    c->max_body = 64u << 20;
+    c->flash_attn = true;
+    c->idle_shrink_s = 60;
+    char buf[4096];
+    int rc;
+    if (env("BELLOWS_HOST", buf, sizeof buf) &&
+        (rc = serve_config_parse_host(buf, c->host, sizeof c->host, &c->port, err)))
+        return rc;
+    if (store_default_root(c->models, sizeof c->models, err) != BW_OK)
+        return BW_EINVAL;
+    if (env("BELLOWS_KEEP_ALIVE", buf, sizeof buf) && sched_parse_duration(buf, &c->keep_alive_ns) != BW_OK)
+        return bw_errf(err, BW_EINVAL, "BELLOWS_KEEP_ALIVE=%s: expected a duration like 5m, 1h, -1", buf);
+    if ((rc = env_int("BELLOWS_NUM_PARALLEL", &c->num_parallel, 1, 64, err)) ||
+        (rc = env_int("BELLOWS_MAX_LOADED_MODELS", &c->max_loaded, 1, 64, err)) ||
+        (rc = env_int("BELLOWS_MAX_QUEUE", &c->max_queue, 1, 1 << 20, err)) ||
+        (rc = env_int("BELLOWS_CONTEXT_LENGTH", &c->context_length, 0, 1 << 24, err)) ||
+        (rc = env_int("BELLOWS_NUM_THREADS", &c->num_threads, 0, 1024, err)))
+        return rc;
+    uint64_t body = c->max_body;
+    if ((rc = env_bytes("BELLOWS_MAX_BODY", &body, err)) || (rc = env_bytes("BELLOWS_MEMORY_LIMIT", &c->memory_limit, err)))
+        return rc;
+    c->max_body = (size_t)body;
+    env("BELLOWS_API_KEY", c->api_key, sizeof c->api_key); /* empty when unset */
+    env("BELLOWS_ORIGINS", c->origins, sizeof c->origins);
+    if (env("BELLOWS_FLASH_ATTENTION", buf, sizeof buf))
+        c->flash_attn = !(strcmp(buf, "0") == 0 || strcasecmp(buf, "false") == 0 || strcasecmp(buf, "off") == 0);
+    if (env("BELLOWS_POOL_SHRINK_AFTER", buf, sizeof buf)) {
+        int64_t ns;
+        if (sched_parse_duration(buf, &ns) != BW_OK || ns < 0)
+            return bw_errf(err, BW_EINVAL, "BELLOWS_POOL_SHRINK_AFTER=%s: expected a duration like 60s", buf);
+        c->idle_shrink_s = ns / 1e9;
+    }
+    return BW_OK;
+}
+
+void serve_config_print_env_help(FILE *f)
+{
+    fprintf(f, "  BELLOWS_HOST              address to listen on (default 127.0.0.1:11434)\n"
+               "  BELLOWS_MODELS            model store (default ~/.bellows/models; an Ollama store works)\n"
+               "  BELLOWS_KEEP_ALIVE        how long an idle model stays loaded (default 5m; -1 forever)\n"
+               "  BELLOWS_NUM_PARALLEL      requests served at once per model (default 4)\n"
+               "  BELLOWS_MAX_LOADED_MODELS models loaded at once (default 3)\n"
+               "  BELLOWS_MAX_QUEUE         requests waiting or running before 503 (default 512)\n"
+               "  BELLOWS_CONTEXT_LENGTH    cap every request's context (default: the model's maximum)\n"
+               "  BELLOWS_MAX_BODY          largest request body (default 64M)\n"
+               "  BELLOWS_API_KEY           require Authorization: Bearer <key>\n"
+               "  BELLOWS_ORIGINS           extra CORS origins, comma-separated\n"
+               "  BELLOWS_FLASH_ATTENTION   0 to turn flash attention off (default on)\n"
+               "  BELLOWS_NUM_THREADS       CPU threads per runner (default: all cores)\n"
+               "  BELLOWS_POOL_SHRINK_AFTER idle time before a KV pool shrinks (default 60s)\n"
+               "  BELLOWS_MEMORY_LIMIT      memory models may use (default: what the system has free)\n"
+               "  BELLOWS_DEBUG             1 for a log line per decision\n");
+}

@@ -1,0 +1,42 @@
+/* serve_config.h -- the server's settings from BELLOWS_* environment variables.
+ * Parsing is pure apart from getenv; every value is validated with a clear message. */
+#ifndef BELLOWS_SERVE_CONFIG_H
+#define BELLOWS_SERVE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+struct serve_config {
+    char host[256];          /* BELLOWS_HOST, default 127.0.0.1:11434 */
+    int port;
+    char models[4096];       /* BELLOWS_MODELS, default ~/.bellows/models */
+    int64_t keep_alive_ns;   /* BELLOWS_KEEP_ALIVE, default 5m */
+    int num_parallel;        /* BELLOWS_NUM_PARALLEL, default 4 */
+    int max_loaded;          /* BELLOWS_MAX_LOADED_MODELS, default 3 */
+    int max_queue;           /* BELLOWS_MAX_QUEUE, default 512 */
+    int context_length;      /* BELLOWS_CONTEXT_LENGTH: operator cap, default none */
+    size_t max_body;         /* BELLOWS_MAX_BODY, bytes, default 64 MiB */
+    char api_key[256];       /* BELLOWS_API_KEY */
+    char origins[1024];      /* BELLOWS_ORIGINS */
+    bool flash_attn;         /* BELLOWS_FLASH_ATTENTION, default on */
+    int num_threads;         /* BELLOWS_NUM_THREADS, default: all cores */
+    double idle_shrink_s;    /* BELLOWS_POOL_SHRINK_AFTER, seconds, default 60 */
+    uint64_t memory_limit;   /* BELLOWS_MEMORY_LIMIT, bytes for models, default: MemAvailable */
+};
+
+/* Fills cfg from the environment. BW_EINVAL names the variable and the bad value. */
+int serve_config_from_env(struct serve_config *cfg, struct bw_err *err);
+
+/* "127.0.0.1:11434", "0.0.0.0", ":8080", "http://localhost:1234", "[::1]:11434". */
+int serve_config_parse_host(const char *s, char *host, size_t host_len, int *port, struct bw_err *err);
+
+/* The address a client should use: BELLOWS_HOST (or the default), for the CLI. */
+void serve_config_client_url(char *buf, size_t len);
+
+void serve_config_print_env_help(FILE *f);
+
+#endif
