@@ -17,6 +17,14 @@ build() {
   cmake --build build -j "$jobs"
 }
 
+# The API tests' npm clients, pinned by tests/api/package-lock.json.
+api_test_deps() {
+  if [ ! -d tests/api/node_modules ] || [ tests/api/package-lock.json -nt tests/api/node_modules ]; then
+    (cd tests/api && npm ci --no-audit --no-fund --loglevel=error)
+    touch tests/api/node_modules
+  fi
+}
+
 case "${1:-}" in
   build)
     build ;;
@@ -26,6 +34,7 @@ case "${1:-}" in
     ./build/src/bellows generate -m build/models/demo.gguf --verbose "Why is the sky blue?" ;;
   test)
     build
+    api_test_deps
     ctest --test-dir build --output-on-failure -j "$jobs" ;;
   *)
     echo "usage: ./dev.sh demo | test | build" >&2
