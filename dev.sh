@@ -35,7 +35,9 @@ case "${1:-}" in
   test)
     build
     api_test_deps
-    ctest --test-dir build --output-on-failure -j "$jobs" ;;
+    # One test at a time: each runner uses every core (OpenMP), and two of them at once
+    # on 2 cores spin against each other and run many times slower.
+    ctest --test-dir build --output-on-failure ;;
   *)
     echo "usage: ./dev.sh demo | test | build" >&2
     exit 2 ;;

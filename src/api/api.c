@@ -115,6 +115,8 @@ int api__keep_alive(const json_t *body, int64_t *out)
     }
     if (json_is_number(v)) {
         double s = json_number_value(v);
+        if (s > 9.2e9) /* past int64 nanoseconds: as good as forever */
+            s = -1;
         *out = s < 0 ? -1 : (int64_t)(s * 1e9);
         return BW_OK;
     }

@@ -44,8 +44,7 @@ struct estimate_loaded {
 int estimate_pick_evictions(const struct estimate_loaded *loaded, size_t n, uint64_t need, uint64_t available,
                             int max_loaded, int *victims);
 
-/* GPU placement: how many of n_layers (each layer_bytes, plus output_bytes for the
- * output layer) go to each device, filling devices in order while their free memory
+/* GPU placement: how many of n_layers (each layer_bytes) go to each device, filling devices in order while their free memory
  * (minus a reserve for KV and compute of reserve_bytes each) allows. num_gpu >= 0 caps
  * the total layers offloaded (Ollama's option). Writes layers per device into out[n_dev];
  * returns the total offloaded. */
