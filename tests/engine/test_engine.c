@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "engine/chat.h"
 #include "engine/engine.h"
 #include "util/log.h"
 
@@ -529,6 +530,102 @@ static void render_only_reports_the_prompt(void **state)
     collector_reset(&c);
 }
 
+
+/* After an idle period the pool gives memory back, keeping what the cached sequences hold:
+ * the conversation is still reusable after the move. */
+static void idle_pool_shrinks_and_keeps_the_cache(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 2, 0, 0);
+    char *long_msg = words(2500, "bellows");
+    struct policy_msg m[] = {{.role = "user", .content = long_msg}};
+    /* A reservation for a long answer (D = ceil1024(L + 6000)), cancelled after a few tokens. */
+    struct engine_request r = greedy_chat(1, m, 1, 6000);
+    submit_ok(e, &r);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(engine_step(e), BW_OK);
+    assert_int_equal(engine_cancel(e, 1), BW_OK);
+    run_until_idle(e);
+    struct engine_status st;
+    engine_status(e, &st);
+    int cached_tokens = st.used_cells;
+    assert_true(cached_tokens > 2500);
+    assert_true(st.pool_cells >= cached_tokens + 6000 - 1024);
+    int before = st.pool_cells;
+    assert_true(engine_shrink_idle(e) > 0);
+    engine_status(e, &st);
+    assert_true(st.pool_cells < before);
+    int want = (cached_tokens + 1023) / 1024 * 1024;
+    assert_int_equal(st.pool_cells, want > 4096 ? want : 4096); /* max(floor, ceil1024(cached)) */
+    assert_int_equal(st.pool_shrinks, 1);
+    assert_int_equal(st.cached, 1);
+    assert_int_equal(engine_shrink_idle(e), 0); /* nothing more to give back */
+    /* the cached conversation survived the move */
+    struct engine_request r2 = greedy_chat(2, m, 1, 4);
+    submit_ok(e, &r2);
+    run_until_idle(e);
+    assert_true(slot_for(&c, 2)->st.prompt_cache_tokens >= cached_tokens - 8);
+    free(long_msg);
+    engine_free(e);
+    collector_reset(&c);
+}
+
+/* A request that shares a prefix with a sequence that is still generating copies that
+ * prefix (llama_memory_seq_cp) instead of evaluating it again. */
+static void live_prefix_is_copied_not_recomputed(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 2, 0, 0);
+    char *sys = words(300, "rule");
+    struct policy_msg a[] = {{.role = "system", .content = sys}, {.role = "user", .content = "First question?"}};
+    struct policy_msg b[] = {{.role = "system", .content = sys}, {.role = "user", .content = "Second question?"}};
+    struct engine_request ra = greedy_chat(1, a, 2, 200);
+    submit_ok(e, &ra);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(engine_step(e), BW_OK);
+    assert_false(slot_for(&c, 1)->done); /* A is live */
+    struct engine_request rb = greedy_chat(2, b, 2, 8);
+    submit_ok(e, &rb);
+    run_until_idle(e);
+    struct result *rb_res = slot_for(&c, 2);
+    assert_true(rb_res->st.prompt_cache_tokens > 300);
+    /* and it answers like a cold run */
+    struct collector cold = {0};
+    struct engine *e2 = open_engine(&cold, 2, 0, 0);
+    submit_ok(e2, &rb);
+    run_until_idle(e2);
+    assert_string_equal(cold.r[0].text, rb_res->text);
+    free(sys);
+    engine_free(e2);
+    engine_free(e);
+    collector_reset(&c);
+    collector_reset(&cold);
+}
+
+/* llama_chat_apply_template knows a fixed list of templates: anything else is ChatML. */
+static void unknown_templates_fall_back_to_chatml(void **state)
+{
+    (void)state;
+    struct policy_msg m[] = {{.role = "user", .content = "hello"}};
+    char *out;
+    size_t len;
+    bool fallback = false;
+    assert_int_equal(chat_render("{{ this is not a template anyone knows }}", m, 1, true, &out, &len, &fallback), BW_OK);
+    assert_true(fallback);
+    assert_string_equal(out, "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n");
+    free(out);
+    assert_int_equal(chat_render(NULL, m, 1, false, &out, &len, &fallback), BW_OK);
+    assert_true(fallback);
+    assert_int_equal(len, strlen("<|im_start|>user\nhello<|im_end|>\n"));
+    free(out);
+    assert_int_equal(chat_render("llama3", m, 1, true, &out, &len, &fallback), BW_OK);
+    assert_false(fallback);
+    assert_non_null(strstr(out, "<|start_header_id|>user<|end_header_id|>"));
+    free(out);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -544,6 +641,9 @@ int main(void)
         cmocka_unit_test(small_budget_makes_the_second_request_wait),
         cmocka_unit_test(one_word_chat_allocates_4096_cells),
         cmocka_unit_test(render_only_reports_the_prompt),
+        cmocka_unit_test(idle_pool_shrinks_and_keeps_the_cache),
+        cmocka_unit_test(live_prefix_is_copied_not_recomputed),
+        cmocka_unit_test(unknown_templates_fall_back_to_chatml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
