@@ -216,7 +216,20 @@ void api__model_close(struct api_model *m)
     memset(m, 0, sizeof *m);
 }
 
-int api__apply_options(const struct api_model *m, const json_t *options, struct engine_request *r,
+/* Load-time options change which runner serves the request, not the request itself: a
+ * different value reloads the model (sched.c). use_mmap is the one a CPU build has. */
+static int apply_load_options(struct api_model *m, const json_t *options, struct bw_err *err)
+{
+    const json_t *mmap = options ? json_object_get(options, "use_mmap") : NULL;
+    if (mmap && !json_is_null(mmap)) {
+        if (!json_is_boolean(mmap))
+            return bw_errf(err, BW_EINVAL, "option 'use_mmap' must be a boolean");
+        m->sched.use_mmap = json_is_true(mmap);
+    }
+    return BW_OK;
+}
+
+int api__apply_options(struct api_model *m, const json_t *options, struct engine_request *r,
                        const char **stop_storage, json_t **params_doc, struct bw_err *err)
 {
     *params_doc = NULL;
@@ -226,11 +239,14 @@ int api__apply_options(const struct api_model *m, const json_t *options, struct 
         if (*params_doc) {
             /* Modelfile stops go to the upper half of the storage so request stops can't clobber them. */
             int rc = options_apply(*params_doc, r, stop_storage + OPTIONS_MAX_STOP, err);
+            if (rc == BW_OK)
+                rc = apply_load_options(m, *params_doc, err);
             if (rc)
                 return bw_errf(err, BW_EINVAL, "the model's parameters: %s", err ? err->msg : "invalid");
         }
     }
-    return options_apply(options, r, stop_storage, err);
+    int rc = apply_load_options(m, options, err);
+    return rc ? rc : options_apply(options, r, stop_storage, err);
 }
 
 /* ---- routing ------------------------------------------------------------------------------- */

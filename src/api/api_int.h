@@ -86,10 +86,11 @@ struct api_model {
 int api__model_open(struct api *a, const char *name, struct api_model *out, struct bw_err *err);
 void api__model_close(struct api_model *m);
 
-/* Applies the model's PARAMETER layer, then the request's options object, onto r.
+/* Applies the model's PARAMETER layer, then the request's options object, onto r (and
+ * the load-time ones, use_mmap, onto m->sched).
  * stop_storage needs 2 x OPTIONS_MAX_STOP entries. Stop strings point into the two JSON
  * documents: *params_doc is returned (caller decrefs after the request was sent). */
-int api__apply_options(const struct api_model *m, const json_t *options, struct engine_request *r,
+int api__apply_options(struct api_model *m, const json_t *options, struct engine_request *r,
                        const char **stop_storage, json_t **params_doc, struct bw_err *err);
 
 /* ---- generation (gen.c) -------------------------------------------------------------------- */

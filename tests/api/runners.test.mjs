@@ -78,3 +78,21 @@ test('a corrupt GGUF created as a model gives an error, not a crash', async () =
     assert.equal(ok.done, true);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('only a load-time option reloads the model: use_mmap does, num_ctx does not', async () => {
+  const ask = (options) => ollama.chat({ model: 'demo', messages: [{ role: 'user', content: 'x' }], options: { num_predict: 2, ...options } });
+  await ask({ num_ctx: 1024 });
+  const pid = await pidOf('demo:latest');
+  const loads = (await ollama.ps()).models[0].loads;
+  await ask({ num_ctx: 32768 });
+  assert.equal(await pidOf('demo:latest'), pid, 'num_ctx never reloads');
+  await ask({ use_mmap: false });
+  const pid2 = await pidOf('demo:latest');
+  assert.notEqual(pid2, pid, 'use_mmap changed: a new runner');
+  assert.equal((await ollama.ps()).models[0].loads, loads + 1);
+  await ask({ use_mmap: false, num_ctx: 2048 });
+  assert.equal(await pidOf('demo:latest'), pid2);
+  const bad = await post(srv.url, '/api/chat', { model: 'demo', messages: [{ role: 'user', content: 'x' }], options: { use_mmap: 'no' } });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error, /use_mmap/);
+});
