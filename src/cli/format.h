@@ -1,0 +1,46 @@
+/* format.h -- how the CLI writes numbers, times and tables, in Ollama's style.
+ *
+ * Pure: no clock, no I/O except cli_table_print's FILE. Times are passed in (now_ns), so
+ * every function is testable. Output goes into caller buffers, always NUL-terminated and
+ * truncated to their length. */
+#ifndef BELLOWS_CLI_FORMAT_H
+#define BELLOWS_CLI_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Decimal units like Ollama's format.HumanBytes, rounded: 26674570 -> "27 MB",
+ * 1500000 -> "1.5 MB", 999 -> "999 B". */
+void fmt_bytes(int64_t bytes, char *buf, size_t len);
+
+/* "Less than a second", "1 second", "12 seconds", "About a minute", "5 minutes",
+ * "About an hour", "3 hours", "4 days", "2 weeks", "3 months", "2 years". d_ns >= 0. */
+void fmt_human_duration(int64_t d_ns, char *buf, size_t len);
+
+/* A point in time relative to now: "2 minutes ago", "4 minutes from now", or "Forever"
+ * when it lies more than 20 years ahead (a model kept loaded for good). */
+void fmt_human_time(int64_t t_unix_ns, int64_t now_unix_ns, char *buf, size_t len);
+
+/* Go's time.Duration.String(): "1.868306209s", "129.503ms", "12.5µs", "830ns", "1m2.5s". */
+void fmt_go_duration(int64_t d_ns, char *buf, size_t len);
+
+/* Parses RFC 3339 ("2026-11-27T12:27:18.547447742Z", offsets "+02:00" too) to Unix ns.
+ * Returns 0, or -1 when s is not such a time (*out untouched). */
+int fmt_parse_rfc3339(const char *s, int64_t *out);
+
+/* A borderless table like Ollama's: columns left-aligned, separated by at least 4 spaces,
+ * header row first. The caller fills cells; the table copies nothing and the strings must
+ * live until cli_table_print. Rows beyond CLI_TABLE_MAX_ROWS are dropped. */
+#define CLI_TABLE_MAX_COLS 8
+#define CLI_TABLE_MAX_ROWS 512
+struct cli_table {
+    int n_cols, n_rows;
+    const char *cells[CLI_TABLE_MAX_ROWS][CLI_TABLE_MAX_COLS]; /* row 0: the header */
+};
+void cli_table_print(const struct cli_table *t, FILE *f);
+
+/* The display width of UTF-8 text in columns (one per code point; good enough for names). */
+size_t fmt_width(const char *s);
+
+#endif
