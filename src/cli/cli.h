@@ -5,6 +5,17 @@
 #define BELLOWS_CLI_H
 
 int cli_generate(int argc, char **argv);
+
+/* The client commands (run.c, models.c): they talk to `bellows serve` at BELLOWS_HOST
+ * (cli/client.h), starting one in the background when none answers (not for ps, stop). */
+int cli_run(int argc, char **argv);
+int cli_list(int argc, char **argv);
+int cli_ps(int argc, char **argv);
+int cli_show(int argc, char **argv);
+int cli_create(int argc, char **argv);
+int cli_rm(int argc, char **argv);
+int cli_cp(int argc, char **argv);
+int cli_stop(int argc, char **argv);
 int cli_runner(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 
