@@ -109,6 +109,12 @@ set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
 set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
 set(LLAMA_CURL OFF CACHE BOOL "" FORCE)
 set(GGML_CUDA ${BELLOWS_CUDA} CACHE BOOL "" FORCE)
+if(BELLOWS_CUDA AND NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+  # ggml would pick "native", which fails to configure on a machine without a GPU (a
+  # build host, CI). A portable list instead; pass -DCMAKE_CUDA_ARCHITECTURES=native to
+  # build for the GPU in this machine only.
+  set(CMAKE_CUDA_ARCHITECTURES "75;80;86;89;90" CACHE STRING "CUDA architectures to build for")
+endif()
 
 add_subdirectory("${BELLOWS_LLAMA_DIR}" "${CMAKE_BINARY_DIR}/llama.cpp" EXCLUDE_FROM_ALL)
 

@@ -205,8 +205,10 @@ int api__model_open(struct api *a, const char *name, struct api_model *out, stru
                                       .weights_bytes = out->info->tensor_bytes,
                                       .kv_bytes_per_cell = out->info->kv_bytes_per_token,
                                       .n_ctx_train = (int)out->info->n_ctx_train,
+                                      .n_layer = (int)out->info->n_layer,
                                       .use_mmap = true,
-                                      .flash_attn = a->cfg.flash_attn};
+                                      .flash_attn = a->cfg.flash_attn,
+                                      .num_gpu = -1};
     return BW_OK;
 }
 
@@ -217,7 +219,7 @@ void api__model_close(struct api_model *m)
 }
 
 /* Load-time options change which runner serves the request, not the request itself: a
- * different value reloads the model (sched.c). use_mmap is the one a CPU build has. */
+ * different value reloads the model (sched.c): use_mmap, and num_gpu (layers on GPUs). */
 static int apply_load_options(struct api_model *m, const json_t *options, struct bw_err *err)
 {
     const json_t *mmap = options ? json_object_get(options, "use_mmap") : NULL;
@@ -225,6 +227,12 @@ static int apply_load_options(struct api_model *m, const json_t *options, struct
         if (!json_is_boolean(mmap))
             return bw_errf(err, BW_EINVAL, "option 'use_mmap' must be a boolean");
         m->sched.use_mmap = json_is_true(mmap);
+    }
+    const json_t *num_gpu = options ? json_object_get(options, "num_gpu") : NULL;
+    if (num_gpu && !json_is_null(num_gpu)) {
+        if (!json_is_integer(num_gpu))
+            return bw_errf(err, BW_EINVAL, "option 'num_gpu' must be an integer");
+        m->sched.num_gpu = json_integer_value(num_gpu) < 0 ? -1 : (int)json_integer_value(num_gpu);
     }
     return BW_OK;
 }

@@ -1002,6 +1002,7 @@ void engine_params_default(struct engine_params *p)
         .min_pool_cells = POOL_FLOOR,
         .flash_attn = true,
         .use_mmap = true,
+        .n_gpu_layers = -1, /* llama.cpp's default: all layers where a GPU can take them */
         .quiet = true,
     };
 }
@@ -1056,6 +1057,12 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
 
     struct llama_model_params mp = llama_model_default_params();
     mp.load_mode = p->use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+    mp.n_gpu_layers = p->n_gpu_layers;
+    bool split = false;
+    for (int i = 0; i < 16; i++)
+        split |= p->tensor_split[i] > 0;
+    if (split && llama_max_devices() <= 16) /* tensor_split must hold llama_max_devices() entries */
+        mp.tensor_split = p->tensor_split;
     e->model = llama_model_load_from_file(p->model_path, mp);
     if (!e->model) {
         free(e);

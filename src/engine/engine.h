@@ -47,6 +47,8 @@ struct engine_params {
     int min_pool_cells;      /* the pool never shrinks below this; 0: 4096 */
     bool flash_attn;         /* must stay the same for the life of the engine (state moves) */
     bool use_mmap;
+    int n_gpu_layers;        /* layers offloaded to GPUs (0 on a CPU build) */
+    float tensor_split[16];  /* share of the offloaded layers per GPU; all 0: llama.cpp decides */
     bool quiet;              /* silence libllama's own log below errors */
 };
 

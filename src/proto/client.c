@@ -73,6 +73,12 @@ int runner_client_spawn(const struct runner_spawn_opts *o, struct runner_client 
         argv[n++] = "--idle-shrink";
         argv[n++] = nums[4];
     }
+    if (o->n_gpu_layers >= 0)
+        add_arg(argv, &n, "--gpu-layers", o->n_gpu_layers, nums[5], sizeof nums[5]);
+    if (o->tensor_split) {
+        argv[n++] = "--tensor-split";
+        argv[n++] = (char *)o->tensor_split;
+    }
     if (o->flash_attn_off) {
         argv[n++] = "--flash-attn";
         argv[n++] = "off";

@@ -26,6 +26,8 @@ struct runner_spawn_opts {
     int n_threads;          /* 0: runner default */
     int ctx_cap;            /* 0: none */
     int64_t kv_budget;      /* cells; 0: runner default */
+    int n_gpu_layers;       /* layers to offload to GPUs; < 0: the runner's default */
+    const char *tensor_split; /* "a,b,..." layers per GPU, or NULL */
     bool flash_attn_off;
     bool no_mmap;
     double idle_shrink_s;   /* 0: runner default */

@@ -213,6 +213,8 @@ static void usage(FILE *f)
                "  --ctx-cap N         operator cap on the context (BELLOWS_CONTEXT_LENGTH)\n"
                "  --kv-budget N       most KV cells the pool may grow to (default: parallel x Cmax)\n"
                "  --flash-attn on|off (default on)\n"
+               "  --gpu-layers N      layers to offload to GPUs (default 0)\n"
+               "  --tensor-split A,B  layers per GPU when there are several\n"
                "  --no-mmap           read the model instead of mapping it\n"
                "  --idle-shrink S     give the pool back after S idle seconds (default 60)\n");
 }
@@ -245,6 +247,14 @@ int cli_runner(int argc, char **argv)
         else if (!strcmp(a, "--kv-budget")) ep.max_pool_cells = atoll(v);
         else if (!strcmp(a, "--idle-shrink")) idle_shrink_s = atof(v);
         else if (!strcmp(a, "--flash-attn")) ep.flash_attn = strcmp(v, "off") != 0;
+        else if (!strcmp(a, "--gpu-layers")) ep.n_gpu_layers = atoi(v);
+        else if (!strcmp(a, "--tensor-split")) {
+            char *copy = strdup(v), *save = NULL;
+            int k = 0;
+            for (char *t = strtok_r(copy, ",", &save); t && k < 16; t = strtok_r(NULL, ",", &save))
+                ep.tensor_split[k++] = (float)atof(t);
+            free(copy);
+        }
         else {
             fprintf(stderr, "bellows runner: unknown option %s\n", a);
             usage(stderr);

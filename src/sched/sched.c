@@ -17,6 +17,7 @@
 
 #include "policy/policy.h"
 #include "proto/client.h"
+#include "sched/devices.h"
 #include "sched/estimate.h"
 #include "util/log.h"
 
@@ -54,6 +55,7 @@ struct sched_runner {
     struct sched *s;
     char *name, *path;
     bool use_mmap, flash_attn;
+    int num_gpu;
     uint64_t size_est;
     /* guarded by s->mu */
     enum runner_state state;
@@ -411,6 +413,28 @@ static int make_room(struct sched *s, uint64_t need, struct sched_runner **victi
     return 1;
 }
 
+/* With GPUs, the memory estimate decides how many layers go to each one (num_gpu caps the
+ * total); the runner gets --gpu-layers and --tensor-split. A CPU-only build finds none. */
+static void place_on_gpus(const struct sched_model *m, const struct estimate_model *em, struct runner_spawn_opts *o,
+                          char *split, size_t len)
+{
+    struct estimate_device dev[16];
+    int per_dev[16];
+    size_t n = devices_list_gpus(dev, 16);
+    if (n == 0 || m->n_layer <= 0)
+        return;
+    uint64_t layer_bytes = m->weights_bytes / (uint64_t)(m->n_layer + 1); /* + the output layer */
+    uint64_t reserve = em->kv_bytes_per_cell * ESTIMATE_INITIAL_POOL + estimate_compute_bytes(em);
+    int total = estimate_place_layers(dev, n, m->n_layer + 1, layer_bytes, reserve, m->num_gpu, per_dev);
+    o->n_gpu_layers = total;
+    size_t off = 0;
+    split[0] = '\0';
+    for (size_t i = 0; i < n && off < len; i++)
+        off += (size_t)snprintf(split + off, len - off, "%s%d", i ? "," : "", per_dev[i]);
+    o->tensor_split = total > 0 && n > 1 ? split : NULL;
+    LOG(LOG_INFO, "sched", "%s: %d of %d layers on %zu GPU(s) (split %s)", m->name, total, m->n_layer + 1, n, split);
+}
+
 int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_runner **out, struct bw_err *err)
 {
     pthread_mutex_lock(&s->mu);
@@ -432,7 +456,8 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
                 victims[n_victims++] = r;
             continue;
         }
-        if (r && r->state == RUNNER_READY && (r->use_mmap != m->use_mmap || r->flash_attn != m->flash_attn)) {
+        if (r && r->state == RUNNER_READY &&
+            (r->use_mmap != m->use_mmap || r->flash_attn != m->flash_attn || r->num_gpu != m->num_gpu)) {
             if (r->refs > 0) { /* reload when the requests on the old options are done */
                 pthread_cond_wait(&s->changed, &s->mu);
                 continue;
@@ -478,6 +503,7 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
         r->s = s;
         r->use_mmap = m->use_mmap;
         r->flash_attn = m->flash_attn;
+        r->num_gpu = m->num_gpu;
         r->size_est = need;
         r->state = RUNNER_LOADING;
         r->refs = 1;
@@ -487,7 +513,8 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
         r->next = s->runners;
         s->runners = r;
         int cmax = policy_cmax(m->n_ctx_train, s->cfg.ctx_cap);
-        struct runner_spawn_opts o = {.exe = s->cfg.exe,
+        struct runner_spawn_opts o = {.n_gpu_layers = -1,
+                                      .exe = s->cfg.exe,
                                       .model = m->path,
                                       .n_parallel = s->cfg.n_parallel,
                                       .n_threads = s->cfg.n_threads,
@@ -500,6 +527,8 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
         for (int i = 0; i < n_victims; i++)
             runner_destroy(victims[i]);
         n_victims = 0;
+        char split[256];
+        place_on_gpus(m, &em, &o, split, sizeof split);
 
         LOG(LOG_INFO, "sched", "loading %s (%s), estimate %" PRIu64 " MiB, KV budget %" PRId64 " cells", m->name,
             m->path, need >> 20, o.kv_budget);

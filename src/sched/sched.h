@@ -50,8 +50,10 @@ struct sched_model {
     uint64_t weights_bytes;        /* tensor bytes (gguf_info) */
     uint64_t kv_bytes_per_cell;
     int n_ctx_train;
+    int n_layer;                   /* transformer blocks (GPU placement) */
     bool use_mmap;                 /* load-time options: a change reloads */
     bool flash_attn;
+    int num_gpu;                   /* layers to offload; -1: decided by the memory estimate */
 };
 
 int sched_new(const struct sched_config *cfg, struct sched **out, struct bw_err *err);
