@@ -153,6 +153,11 @@ void gen_run(struct gen *g, struct proto_request *pr);
  * an acquired runner. Returns BW_OK with g->text / g->embd / g->st filled, or an error. */
 int gen_collect(struct gen *g, struct proto_request *pr, struct bw_err *err);
 
+/* Embeds input (a string or an array of strings) on g's acquired runner, appending one
+ * vector per input to `vectors` (float arrays, or base64 float32 strings). */
+int gen_embed_inputs(struct gen *g, const json_t *input, bool truncate, bool base64, json_t *vectors,
+                     int *prompt_tokens, struct bw_err *err);
+
 /* Acquires the runner for g->model (load time counted). */
 int gen_acquire(struct gen *g, struct bw_err *err);
 void gen_free(struct gen *g);

@@ -414,24 +414,10 @@ static void embed_common(struct api *a, struct http_request *req, bool legacy)
     json_t *list = json_array();
     int prompt_tokens = 0;
     bool truncate = !json_is_false(json_object_get(body, "truncate"));
-    size_t n = json_is_array(input) ? json_array_size(input) : input ? 1 : 0;
-    for (size_t i = 0; !status && i < n; i++) {
-        const json_t *s = json_is_array(input) ? json_array_get(input, i) : input;
-        struct proto_request pr = {.type = PROTO_REQ_EMBED};
-        pr.req.kind = ENGINE_EMBED;
-        pr.req.prompt = json_string_value(s);
-        pr.req.truncate = truncate;
-        int rc = gen_collect(g, &pr, &err);
-        if (rc) {
-            status = api_status_for(rc);
-            snprintf(msg, sizeof msg, "%s", err.msg);
-            break;
-        }
-        json_t *v = json_array();
-        for (int k = 0; k < g->n_embd; k++)
-            json_array_append_new(v, json_real(g->embd[k]));
-        json_array_append_new(list, v);
-        prompt_tokens += g->st.prompt_eval_count;
+    if (!status && input) {
+        int rc = gen_embed_inputs(g, input, truncate, false, list, &prompt_tokens, &err);
+        if (rc)
+            status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
     }
     if (status) {
         api__reply_error(req, status, "%s", msg);

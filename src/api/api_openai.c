@@ -281,27 +281,6 @@ static void run(struct api *a, struct http_request *req, bool chat)
 void openai_chat(struct api *a, struct http_request *req) { run(a, req, true); }
 void openai_completions(struct api *a, struct http_request *req) { run(a, req, false); }
 
-static json_t *base64_floats(const float *v, int n)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t len = (size_t)n * 4;
-    const unsigned char *b = (const unsigned char *)v; /* x86 and ARM Linux are little-endian */
-    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return json_null();
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned x = (unsigned)b[i] << 16 | (i + 1 < len ? (unsigned)b[i + 1] << 8 : 0) | (i + 2 < len ? b[i + 2] : 0);
-        *o++ = tbl[x >> 18 & 63];
-        *o++ = tbl[x >> 12 & 63];
-        *o++ = i + 1 < len ? tbl[x >> 6 & 63] : '=';
-        *o++ = i + 2 < len ? tbl[x & 63] : '=';
-    }
-    *o = '\0';
-    json_t *s = json_string(out);
-    free(out);
-    return s;
-}
-
 void openai_embeddings(struct api *a, struct http_request *req)
 {
     char msg[512];
@@ -331,30 +310,17 @@ void openai_embeddings(struct api *a, struct http_request *req)
     bool base64 = enc && !strcmp(enc, "base64");
     if (!status && enc && !base64 && strcmp(enc, "float") != 0)
         status = 400, snprintf(msg, sizeof msg, "encoding_format must be \"float\" or \"base64\"");
-    json_t *data = json_array();
+    json_t *vectors = json_array(), *data = json_array();
     int tokens = 0;
-    size_t n = json_is_array(input) ? json_array_size(input) : 1;
-    for (size_t i = 0; !status && i < n; i++) {
-        const json_t *s = json_is_array(input) ? json_array_get(input, i) : input;
-        if (!json_is_string(s)) {
-            status = 400, snprintf(msg, sizeof msg, "input[%zu] must be a string", i);
-            break;
-        }
-        struct proto_request pr = {.type = PROTO_REQ_EMBED};
-        pr.req.kind = ENGINE_EMBED;
-        pr.req.prompt = json_string_value(s);
-        pr.req.truncate = true;
-        int rc = gen_collect(g, &pr, &err);
-        if (rc) {
+    if (!status) {
+        int rc = gen_embed_inputs(g, input, true, base64, vectors, &tokens, &err);
+        if (rc)
             status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
-            break;
-        }
-        json_t *v = base64 ? base64_floats(g->embd, g->n_embd) : json_array();
-        for (int k = 0; !base64 && k < g->n_embd; k++)
-            json_array_append_new(v, json_real(g->embd[k]));
-        json_array_append_new(data, json_pack("{s:s, s:o, s:i}", "object", "embedding", "embedding", v, "index", (int)i));
-        tokens += g->st.prompt_eval_count;
     }
+    for (size_t i = 0; !status && i < json_array_size(vectors); i++)
+        json_array_append_new(data, json_pack("{s:s, s:O, s:i}", "object", "embedding", "embedding",
+                                              json_array_get(vectors, i), "index", (int)i));
+    json_decref(vectors);
     if (status) {
         api__reply_openai_error(req, status, "%s", msg);
         json_decref(data);

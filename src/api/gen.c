@@ -201,59 +201,99 @@ static void stream_done(void *ud, bool completed)
     gen_free(g);
 }
 
+/* Answers an error before any byte went out, and ends g. */
+static void fail(struct gen *g, int status, const char *msg)
+{
+    if (status != 499)
+        g->fmt->reply_error(g->req, status, msg);
+    metrics_request(&g->api->metrics, g->route, status);
+    gen_free(g);
+}
+
 void gen_run(struct gen *g, struct proto_request *pr)
 {
     struct bw_err err;
     int rc = gen_acquire(g, &err);
+    if (rc == BW_OK && (rc = sched_call_start(g->runner, pr, &g->call, &err)) != BW_OK)
+        rc = BW_ERUNNER;
     if (rc) {
-        g->fmt->reply_error(g->req, api_status_for(rc), err.msg);
-        metrics_request(&g->api->metrics, g->route, api_status_for(rc));
-        gen_free(g);
-        return;
-    }
-    rc = sched_call_start(g->runner, pr, &g->call, &err);
-    if (rc) {
-        g->fmt->reply_error(g->req, 500, err.msg);
-        metrics_request(&g->api->metrics, g->route, 500);
-        gen_free(g);
+        fail(g, api_status_for(rc), err.msg);
         return;
     }
     /* The first event decides the status. */
-    rc = next_event(g);
-    if (rc == 0) {
-        metrics_request(&g->api->metrics, g->route, 499);
-        gen_free(g);
+    if (next_event(g) == 0) {
+        fail(g, 499, NULL); /* the client left: nobody to answer */
         return;
     }
     if (g->failed) {
-        g->fmt->reply_error(g->req, g->status, g->text.s ? g->text.s : "error");
-        metrics_request(&g->api->metrics, g->route, g->status);
-        gen_free(g);
+        fail(g, g->status, g->text.s ? g->text.s : "error");
         return;
     }
     if (g->stream) {
         if (g->finished)
             g->fmt->final(g);
-        if (http_respond_stream(g->req, 200, g->fmt->stream_content_type, pull, stream_done, g, NULL) != BW_OK) {
-            metrics_request(&g->api->metrics, g->route, 500);
-            gen_free(g);
-        }
+        if (http_respond_stream(g->req, 200, g->fmt->stream_content_type, pull, stream_done, g, NULL) != BW_OK)
+            fail(g, 500, "could not start the response stream");
         return; /* stream_done frees g */
     }
     while (!g->finished) {
         if (next_event(g) == 0) {
-            metrics_request(&g->api->metrics, g->route, 499);
-            gen_free(g);
+            fail(g, 499, NULL);
             return;
         }
     }
     if (g->failed) {
-        g->fmt->reply_error(g->req, g->status, g->text.s ? g->text.s : "error");
-        metrics_request(&g->api->metrics, g->route, g->status);
-    } else {
-        g->fmt->final(g); /* non-streaming: final() writes the whole reply into out */
-        http_respond(g->req, 200, "application/json; charset=utf-8", g->out.s ? g->out.s : "{}", g->out.len, NULL);
-        metrics_request(&g->api->metrics, g->route, 200);
+        fail(g, g->status, g->text.s ? g->text.s : "error");
+        return;
     }
+    g->fmt->final(g); /* non-streaming: final() writes the whole reply into out */
+    http_respond(g->req, 200, "application/json; charset=utf-8", g->out.s ? g->out.s : "{}", g->out.len, NULL);
+    metrics_request(&g->api->metrics, g->route, 200);
     gen_free(g);
+}
+
+/* Little-endian float32 bytes, base64: what the openai SDKs ask for by default. */
+static json_t *base64_floats(const float *v, int n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t len = (size_t)n * 4;
+    const unsigned char *b = (const unsigned char *)v; /* x86 and ARM Linux are little-endian */
+    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+    if (!out)
+        return json_null();
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned x = (unsigned)b[i] << 16 | (i + 1 < len ? (unsigned)b[i + 1] << 8 : 0) | (i + 2 < len ? b[i + 2] : 0);
+        *o++ = tbl[x >> 18 & 63];
+        *o++ = tbl[x >> 12 & 63];
+        *o++ = i + 1 < len ? tbl[x >> 6 & 63] : '=';
+        *o++ = i + 2 < len ? tbl[x & 63] : '=';
+    }
+    *o = '\0';
+    json_t *s = json_string(out);
+    free(out);
+    return s;
+}
+
+int gen_embed_inputs(struct gen *g, const json_t *input, bool truncate, bool base64, json_t *vectors,
+                     int *prompt_tokens, struct bw_err *err)
+{
+    size_t n = json_is_array(input) ? json_array_size(input) : 1;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *s = json_is_array(input) ? json_array_get(input, i) : input;
+        if (!json_is_string(s))
+            return bw_errf(err, BW_EINVAL, "input[%zu] must be a string", i);
+        struct proto_request pr = {.type = PROTO_REQ_EMBED};
+        pr.req.kind = ENGINE_EMBED;
+        pr.req.prompt = json_string_value(s);
+        pr.req.truncate = truncate;
+        int rc = gen_collect(g, &pr, err);
+        if (rc)
+            return rc;
+        json_t *v = base64 ? base64_floats(g->embd, g->n_embd) : json_array();
+        for (int k = 0; !base64 && k < g->n_embd; k++)
+            json_array_append_new(v, json_real(g->embd[k]));
+        json_array_append_new(vectors, v);
+        *prompt_tokens += g->st.prompt_eval_count;
+    }
+    return BW_OK;
 }
