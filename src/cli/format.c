@@ -155,8 +155,9 @@ int fmt_parse_rfc3339(const char *s, int64_t *out)
     }
     if (*p)
         return -1;
-    time_t t = timegm(&tm);
-    *out = ((int64_t)t - offset) * 1000000000LL + ns;
+    int64_t secs = (int64_t)timegm(&tm) - offset;
+    /* past 2262 the nanoseconds overflow: Ollama's "forever" is in 2318 */
+    *out = secs >= INT64_MAX / 1000000000LL ? INT64_MAX : secs * 1000000000LL + ns;
     return 0;
 }
 

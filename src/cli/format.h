@@ -25,8 +25,9 @@ void fmt_human_time(int64_t t_unix_ns, int64_t now_unix_ns, char *buf, size_t le
 /* Go's time.Duration.String(): "1.868306209s", "129.503ms", "12.5µs", "830ns", "1m2.5s". */
 void fmt_go_duration(int64_t d_ns, char *buf, size_t len);
 
-/* Parses RFC 3339 ("2026-11-27T12:27:18.547447742Z", offsets "+02:00" too) to Unix ns.
- * Returns 0, or -1 when s is not such a time (*out untouched). */
+/* Parses RFC 3339 ("2026-11-27T12:27:18.547447742Z", offsets "+02:00" too) to Unix ns;
+ * times past 2262 (out of int64 range) become INT64_MAX. Returns 0, or -1 when s is not
+ * such a time (*out untouched). */
 int fmt_parse_rfc3339(const char *s, int64_t *out);
 
 /* A borderless table like Ollama's: columns left-aligned, separated by at least 4 spaces,
