@@ -16,6 +16,7 @@
 #include "cli/cli_int.h"
 #include "cli/format.h"
 #include "cli/modelfile.h"
+#include "version.h"
 
 #define HINT_LIST "`bellows list` shows the installed ones"
 #define HINT_PS "`bellows ps` shows the loaded ones"
@@ -637,5 +638,13 @@ int cli_stop(int argc, char **argv)
         return cli_fail_err(&err, HINT_PS);
     if (!loaded)
         return cli_fail("model '%s' is not running — %s", argv[1], HINT_PS);
+    return 0;
+}
+
+int cli_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("bellows version %s (llama.cpp %.7s)\n", BELLOWS_VERSION, BELLOWS_LLAMA_COMMIT);
     return 0;
 }
