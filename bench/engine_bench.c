@@ -4,7 +4,8 @@
  *
  *   speed   prefill: a raw prompt of exactly P tokens, 1 token generated -> P / prompt_eval_ns
  *           decode:  a 1-token prompt, N + 1 tokens generated (N decode steps after the
- *                    prefill's token) -> N / eval_ns
+ *                    prefill's token) -> N / eval_ns; greedy without penalties (the target's
+ *                    figure), and again with Ollama's default sampling (reported)
  *           one warm-up of each, then R repetitions; like llama-bench's pp<P> and tg<N>
  *           (n_batch 2048, n_ubatch 512, flash attention on, F16 K/V, T threads).
  *   growth  a fresh engine (4096-cell pool) prefills a G-token history (A); then a request
@@ -92,8 +93,8 @@ static void pick_single_token_words(struct engine *e)
             single[n_single++] = WORDS[i];
         free(tok);
     }
-    if (n_single < 16)
-        die("the model's tokenizer has too few one-token words (%s)", "need 16");
+    if (n_single < 64)
+        die("the model's tokenizer has too few one-token words (%s)", "need 64");
 }
 
 /* A raw prompt of exactly n tokens (with the model's BOS, if it adds one), starting at a
@@ -141,13 +142,22 @@ static void emit(void *ud, const struct engine_event *ev)
         on_event(g_cur, ev);
 }
 
-static struct run run_one(struct engine *e, uint64_t id, const char *prompt, int num_predict, bool cancel_after_first)
+/* Sampling: greedy with no repeat penalty (what the server tests send; llama-bench samples
+ * nothing, so this is the least the runner can do per token), or Ollama's defaults
+ * (temperature 0.8, top_k 40, top_p 0.9, repeat_penalty 1.1 over the last 64 tokens). */
+enum sampling_mode { SAMPLE_GREEDY, SAMPLE_DEFAULTS };
+
+static struct run run_one(struct engine *e, uint64_t id, const char *prompt, int num_predict, bool cancel_after_first,
+                          enum sampling_mode mode)
 {
     struct run r = {0};
     struct engine_request rq = {.req_id = id, .kind = ENGINE_GENERATE, .prompt = prompt, .raw = true,
                                 .num_predict = num_predict, .num_keep = -1};
     sampling_params_default(&rq.sampling);
-    rq.sampling.temperature = 0; /* greedy, like a temperature-0 chat */
+    if (mode == SAMPLE_GREEDY) {
+        rq.sampling.temperature = 0;
+        rq.sampling.repeat_penalty = 1.0f;
+    }
     rq.sampling.seed = 1;
     struct bw_err err = {0};
     g_cur = &r;
@@ -227,7 +237,7 @@ static void usage(FILE *f)
                "  -t N               threads (default 2)\n"
                "  -p N               prompt tokens for prefill (default 512)\n"
                "  -n N               decode steps (default 64)\n"
-               "  -r N               repetitions (default 3)\n"
+               "  -r N               repetitions (default 3, at most 16)\n"
                "  --growth-tokens N  history moved by the growth test (default 3000; 0 skips it)\n"
                "  --no-speed         skip the speed test\n"
                "Writes a JSON object to stdout.\n");
@@ -262,7 +272,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!model || threads < 1 || P < 2 || N < 1 || R < 1 || R > 64 || G < 0) {
+    if (!model || threads < 1 || P < 2 || N < 1 || R < 1 || R > 16 || G < 0) {
         usage(stderr);
         return 2;
     }
@@ -274,14 +284,17 @@ int main(int argc, char **argv)
     if (speed) {
         struct engine *e = open_engine(model, threads);
         pick_single_token_words(e);
-        struct agg pp = {0}, tg = {0};
+        struct agg pp = {0}, tg = {0}, tgd = {0};
         int tg_steps = 0;
         for (int rep = -1; rep < R; rep++) { /* rep -1: warm-up */
-            char *pr = make_prompt(e, P, (unsigned)(rep + 1) * 2);
-            struct run a = run_one(e, id++, pr, 1, false);
+            char *pr = make_prompt(e, P, (unsigned)(rep + 1)); /* distinct first words: no prefix reuse */
+            struct run a = run_one(e, id++, pr, 1, false, SAMPLE_GREEDY);
             free(pr);
-            char *one = make_prompt(e, 1, (unsigned)(rep + 1) * 2 + 1);
-            struct run b = run_one(e, id++, one, N + 1, false);
+            char *one = make_prompt(e, 1, (unsigned)(rep + 1) + 20);
+            struct run b = run_one(e, id++, one, N + 1, false, SAMPLE_GREEDY);
+            free(one);
+            one = make_prompt(e, 1, (unsigned)(rep + 1) + 40);
+            struct run c = run_one(e, id++, one, N + 1, false, SAMPLE_DEFAULTS);
             free(one);
             if (a.st.prompt_cache_tokens || b.st.prompt_cache_tokens)
                 fprintf(stderr, "bellows-bench: note: the prefix cache served %d/%d tokens\n",
@@ -295,13 +308,16 @@ int main(int argc, char **argv)
             int evaluated = a.st.prompt_eval_count - a.st.prompt_cache_tokens;
             agg_add(&pp, evaluated * 1e9 / (double)a.st.prompt_eval_ns);
             agg_add(&tg, tg_steps * 1e9 / (double)b.st.eval_ns);
-            fprintf(stderr, "bellows-bench: rep %d: pp%d %.2f tok/s, tg%d %.2f tok/s\n", rep + 1, evaluated,
-                    pp.v[pp.n - 1], tg_steps, tg.v[tg.n - 1]);
+            agg_add(&tgd, (c.st.eval_count - 1) * 1e9 / (double)c.st.eval_ns);
+            fprintf(stderr, "bellows-bench: rep %d: pp%d %.2f tok/s, tg%d %.2f tok/s (greedy), %.2f tok/s (default sampling)\n",
+                    rep + 1, evaluated, pp.v[pp.n - 1], tg_steps, tg.v[tg.n - 1], tgd.v[tgd.n - 1]);
         }
         printf(", \"n_prompt\": %d, \"n_gen\": %d, \"reps\": %d, ", P, N, R);
         agg_json("prefill_tps", &pp);
         printf(", ");
         agg_json("decode_tps", &tg);
+        printf(", ");
+        agg_json("decode_default_sampling_tps", &tgd);
         engine_free(e);
     }
 
@@ -309,7 +325,7 @@ int main(int argc, char **argv)
         struct engine *e = open_engine(model, threads);
         pick_single_token_words(e);
         char *hist = make_prompt(e, G, 7);
-        struct run a = run_one(e, id++, hist, 1, false);
+        struct run a = run_one(e, id++, hist, 1, false, SAMPLE_GREEDY);
         struct engine_status st0;
         engine_status(e, &st0);
         fprintf(stderr, "bellows-bench: growth: %d-token history prefilled in %.1f ms, pool %d cells\n",
@@ -323,7 +339,7 @@ int main(int argc, char **argv)
             engine_status(e, &before);
             snprintf(more, cap, "%s %s %s", hist, single[(rep * 3 + 1) % n_single], single[(rep * 5 + 2) % n_single]);
             /* num_predict = Cmax: reserves the model maximum, so the pool must grow to it */
-            struct run b = run_one(e, id++, more, before.context_max, true);
+            struct run b = run_one(e, id++, more, before.context_max, true, SAMPLE_GREEDY);
             engine_status(e, &after);
             if (after.pool_growths == before.pool_growths) {
                 fprintf(stderr, "bellows-bench: growth: the pool did not grow (%d cells)\n", after.pool_cells);
