@@ -116,6 +116,7 @@ if (!conv) {
   md.push('`/v1/chat/completions` is not used: its output parser rejects the random-weight model\'s');
   md.push('gibberish when it holds invalid UTF-8. Both servers sample greedily with no repeat penalty.');
   md.push('');
+  if (conv.partial) md.push('**Partial:** the conversation step was stopped before it finished; the runs below are those it completed.', '');
   const convs = [...new Set(conv.runs.map((r) => r.conversation))];
   const servers = [...new Set(conv.runs.map((r) => r.server))];
   const rowsCsv = [];
