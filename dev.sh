@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # dev.sh -- the two commands of the README, and the steps under them.
-#   ./dev.sh demo    install what is missing, build, and generate text from the demo model
+#   ./dev.sh demo    install what is missing, build, start a server and chat with the demo model
 #   ./dev.sh test    install what is missing, build, and run the whole test suite
 #   ./dev.sh build   install what is missing and build
 # The build lives in build/ (kept between runs); llama.cpp's fetched package is cached in
@@ -30,8 +30,10 @@ case "${1:-}" in
     build ;;
   demo)
     build
-    echo "--- bellows generate (demo model: random weights, so the words are gibberish by design)"
-    ./build/src/bellows generate -m build/models/demo.gguf --verbose "Why is the sky blue?" ;;
+    # `bellows run` starts a server in the background when none answers at BELLOWS_HOST
+    # (default 127.0.0.1:11434); the server adds the demo model as `demo` on first start.
+    echo "--- bellows run demo (random weights: the words are gibberish by design)"
+    ./build/src/bellows run --verbose demo "Why is the sky blue?" ;;
   test)
     build
     api_test_deps

@@ -53,7 +53,8 @@ static void ensure_demo(struct store *st)
     } else {
         struct store_create c = {.from_path = path,
                                  .system = NULL,
-                                 .params = "{\"stop\":[\"<|im_end|>\"]}"};
+                                 /* random weights rarely say end-of-turn: keep answers short */
+                                 .params = "{\"num_predict\":128,\"stop\":[\"<|im_end|>\"]}"};
         struct bw_err err;
         if (store_create(st, "demo", &c, &err) != BW_OK) {
             LOG(LOG_WARN, "serve", "could not add the demo model: %s", err.msg);
