@@ -94,6 +94,10 @@ if (!speedRows.length) md.push('| – | not measured | | | | | |');
 csv('engine-speed.csv', ['model', 'test', 'bellows_tps', 'bellows_sd', 'llama_bench_tps', 'llama_bench_sd', 'ratio', 'target'], speedRows);
 md.push('');
 md.push(`Raw: [engine-speed.csv](${rel('engine-speed.csv')}), \`engine-*.json\`, \`llama-bench-*.json\`.`);
+if (existsSync(join(raw, 'perf-decode.txt'))) {
+  const top = readFileSync(join(raw, 'perf-decode.txt'), 'utf8').split('\n').filter(Boolean).slice(0, 12);
+  md.push('', `Profile of \`bellows-bench\` decoding (greedy, then default sampling; \`perf record\`, samples by library and symbol; all of it in [perf-decode.txt](${rel('perf-decode.txt')})):`, '', '```', ...top.map((l) => { const t = l.trim().replace(/\s{2,}/g, '  '); return t.length > 120 ? `${t.slice(0, 117)}...` : t; }), '```');
+}
 md.push('');
 
 // ---- 2. conversation ---------------------------------------------------------------------
@@ -185,9 +189,9 @@ if (!mem) {
   md.push('RSS is `VmRSS` from `/proc/PID/status` of the process that holds the model: the Bellows runner');
   md.push('(`runner_pid` of `/api/ps`; the `bellows serve` front process is listed apart) and llama-server.');
   md.push('KV: Bellows reports its pool\'s bytes in `/api/ps`; llama-server\'s comes from its log line');
-  md.push('`llama_kv_cache: size = … MiB (… cells …)`. The chat is "Hello" with a short answer. Weights are');
-  md.push('mmapped: RSS counts the pages touched — llama-server runs a warm-up at start, the Bellows runner');
-  md.push('pages weights in on its first request, so compare RSS after the chat.');
+  md.push('`llama_kv_cache: size = … MiB (… cells …)` (logged at `-lv 4`). The chat is "Hello" with a short');
+  md.push('answer. Weights are mmapped: RSS counts the pages touched so far, so RSS after the chat is the');
+  md.push('figure to compare.');
   md.push('');
   md.push('| server | config | RSS after load (MiB) | RSS after chat (MiB) | KV after load (MiB) | KV after chat (MiB) | KV cells after chat |');
   md.push('|---|---|---|---|---|---|---|');
@@ -278,7 +282,7 @@ if (!ge) {
   const r = ratio(ge.growth_ms?.mean, ge.reprefill_ms);
   md.push('| | Bellows growth (ms) | re-evaluate the history (ms) | ratio | tokens reused by the continuing request |');
   md.push('|---|---|---|---|---|');
-  md.push(`| ${ge.from_cells} → ${ge.to_cells} cells, ${ge.history_tokens} tokens | ${fmt(ge.growth_ms?.mean, 1)} ± ${fmt(ge.growth_ms?.sd, 1)} (${ge.growths}×) | ${fmt(ge.reprefill_ms, 1)} | ${fmt(r, 4)} (${fmt(r ? 1 / r : null, 0)}× faster) | ${ge.reused_tokens} |`);
+  md.push(`| ${ge.from_cells} → ${ge.to_cells} cells, ${ge.history_tokens} tokens | ${fmt(ge.growth_ms?.mean, 1)} ± ${fmt(ge.growth_ms?.sd, 1)} (${ge.growths}×) | ${fmt(ge.reprefill_ms, 1)} | ${fmt(r, 4)} (${r == null ? '–' : r < 1 ? `${fmt(1 / r, 0)}× faster` : `${fmt(r, 2)}× slower`}) | ${ge.reused_tokens} |`);
   csv('growth.csv', ['history_tokens', 'from_cells', 'to_cells', 'growth_ms_mean', 'growth_ms_sd', 'reprefill_ms', 'ratio'], [[ge.history_tokens, ge.from_cells, ge.to_cells, ge.growth_ms?.mean, ge.growth_ms?.sd, ge.reprefill_ms, r]]);
   summary.push(['growth 4096 → 32768 cheaper than re-evaluating (reported)', `${fmt(ge.growth_ms?.mean, 0)} ms vs ${fmt(ge.reprefill_ms, 0)} ms`, '']);
 }
