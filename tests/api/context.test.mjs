@@ -3,12 +3,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ollama } from 'ollama';
-import { startServer, post, CTX4K_GGUF } from './helpers.mjs';
+import { startServer, post, CTX4K_GGUF, DEMO_GGUF } from './helpers.mjs';
 
 let srv, ollama;
 before(async () => {
   srv = await startServer();
   ollama = new Ollama({ host: srv.url });
+  // Models without PARAMETER layers: the demo model's defaults (num_predict) would change R.
+  await createPlain(srv.url);
   const c = await post(srv.url, '/api/create', { model: 'ctx4k', from: CTX4K_GGUF, stream: false });
   assert.equal(c.status, 200, await c.text());
 });
@@ -31,39 +33,44 @@ async function renderGenerate(model, prompt, options = {}, extra = {}) {
   return (await r.json()).debug_info;
 }
 
+async function createPlain(url) {
+  const r = await post(url, '/api/create', { model: 'plain', from: DEMO_GGUF, stream: false });
+  assert.equal(r.status, 200, await r.text());
+}
+
 const D = (L, R, cmax) => Math.min(cmax, Math.max(4096, Math.ceil((L + R) / 1024) * 1024));
 
 test('dynamic_num_ctx_calculation: the worked values of spec/context.md through /api/chat', async () => {
   // L=1-ish (the smallest chat) -> 4096
-  let d = await renderChat('demo', 'hi');
+  let d = await renderChat('plain', 'hi');
   assert.equal(d.context_length, 4096);
   assert.equal(d.context_max, 32768);
   // short prompt, num_predict 512 -> 4096
-  d = await renderChat('demo', 'hello there', { num_predict: 512 });
+  d = await renderChat('plain', 'hello there', { num_predict: 512 });
   assert.equal(d.context_length, 4096);
   // long prompts: D follows L + R with R = L
   for (const n of [1100, 1600, 5200, 11000]) {
-    d = await renderChat('demo', words(n));
+    d = await renderChat('plain', words(n));
     assert.equal(d.context_length, D(d.prompt_tokens, d.prompt_tokens, 32768), `L=${d.prompt_tokens}`);
   }
   // num_predict 8000 with a short prompt: R = 8000
-  d = await renderChat('demo', words(50), { num_predict: 8000 });
+  d = await renderChat('plain', words(50), { num_predict: 8000 });
   assert.equal(d.context_length, D(d.prompt_tokens, 8000, 32768));
   assert.ok(d.context_length >= 9216 - 1024 && d.context_length <= 9216);
   // capped at the model maximum
-  d = await renderChat('demo', words(12000));
+  d = await renderChat('plain', words(12000));
   assert.ok(d.prompt_tokens > 16384);
   assert.equal(d.context_length, 32768);
   // a client's num_ctx is ignored for sizing, small or huge
-  assert.equal((await renderChat('demo', 'hi', { num_ctx: 2048 })).context_length, 4096);
-  assert.equal((await renderChat('demo', 'hi', { num_ctx: 131072 })).context_length, 4096);
+  assert.equal((await renderChat('plain', 'hi', { num_ctx: 2048 })).context_length, 4096);
+  assert.equal((await renderChat('plain', 'hi', { num_ctx: 131072 })).context_length, 4096);
 });
 
 test('dynamic_num_ctx_generate_handler: the same through /api/generate, plus the ctx4k model and the operator cap', async () => {
-  const r = await ollama.generate({ model: 'demo', prompt: 'hi', options: { num_predict: 4, num_ctx: 2048 } });
+  const r = await ollama.generate({ model: 'plain', prompt: 'hi', options: { num_predict: 4, num_ctx: 2048 } });
   assert.equal(r.context_length, 4096);
   assert.equal(r.context_max, 32768);
-  let d = await renderGenerate('demo', words(1600));
+  let d = await renderGenerate('plain', words(1600));
   assert.equal(d.context_length, D(d.prompt_tokens, d.prompt_tokens, 32768));
   // model maximum 4096: L=~3000 -> 4096
   d = await renderGenerate('ctx4k', words(1500));
@@ -73,7 +80,8 @@ test('dynamic_num_ctx_generate_handler: the same through /api/generate, plus the
   // the operator's cap
   const capped = await startServer({ BELLOWS_CONTEXT_LENGTH: '8192' });
   try {
-    const r2 = await post(capped.url, '/api/generate', { model: 'demo', prompt: words(5000), _debug_render_only: true });
+    await createPlain(capped.url);
+    const r2 = await post(capped.url, '/api/generate', { model: 'plain', prompt: words(5000), _debug_render_only: true });
     const d2 = (await r2.json()).debug_info;
     assert.ok(d2.prompt_tokens >= 9000);
     assert.equal(d2.context_max, 8192);
@@ -82,10 +90,10 @@ test('dynamic_num_ctx_generate_handler: the same through /api/generate, plus the
 });
 
 test('num_ctx_not_scaled_by_num_parallel: one request on num_parallel=4 allocates about D', async () => {
-  const r = await ollama.chat({ model: 'demo', messages: [{ role: 'user', content: 'one word' }], options: { num_predict: 4 } });
+  const r = await ollama.chat({ model: 'plain', messages: [{ role: 'user', content: 'one word' }], options: { num_predict: 4 } });
   assert.equal(r.context_length, 4096);
   const { models } = await ollama.ps();
-  const m = models.find((x) => x.name === 'demo:latest');
+  const m = models.find((x) => x.name === 'plain:latest');
   assert.equal(m.context.num_parallel, 4);
   assert.ok(m.context.pool_tokens < 2 * r.context_length, `pool ${m.context.pool_tokens}`);
 });
@@ -93,8 +101,9 @@ test('num_ctx_not_scaled_by_num_parallel: one request on num_parallel=4 allocate
 test('requests_same_model_same_request: different num_ctx, concurrent then sequential, one runner and one load', async () => {
   const s = await startServer();
   try {
+    await createPlain(s.url);
     const c = new Ollama({ host: s.url });
-    const ask = (num_ctx) => c.chat({ model: 'demo', messages: [{ role: 'user', content: `ctx ${num_ctx}` }], options: { num_ctx, num_predict: 8 } });
+    const ask = (num_ctx) => c.chat({ model: 'plain', messages: [{ role: 'user', content: `ctx ${num_ctx}` }], options: { num_ctx, num_predict: 8 } });
     await Promise.all([ask(1024), ask(16384)]);
     const pid = (await c.ps()).models[0].runner_pid;
     await ask(2048);
@@ -111,34 +120,36 @@ test('elastic_growth_same_tokens: a pool that grows answers like one that did no
   // that starts at 4096 and grows.
   const big = await startServer();
   try {
+    await createPlain(big.url);
     const cb = new Ollama({ host: big.url });
-    const warm = await cb.chat({ model: 'demo', messages: [{ role: 'user', content: words(9000) }], options: { num_predict: 1, temperature: 0 } });
+    const warm = await cb.chat({ model: 'plain', messages: [{ role: 'user', content: words(9000) }], options: { num_predict: 1, temperature: 0 } });
     assert.ok(warm.context_length > 16384);
     const history = [{ role: 'user', content: 'Tell me a story.' }];
-    const t1 = await ollama.chat({ model: 'demo', messages: history, options: { temperature: 0, num_predict: 30 } });
-    const b1 = await cb.chat({ model: 'demo', messages: history, options: { temperature: 0, num_predict: 30 } });
+    const t1 = await ollama.chat({ model: 'plain', messages: history, options: { temperature: 0, num_predict: 30 } });
+    const b1 = await cb.chat({ model: 'plain', messages: history, options: { temperature: 0, num_predict: 30 } });
     assert.equal(t1.message.content, b1.message.content);
     const long = [...history, t1.message, { role: 'user', content: words(3000) }];
-    const t2 = await ollama.chat({ model: 'demo', messages: long, options: { temperature: 0, num_predict: 30 } });
-    const b2 = await cb.chat({ model: 'demo', messages: long, options: { temperature: 0, num_predict: 30 } });
+    const t2 = await ollama.chat({ model: 'plain', messages: long, options: { temperature: 0, num_predict: 30 } });
+    const b2 = await cb.chat({ model: 'plain', messages: long, options: { temperature: 0, num_predict: 30 } });
     assert.ok(t2.context_length > 4096);
     assert.equal(t2.message.content, b2.message.content);
     const { models } = await ollama.ps();
-    assert.ok(models.find((m) => m.name === 'demo:latest').context.pool_growths >= 1);
+    assert.ok(models.find((m) => m.name === 'plain:latest').context.pool_growths >= 1);
   } finally { await big.stop(); }
 });
 
 test('prefix_reuse: turn 2 evaluates only the new tokens and equals a cold run', async () => {
   const s = await startServer();
   try {
+    await createPlain(s.url);
     const c = new Ollama({ host: s.url });
     const turn1 = [{ role: 'user', content: 'What is a forge?' }];
-    const a1 = await c.chat({ model: 'demo', messages: turn1, options: { temperature: 0, num_predict: 20 } });
+    const a1 = await c.chat({ model: 'plain', messages: turn1, options: { temperature: 0, num_predict: 20 } });
     const turn2 = [...turn1, a1.message, { role: 'user', content: 'And an anvil?' }];
-    const a2 = await c.chat({ model: 'demo', messages: turn2, options: { temperature: 0, num_predict: 20 } });
+    const a2 = await c.chat({ model: 'plain', messages: turn2, options: { temperature: 0, num_predict: 20 } });
     assert.ok(a2.prompt_cache_tokens >= a1.prompt_eval_count, `cached ${a2.prompt_cache_tokens} of turn 1's ${a1.prompt_eval_count}`);
     assert.ok(a2.prompt_eval_count - a2.prompt_cache_tokens < 25);
-    const cold = await ollama.chat({ model: 'demo', messages: turn2, options: { temperature: 0, num_predict: 20 } });
+    const cold = await ollama.chat({ model: 'plain', messages: turn2, options: { temperature: 0, num_predict: 20 } });
     assert.equal(cold.message.content, a2.message.content);
   } finally { await s.stop(); }
 });
@@ -170,17 +181,17 @@ test('a long conversation on ctx4k: grows to 4096 without reload, then cuts visi
 
 test('generate and generate_chat: the handler behaviours of spec/context.md', async () => {
   // empty prompt loads; system override; raw; streaming and not; missing model is 404
-  assert.equal((await ollama.generate({ model: 'demo', prompt: '' })).done_reason, 'load');
-  assert.equal((await ollama.chat({ model: 'demo', messages: [] })).done_reason, 'load');
+  assert.equal((await ollama.generate({ model: 'plain', prompt: '' })).done_reason, 'load');
+  assert.equal((await ollama.chat({ model: 'plain', messages: [] })).done_reason, 'load');
   const notFound = await post(srv.url, '/api/chat', { model: 'absent', messages: [{ role: 'user', content: 'x' }] });
   assert.equal(notFound.status, 404);
-  const sys = await renderGenerate('demo', 'hi', {}, { system: 'SYSTEM-OVERRIDE' });
+  const sys = await renderGenerate('plain', 'hi', {}, { system: 'SYSTEM-OVERRIDE' });
   assert.ok(sys.prompt_tokens > 0);
-  const rendered = await post(srv.url, '/api/generate', { model: 'demo', prompt: 'hi', system: 'SYSTEM-OVERRIDE', _debug_render_only: true });
+  const rendered = await post(srv.url, '/api/generate', { model: 'plain', prompt: 'hi', system: 'SYSTEM-OVERRIDE', _debug_render_only: true });
   assert.match((await rendered.json()).debug_info.rendered_prompt, /SYSTEM-OVERRIDE/);
-  const raw = await post(srv.url, '/api/generate', { model: 'demo', prompt: 'plain words', raw: true, _debug_render_only: true });
+  const raw = await post(srv.url, '/api/generate', { model: 'plain', prompt: 'plain words', raw: true, _debug_render_only: true });
   assert.equal((await raw.json()).debug_info.rendered_prompt, 'plain words');
-  const both = await post(srv.url, '/api/generate', { model: 'demo', prompt: 'x', raw: true, system: 'no' });
+  const both = await post(srv.url, '/api/generate', { model: 'plain', prompt: 'x', raw: true, system: 'no' });
   assert.equal(both.status, 400);
   // raw cut on ctx4k: the head and the newest tokens survive
   const d = await renderGenerate('ctx4k', 'HEAD ' + words(5000) + ' TAIL', {}, { raw: true });
