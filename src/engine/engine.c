@@ -909,11 +909,18 @@ int engine_step(struct engine *e)
         return BW_OK;
     int rc = llama_decode(e->ctx, e->batch);
     if (rc == 1) {
-        /* No free cells where the batch needs them although the accounting said yes:
-         * give back the cached sequences and try once more, then fail what was in the batch. */
+        /* "No KV slot" although the accounting said yes: give back the cached sequences and
+         * try again; then grow the pool a step (the batch is rebuilt: the same tokens); only
+         * then fail what was in the batch. libllama left the memory as it was. */
         while (evict_lru(e, -1))
             ;
         rc = llama_decode(e->ctx, e->batch);
+        if (rc == 1 && e->pool_cells < e->max_pool_cells) {
+            int64_t target = ceil_to(e->pool_cells + e->pool_cells / 2, GROW_QUANTUM);
+            if (pool_resize(e, (int)(target < e->max_pool_cells ? target : e->max_pool_cells)) == BW_OK &&
+                build_batch(e, chunk) > 0)
+                rc = llama_decode(e->ctx, e->batch);
+        }
     }
     if (rc != 0) {
         char msg[96];
