@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
+import http from 'node:http';
 
 // ---- arguments ------------------------------------------------------------------------
 
@@ -36,6 +37,32 @@ function die(msg) {
 const log = (msg) => process.stderr.write(`serve_bench: ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
+
+// ---- HTTP ----------------------------------------------------------------------------------
+
+// A small fetch over node:http with a new connection per request (agent: false). Both servers
+// close connections after some responses (cpp-httplib after a stream), and a pooled
+// keep-alive socket closed under the client fails the next request ("other side closed").
+// timeoutMs bounds the whole exchange, body included.
+function hfetch(url, { method = 'GET', headers = {}, body, timeoutMs = 60000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, agent: false,
+      headers: { ...(body != null ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}), ...headers } });
+    const timer = setTimeout(() => req.destroy(new Error(`${method} ${u.pathname}: no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    timer.unref(); // bounds the request; never keeps the process alive by itself
+    req.on('error', (e) => { clearTimeout(timer); reject(e); });
+    req.on('response', (res) => {
+      res.on('end', () => clearTimeout(timer));
+      res.on('close', () => clearTimeout(timer));
+      const readAll = async () => { let t = ''; for await (const c of res) t += c; return t; };
+      resolve({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, body: res,
+        text: readAll, json: async () => JSON.parse(await readAll()) });
+    });
+    if (body != null) req.write(body);
+    req.end();
+  });
+}
 
 // ---- processes --------------------------------------------------------------------------
 
@@ -65,7 +92,8 @@ async function waitHealthy(url, proc, what, limitMs) {
   while (now() - t0 < limitMs) {
     if (proc.exitCode !== null) break;
     try {
-      const r = await fetch(url + '/health', { signal: AbortSignal.timeout(2000) });
+      const r = await hfetch(url + '/health', { timeoutMs: 2000 });
+      await r.text();
       if (r.ok) return;
     } catch { /* not up yet */ }
     await sleep(100);
@@ -108,15 +136,16 @@ async function startBellows(env = {}) {
   };
   try {
     await waitHealthy(url, proc, 'bellows serve', 30000);
-    const c = await fetch(url + '/api/create', {
+    const c = await hfetch(url + '/api/create', {
       method: 'POST', body: JSON.stringify({ model: 'bench', from: opt.model, stream: false }),
-      signal: AbortSignal.timeout(120000),
+      timeoutMs: 120000,
     });
-    if (!c.ok) throw new Error(`/api/create: ${c.status} ${await c.text()}`);
+    const ct = await c.text();
+    if (!c.ok) throw new Error(`/api/create: ${c.status} ${ct}`);
     const t0 = now();
-    const l = await fetch(url + '/api/chat', {
+    const l = await hfetch(url + '/api/chat', {
       method: 'POST', body: JSON.stringify({ model: 'bench', messages: [], stream: false }),
-      signal: AbortSignal.timeout(120000),
+      timeoutMs: 120000,
     });
     if (!l.ok) throw new Error(`load: ${l.status} ${await l.text()}`);
     await l.text();
@@ -129,7 +158,7 @@ async function startBellows(env = {}) {
 }
 
 async function bellowsPs(url) {
-  const r = await fetch(url + '/api/ps', { signal: AbortSignal.timeout(30000) });
+  const r = await hfetch(url + '/api/ps', { timeoutMs: 30000 });
   const j = await r.json();
   return j.models?.[0] ?? null;
 }
@@ -174,31 +203,39 @@ function llamaKv(logText) {
 // default; Ollama's is 1.1), so both follow the same tokens and do the same sampling work.
 // Returns { ttft_ms, total_ms, text, n_chunks, chunk_ms[], final }.
 // TTFT: from sending the request to the first chunk that carries answer text.
-async function chat(h, messages, { maxTokens, cachePrompt = true, timeoutMs = 600000 }) {
+async function chat(h, messages, opts) {
+  try {
+    return await chatOnce(h, messages, opts);
+  } catch (e) {
+    await sleep(200);
+    const st = h.proc.exitCode !== null ? `exited with ${h.proc.exitCode}` : h.proc.signalCode ? `killed by ${h.proc.signalCode}` : 'running';
+    throw new Error(`${h.kind} (${st}): ${e.message}${e.cause ? ` (${e.cause.message ?? e.cause})` : ''}\n--- its log, last lines:\n${h.log().slice(-2500)}`);
+  }
+}
+
+async function chatOnce(h, messages, { maxTokens, cachePrompt = true, timeoutMs = 600000 }) {
   let t0 = now();
   let res;
   if (h.kind === 'bellows') {
-    res = await fetch(h.url + '/api/chat', {
+    res = await hfetch(h.url + '/api/chat', {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'bench', messages, stream: true, options: { temperature: 0, repeat_penalty: 1, num_predict: maxTokens } }),
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs: timeoutMs,
     });
   } else {
     // llama-server: the chat is rendered by its /apply-template (not timed), then streamed
     // from /completion, which passes the model's text through as is.
-    const tr = await fetch(h.url + '/apply-template', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages }),
-      signal: AbortSignal.timeout(30000),
+    const tr = await hfetch(h.url + '/apply-template', {
+      method: 'POST', body: JSON.stringify({ messages }),
+      timeoutMs: 30000,
     });
     if (!tr.ok) throw new Error(`llama-server /apply-template: HTTP ${tr.status} ${await tr.text()}`);
     const { prompt } = await tr.json();
     t0 = now();
-    res = await fetch(h.url + '/completion', {
+    res = await hfetch(h.url + '/completion', {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ prompt, stream: true, temperature: 0, repeat_penalty: 1, n_predict: maxTokens, cache_prompt: cachePrompt }),
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs: timeoutMs,
     });
   }
   if (!res.ok) throw new Error(`${h.kind} chat: HTTP ${res.status} ${await res.text()}`);
@@ -412,7 +449,7 @@ async function concurrency() {
   ];
   // llama-server's own count of generated tokens (a stream cut by its parser has no final chunk).
   const predicted = async (h) => {
-    const t = await (await fetch(h.url + '/metrics', { signal: AbortSignal.timeout(10000) })).text();
+    const t = await (await hfetch(h.url + '/metrics', { timeoutMs: 10000 })).text();
     const m = /^llamacpp:tokens_predicted_total\s+([\d.e+]+)/m.exec(t);
     return m ? Number(m[1]) : null;
   };
@@ -503,6 +540,7 @@ try {
   r.threads = opt.threads;
   writeFileSync(opt.out, JSON.stringify(r, null, 1) + '\n');
   log(`${cmd}: done in ${r.elapsed_s.toFixed(1)} s -> ${opt.out}`);
+  if (process.env.BENCH_DEBUG) log(`active: ${process.getActiveResourcesInfo().join(", ")}`);
 } catch (e) {
   log(`${cmd} failed: ${e.stack ?? e}`);
   process.exit(1);
