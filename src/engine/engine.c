@@ -531,7 +531,7 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
     }
     j->st.context_length = j->n_reserved;
     j->st.prompt_eval_count = j->n_prompt;
-    LOG_REQ(LOG_INFO, r->req_id, "engine", "sized L=%d D=%d Cmax=%d pool=%d prompt=%d cut_messages=%d cut_tokens=%d",
+    LOG_REQ(LOG_DEBUG, r->req_id, "engine", "sized L=%d D=%d Cmax=%d pool=%d prompt=%d cut_messages=%d cut_tokens=%d",
             j->st.prompt_tokens, j->n_reserved, e->cmax, e->pool_cells, j->n_prompt, j->st.truncated_messages,
             j->st.truncated_tokens);
 
@@ -600,7 +600,9 @@ static void job_finish(struct engine *e, struct job *j, const char *reason)
         s->state = s->kv.n ? SLOT_CACHED : SLOT_FREE;
         s->lru = ++e->tick;
     }
-    LOG_REQ(LOG_INFO, j->req_id, "engine",
+    /* The server logs the request's info line (with its request id); this one is for
+     * BELLOWS_DEBUG and for runners driven without a server. */
+    LOG_REQ(LOG_DEBUG, j->req_id, "engine",
             "done reason=%s L=%d D=%d Cmax=%d pool=%d cached=%d evaluated=%d generated=%d ttft_ms=%.1f tok_s=%.1f",
             reason, j->st.prompt_tokens, j->n_reserved, e->cmax, e->pool_cells, j->st.prompt_cache_tokens,
             j->st.prompt_eval_count - j->st.prompt_cache_tokens, j->st.eval_count, j->st.ttft_ns / 1e6,
