@@ -158,6 +158,10 @@ int gen_collect(struct gen *g, struct proto_request *pr, struct bw_err *err);
 int gen_embed_inputs(struct gen *g, const json_t *input, bool truncate, bool base64, json_t *vectors,
                      int *prompt_tokens, struct bw_err *err);
 
+/* Resolves the model a request names into g->model (and g->model_name). Returns 0, or
+ * the HTTP status to answer with and its message in msg. */
+int gen_open_model(struct gen *g, const char *name, char *msg, size_t len);
+
 /* Acquires the runner for g->model (load time counted). */
 int gen_acquire(struct gen *g, struct bw_err *err);
 void gen_free(struct gen *g);

@@ -47,13 +47,13 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
         snprintf(msg, len, "model is required");
         return 400;
     }
-    snprintf(g->model_name, sizeof g->model_name, "%s", json_string_value(model));
     const json_t *stream = json_object_get(q->body, "stream");
     if (stream && !json_is_boolean(stream) && !json_is_null(stream)) {
         snprintf(msg, len, "stream must be a boolean");
         return 400;
     }
     g->stream = !json_is_false(stream);
+    snprintf(g->model_name, sizeof g->model_name, "%s", json_string_value(model));
     if (api__keep_alive(q->body, &g->keep_alive) != BW_OK) {
         snprintf(msg, len, "keep_alive must be a duration (\"5m\") or a number of seconds");
         return 400;
@@ -74,12 +74,10 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
         return 400;
     }
     q->render_only = json_is_true(json_object_get(q->body, "_debug_render_only"));
+    int status = gen_open_model(g, json_string_value(model), msg, len);
+    if (status)
+        return status;
     struct bw_err err;
-    int rc = api__model_open(a, g->model_name, &g->model, &err);
-    if (rc) {
-        snprintf(msg, len, "%s", err.msg);
-        return api_status_for(rc);
-    }
     struct engine_request *r = &q->pr.req;
     r->num_keep = -1;
     r->truncate = true;
@@ -400,12 +398,8 @@ static void embed_common(struct api *a, struct http_request *req, bool legacy)
     if (!status && api__keep_alive(body, &g->keep_alive) != BW_OK)
         status = 400, snprintf(msg, sizeof msg, "keep_alive must be a duration or a number of seconds");
     struct bw_err err;
-    if (!status) {
-        snprintf(g->model_name, sizeof g->model_name, "%s", str_field(body, "model"));
-        int rc = api__model_open(a, g->model_name, &g->model, &err);
-        if (rc)
-            status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
-    }
+    if (!status)
+        status = gen_open_model(g, str_field(body, "model"), msg, sizeof msg);
     if (!status) {
         int rc = gen_acquire(g, &err);
         if (rc)

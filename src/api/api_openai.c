@@ -247,12 +247,8 @@ static void run(struct api *a, struct http_request *req, bool chat)
         pr.req.raw = false; /* templated, as Ollama's /v1/completions does */
     }
     struct bw_err err;
-    if (!status) {
-        snprintf(g->model_name, sizeof g->model_name, "%s", str_field(body, "model"));
-        int rc = api__model_open(a, g->model_name, &g->model, &err);
-        if (rc)
-            status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
-    }
+    if (!status)
+        status = gen_open_model(g, str_field(body, "model"), msg, sizeof msg);
     if (!status) {
         pr.req.num_keep = -1;
         sampling_params_default(&pr.req.sampling);
@@ -298,10 +294,8 @@ void openai_embeddings(struct api *a, struct http_request *req)
         g->req = req;
         g->route = "/v1/embeddings";
         g->keep_alive = SCHED_KEEP_ALIVE_DEFAULT;
-        snprintf(g->model_name, sizeof g->model_name, "%s", str_field(body, "model"));
-        int rc = api__model_open(a, g->model_name, &g->model, &err);
-        if (!rc)
-            rc = gen_acquire(g, &err);
+        status = gen_open_model(g, str_field(body, "model"), msg, sizeof msg);
+        int rc = status ? BW_OK : gen_acquire(g, &err);
         if (rc)
             status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
     }

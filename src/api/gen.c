@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "api/api_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,16 @@ void gen_free(struct gen *g)
     free(g->embd);
     free(g->fmt_ud);
     free(g);
+}
+
+int gen_open_model(struct gen *g, const char *name, char *msg, size_t len)
+{
+    struct bw_err err;
+    snprintf(g->model_name, sizeof g->model_name, "%s", name);
+    int rc = api__model_open(g->api, g->model_name, &g->model, &err);
+    if (rc)
+        snprintf(msg, len, "%s", err.msg);
+    return rc ? api_status_for(rc) : 0;
 }
 
 int gen_acquire(struct gen *g, struct bw_err *err)

@@ -99,24 +99,20 @@ char *metrics_render(struct metrics *m, struct sched *sched, size_t *len)
                 add(&b, "bellows_requests_total{route=\"%s\",status=\"%s\"} %llu\n", m->route[i], classes[k],
                     (unsigned long long)v);
         }
-    add(&b, "# HELP bellows_prompt_tokens_total Prompt tokens after any cut (cached ones included).\n"
-            "# TYPE bellows_prompt_tokens_total counter\nbellows_prompt_tokens_total %llu\n",
-        (unsigned long long)atomic_load(&m->tokens_in));
-    add(&b, "# HELP bellows_prompt_cache_tokens_total Prompt tokens reused from the prefix cache.\n"
-            "# TYPE bellows_prompt_cache_tokens_total counter\nbellows_prompt_cache_tokens_total %llu\n",
-        (unsigned long long)atomic_load(&m->tokens_cached));
-    add(&b, "# HELP bellows_generated_tokens_total Generated tokens.\n"
-            "# TYPE bellows_generated_tokens_total counter\nbellows_generated_tokens_total %llu\n",
-        (unsigned long long)atomic_load(&m->tokens_out));
-    add(&b, "# HELP bellows_truncations_total Requests whose prompt was cut at the context maximum.\n"
-            "# TYPE bellows_truncations_total counter\nbellows_truncations_total %llu\n",
-        (unsigned long long)atomic_load(&m->truncations));
-    add(&b, "# HELP bellows_truncated_tokens_total Prompt tokens dropped by cuts.\n"
-            "# TYPE bellows_truncated_tokens_total counter\nbellows_truncated_tokens_total %llu\n",
-        (unsigned long long)atomic_load(&m->truncated_tokens));
-    add(&b, "# HELP bellows_pool_growths_total KV pool growths seen by finished requests.\n"
-            "# TYPE bellows_pool_growths_total counter\nbellows_pool_growths_total %llu\n",
-        (unsigned long long)atomic_load(&m->pool_growths));
+    const struct {
+        const char *name, *help;
+        _Atomic uint64_t *value;
+    } counters[] = {
+        {"bellows_prompt_tokens_total", "Prompt tokens after any cut (cached ones included).", &m->tokens_in},
+        {"bellows_prompt_cache_tokens_total", "Prompt tokens reused from the prefix cache.", &m->tokens_cached},
+        {"bellows_generated_tokens_total", "Generated tokens.", &m->tokens_out},
+        {"bellows_truncations_total", "Requests whose prompt was cut at the context maximum.", &m->truncations},
+        {"bellows_truncated_tokens_total", "Prompt tokens dropped by cuts.", &m->truncated_tokens},
+        {"bellows_pool_growths_total", "KV pool growths seen by finished requests.", &m->pool_growths},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        add(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counters[i].name, counters[i].help, counters[i].name,
+            counters[i].name, (unsigned long long)atomic_load(counters[i].value));
     histogram(&b, "bellows_time_to_first_token_seconds", "Time from request to first token.", &m->ttft);
     histogram(&b, "bellows_token_latency_seconds", "Mean time per generated token, per request.", &m->per_token);
 
