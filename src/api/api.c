@@ -60,15 +60,22 @@ void api__reply_json(struct http_request *req, int status, json_t *body)
     free(s);
 }
 
+/* Formats an error message and logs it with the request id (one line per failed request). */
+static void error_message(const struct http_request *req, int status, char *msg, size_t len, const char *fmt,
+                          va_list ap)
+{
+    vsnprintf(msg, len, fmt, ap);
+    LOG(status >= 500 ? LOG_WARN : LOG_INFO, "api", "request_id=%s %s %s -> %d %s", req->request_id, req->method,
+        req->path, status, msg);
+}
+
 void api__reply_error(struct http_request *req, int status, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    error_message(req, status, msg, sizeof msg, fmt, ap);
     va_end(ap);
-    LOG(status >= 500 ? LOG_WARN : LOG_INFO, "api", "request_id=%s %s %s -> %d %s", req->request_id, req->method,
-        req->path, status, msg);
     api__reply_json(req, status, json_pack("{s:s}", "error", msg));
 }
 
@@ -77,11 +84,9 @@ void api__reply_openai_error(struct http_request *req, int status, const char *f
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    error_message(req, status, msg, sizeof msg, fmt, ap);
     va_end(ap);
     const char *type = status == 404 ? "not_found_error" : status < 500 ? "invalid_request_error" : "api_error";
-    LOG(status >= 500 ? LOG_WARN : LOG_INFO, "api", "request_id=%s %s %s -> %d %s", req->request_id, req->method,
-        req->path, status, msg);
     api__reply_json(req, status,
                     json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type", type, "param", "code"));
 }

@@ -611,6 +611,16 @@ void ollama_ps(struct api *a, struct http_request *req)
     metrics_request(&a->metrics, "/api/ps", 200);
 }
 
+/* Answers a model-management route: {} when status is 0, the error otherwise. */
+static void reply_done(struct api *a, struct http_request *req, const char *route, int status, const char *msg)
+{
+    if (status)
+        api__reply_error(req, status, "%s", msg);
+    else
+        http_respond(req, 200, "application/json", "{}", 2, NULL);
+    metrics_request(&a->metrics, route, status ? status : 200);
+}
+
 void ollama_copy(struct api *a, struct http_request *req)
 {
     char msg[512];
@@ -623,11 +633,7 @@ void ollama_copy(struct api *a, struct http_request *req)
         if (rc)
             status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
     }
-    if (status)
-        api__reply_error(req, status, "%s", msg);
-    else
-        http_respond(req, 200, "application/json", "{}", 2, NULL);
-    metrics_request(&a->metrics, "/api/copy", status ? status : 200);
+    reply_done(a, req, "/api/copy", status, msg);
     json_decref(body);
 }
 
@@ -648,11 +654,7 @@ void ollama_delete(struct api *a, struct http_request *req)
         if (rc)
             status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
     }
-    if (status)
-        api__reply_error(req, status, "%s", msg);
-    else
-        http_respond(req, 200, "application/json", "{}", 2, NULL);
-    metrics_request(&a->metrics, "/api/delete", status ? status : 200);
+    reply_done(a, req, "/api/delete", status, msg);
     json_decref(body);
 }
 
