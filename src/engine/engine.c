@@ -337,6 +337,12 @@ static int token_piece(struct engine *e, llama_token tok, char *buf, int cap)
 
 int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out, size_t *len)
 {
+    /* libllama looks ids up with bounds-checked C++ accessors: an id out of range would
+     * throw through C and end the process. */
+    int n_vocab = llama_vocab_n_tokens(e->vocab);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return BW_EINVAL;
     int cap = n * 8 + 16;
     char *s = malloc((size_t)cap + 1);
     if (!s)

@@ -166,7 +166,8 @@ void engine_status(const struct engine *e, struct engine_status *st);
 /* Tokenizes text with the model's vocabulary (special tokens parsed, BOS per the model).
  * Returns BW_OK with a malloc'd array in *out (caller frees) and its length in *n_out. */
 int engine_tokenize(struct engine *e, const char *text, bool add_special, int32_t **out, int *n_out);
-/* Detokenizes; returns BW_OK with a malloc'd NUL-terminated string (caller frees). */
+/* Detokenizes (special tokens shown); returns BW_OK with a malloc'd NUL-terminated string
+ * (caller frees), or BW_EINVAL when an id is outside the vocabulary. */
 int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out, size_t *len);
 
 /* Model facts for status and the CLI. */

@@ -228,6 +228,15 @@ static void tokenize_detokenize_status_and_embed(void **state)
     assert_memory_equal(ev.text, "Hello world, bellows!", ev.len);
     proto_event_free(&ev);
 
+    /* an id outside the vocabulary is an error, not a crash */
+    int32_t bad[2] = {toks[0], 99999999};
+    struct proto_request dbad = {.type = PROTO_REQ_DETOKENIZE, .id = 22, .tokens = bad, .n_tokens = 2};
+    send_ok(c, &dbad);
+    recv_ok(c, &ev);
+    assert_int_equal(ev.type, PROTO_EV_ERROR);
+    assert_int_equal(ev.id, 22);
+    proto_event_free(&ev);
+
     struct proto_request s = {.type = PROTO_REQ_STATUS, .id = 3};
     send_ok(c, &s);
     recv_ok(c, &ev);
