@@ -132,6 +132,7 @@ struct gen {
     struct sched_runner *runner;
     struct sched_call *call;
     int64_t t_start, t_acquired;  /* monotonic ns */
+    int64_t t_gone_check;         /* last look at the client's connection */
     struct strbuf out;            /* bytes for the client not yet sent */
     size_t out_off;
     struct strbuf text;           /* the whole answer (non-streaming) */

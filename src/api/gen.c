@@ -140,6 +140,17 @@ static bool on_event(struct gen *g, struct proto_event *ev)
 static int next_event(struct gen *g)
 {
     for (;;) {
+        /* Checked on a clock, not only when no event came: a non-streamed answer whose
+         * tokens keep flowing would otherwise run to its end for nobody. */
+        int64_t now = api__mono_ns();
+        if (now - g->t_gone_check >= WAIT_SLICE_MS * 1000000LL) {
+            g->t_gone_check = now;
+            if (http_client_gone(g->req)) {
+                LOG(LOG_INFO, "api", "request_id=%s client went away; cancelling", g->req->request_id);
+                sched_call_cancel(g->call);
+                return 0;
+            }
+        }
         struct proto_event ev;
         struct bw_err err;
         int rc = sched_call_next(g->call, &ev, WAIT_SLICE_MS, &err);
@@ -154,11 +165,6 @@ static int next_event(struct gen *g)
             strbuf_free(&g->text);
             strbuf_add(&g->text, err.msg, strlen(err.msg));
             return rc;
-        }
-        if (http_client_gone(g->req)) {
-            LOG(LOG_INFO, "api", "request_id=%s client went away; cancelling", g->req->request_id);
-            sched_call_cancel(g->call);
-            return 0;
         }
     }
 }

@@ -127,3 +127,25 @@ test('/metrics speaks Prometheus text', async () => {
   assert.match(text, /bellows_time_to_first_token_seconds_bucket/);
   assert.match(text, /bellows_requests_total\{route="\/api\/chat",status="2xx"\} \d+/);
 });
+
+test('a client that leaves a non-streamed answer cancels its generation', async () => {
+  await post(srv.url, '/api/generate', { model: 'demo', prompt: '', stream: false }); // loaded
+  const abort = new AbortController();
+  const pending = fetch(srv.url + '/api/generate', {
+    method: 'POST', signal: abort.signal,
+    body: JSON.stringify({ model: 'demo', prompt: 'go on forever', stream: false, options: { num_predict: 1000000 } }),
+  }).catch(() => null);
+  const live = async () => (await (await fetch(srv.url + '/api/ps')).json()).models.find((m) => m.name === 'demo:latest')?.context.sequences;
+  for (let i = 0; i < 100 && (await live()) !== 1; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await live(), 1, 'the answer is being generated');
+  abort.abort();
+  await pending;
+  let n;
+  for (let i = 0; i < 100; i++) {
+    n = await live();
+    if (n === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(n, 0, 'the runner stopped generating for nobody');
+  assert.match(srv.log(), /client went away; cancelling/);
+});
