@@ -144,6 +144,19 @@ void api__context_fields(json_t *obj, const struct engine_stats *st, const char 
         json_object_set_new(obj, "request_id", json_string(request_id));
 }
 
+/* JSON mode (Ollama's format:"json", OpenAI's response_format json_object): the answer is
+ * one JSON object. Whitespace runs are bounded: a model that may emit spaces forever
+ * inside a JSON document otherwise sometimes does (Ollama's docs warn about it). */
+const char api__json_grammar[] =
+    "root   ::= object\n"
+    "object ::= \"{\" ws ( member ( \",\" ws member )* )? \"}\" ws\n"
+    "member ::= string ws \":\" ws value\n"
+    "array  ::= \"[\" ws ( value ( \",\" ws value )* )? \"]\" ws\n"
+    "value  ::= object | array | string ws | number ws | ( \"true\" | \"false\" | \"null\" ) ws\n"
+    "string ::= \"\\\"\" ( [^\"\\\\\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} ) )* \"\\\"\"\n"
+    "number ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?\n"
+    "ws     ::= [ \\t\\n]{0,4}\n";
+
 /* ---- models ------------------------------------------------------------------------------ */
 
 static const struct gguf_info *info_get(struct api *a, const char *path, struct bw_err *err)

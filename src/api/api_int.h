@@ -73,6 +73,9 @@ int64_t api__mono_ns(void);
  * SCHED_KEEP_ALIVE_DEFAULT. BW_EINVAL for a bad value. */
 int api__keep_alive(const json_t *body, int64_t *out);
 
+/* GBNF for JSON mode: one JSON object (api.c). */
+extern const char api__json_grammar[];
+
 /* ---- models --------------------------------------------------------------------------- */
 
 struct api_model {

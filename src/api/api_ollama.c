@@ -63,9 +63,14 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
         snprintf(msg, len, "\"%s\" does not support thinking", g->model_name);
         return 400;
     }
+    /* format: "json" is JSON mode (a grammar); a JSON schema would need a schema-to-GBNF
+     * converter of our own (llama.cpp's is C++ in common/). */
     const json_t *format = json_object_get(q->body, "format");
-    if (format && !json_is_null(format) && !(json_is_string(format) && !*json_string_value(format))) {
-        snprintf(msg, len, "format (JSON mode and schemas) is not supported by Bellows yet");
+    bool json_mode = json_is_string(format) && !strcmp(json_string_value(format), "json");
+    if (format && !json_is_null(format) && !json_mode && !(json_is_string(format) && !*json_string_value(format))) {
+        snprintf(msg, len, json_is_object(format) ? "format: JSON schemas are not supported by Bellows yet; "
+                                                    "format \"json\" (JSON mode) is"
+                                                  : "format must be \"json\" or a JSON schema");
         return 400;
     }
     const json_t *opts = json_object_get(q->body, "options");
@@ -87,6 +92,7 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
         return 400;
     }
     r->render_only = q->render_only;
+    r->grammar = json_mode ? api__json_grammar : NULL;
     return 0;
 }
 

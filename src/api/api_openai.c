@@ -142,8 +142,8 @@ static int openai_options(const json_t *body, json_t *opts, char *msg, size_t le
         json_object_update(opts, extra);
     const json_t *rf = json_object_get(body, "response_format");
     const char *rft = str_field(rf, "type");
-    if (rft && strcmp(rft, "text") != 0)
-        return snprintf(msg, len, "response_format '%s' is not supported by Bellows yet", rft), 400;
+    if (rft && strcmp(rft, "text") != 0 && strcmp(rft, "json_object") != 0)
+        return snprintf(msg, len, "response_format '%s' is not supported by Bellows yet (json_object is)", rft), 400;
     const json_t *n = json_object_get(body, "n");
     if (json_is_integer(n) && json_integer_value(n) != 1)
         return snprintf(msg, len, "n must be 1"), 400;
@@ -251,6 +251,8 @@ static void run(struct api *a, struct http_request *req, bool chat)
         status = gen_open_model(g, str_field(body, "model"), msg, sizeof msg);
     if (!status) {
         pr.req.num_keep = -1;
+        const char *rft = str_field(json_object_get(body, "response_format"), "type");
+        pr.req.grammar = rft && !strcmp(rft, "json_object") ? api__json_grammar : NULL;
         sampling_params_default(&pr.req.sampling);
         if (api__apply_options(&g->model, opts, &pr.req, stops, &params_doc, &err) != BW_OK)
             status = 400, snprintf(msg, sizeof msg, "%s", err.msg);

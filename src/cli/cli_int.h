@@ -81,6 +81,7 @@ struct run_session {
     json_t *options;    /* /set parameter values and flags, owned */
     char *system;       /* /set system; NULL: the model's own; owned */
     json_t *keep_alive; /* --keepalive as JSON (string or number); NULL: the server's default; owned */
+    bool json_format;   /* --format json: answers are one JSON object (the server's JSON mode) */
     bool verbose;
     bool wordwrap;
 };

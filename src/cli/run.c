@@ -131,6 +131,8 @@ int run_chat_turn(struct run_session *s, const char *user, struct run_turn *t, s
         json_object_set(body, "options", s->options);
     if (s->keep_alive)
         json_object_set(body, "keep_alive", s->keep_alive);
+    if (s->json_format)
+        json_object_set_new(body, "format", json_string("json"));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!text)
@@ -247,6 +249,7 @@ static void usage(FILE *f)
                "Flags:\n"
                "  --verbose         show timings, token counts and the context after each answer\n"
                "  --keepalive D     how long the model stays loaded after the last request (5m, 1h, 0, -1)\n"
+               "  --format json     answer with one JSON object (JSON mode)\n"
                "  --nowordwrap      print the answer as it comes (the default: Bellows does not wrap)\n"
                "  -h, --help        this help\n\n"
                "Without a prompt, an interactive session starts; type /? there for its commands.\n"
@@ -325,7 +328,14 @@ int cli_run(int argc, char **argv)
                 s.keep_alive = keep_alive_json(v);
             } else if (!strcmp(a, "--insecure")) {
                 /* Ollama's flag for registries; nothing to do here */
-            } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9) || !strcmp(a, "--think")) {
+            } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
+                const char *v = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
+                if (!v || strcmp(v, "json") != 0) {
+                    status = cli_fail("--format takes \"json\" (JSON mode)");
+                    goto out;
+                }
+                s.json_format = true;
+            } else if (!strcmp(a, "--think")) {
                 status = cli_fail("%s is not supported by Bellows yet", a);
                 goto out;
             } else {

@@ -562,9 +562,10 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
     rendered = NULL;
 
     if (r->kind != ENGINE_EMBED) {
-        j->chain = sampling_chain_new(&r->sampling, e->vocab, pick_seed(e, r->sampling.seed), e->cmax);
+        j->chain = sampling_chain_new(&r->sampling, e->vocab, pick_seed(e, r->sampling.seed), e->cmax, r->grammar);
         if (!j->chain) {
-            rc = bw_errf(err, BW_ENOMEM, "could not create the sampler");
+            rc = r->grammar ? bw_errf(err, BW_EINVAL, "the grammar does not parse")
+                            : bw_errf(err, BW_ENOMEM, "could not create the sampler");
             goto fail;
         }
     }

@@ -73,6 +73,7 @@ struct engine_request {
     int num_keep;            /* raw-prompt cut: tokens kept at the head; < 0: 4 */
     const char *const *stop; /* stop strings */
     size_t n_stop;
+    const char *grammar;     /* GBNF constraining the answer (JSON mode), or NULL */
     bool truncate;           /* ENGINE_EMBED: cut to Cmax (true) or fail */
     bool render_only;        /* _debug_render_only: report the rendered prompt, generate nothing */
 };

@@ -20,13 +20,21 @@ void sampling_params_default(struct sampling_params *p)
 }
 
 struct llama_sampler *sampling_chain_new(const struct sampling_params *p, const struct llama_vocab *vocab,
-                                         uint32_t seed, int n_ctx)
+                                         uint32_t seed, int n_ctx, const char *grammar)
 {
     struct llama_sampler_chain_params cp = llama_sampler_chain_default_params();
     cp.no_perf = true;
     struct llama_sampler *chain = llama_sampler_chain_init(cp);
     if (!chain)
         return NULL;
+    if (grammar) {
+        struct llama_sampler *g = llama_sampler_init_grammar(vocab, grammar, "root");
+        if (!g) {
+            llama_sampler_free(chain);
+            return NULL;
+        }
+        llama_sampler_chain_add(chain, g);
+    }
 
     int last_n = p->repeat_last_n < 0 ? n_ctx : p->repeat_last_n;
     if (last_n != 0 && (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f))

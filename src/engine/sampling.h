@@ -29,9 +29,11 @@ void sampling_params_default(struct sampling_params *p);
 
 /* Builds a new chain for one sequence. seed is the one to use (the caller resolves a
  * negative request seed first, so this function stays deterministic). n_ctx bounds
- * repeat_last_n = -1. Returns the chain (caller frees with llama_sampler_free) or NULL
- * when libllama cannot allocate it. */
+ * repeat_last_n = -1. grammar (GBNF, root rule "root") constrains every token when not
+ * NULL: it comes first in the chain, so whatever the chain picks is allowed by it.
+ * Returns the chain (caller frees with llama_sampler_free) or NULL when libllama cannot
+ * allocate it or the grammar does not parse. */
 struct llama_sampler *sampling_chain_new(const struct sampling_params *p, const struct llama_vocab *vocab,
-                                         uint32_t seed, int n_ctx);
+                                         uint32_t seed, int n_ctx, const char *grammar);
 
 #endif

@@ -209,6 +209,7 @@ int proto_request_decode(const uint8_t *json, size_t len, struct proto_request *
     }
     if (out->type <= PROTO_REQ_GENERATE) {
         r->render_only = json_is_true(json_object_get(doc, "render_only"));
+        r->grammar = opt_string(doc, "grammar");
         if ((rc = options_apply(json_object_get(doc, "options"), r, p->stops, err)))
             return rc;
     }
@@ -277,6 +278,8 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
         json_object_set_new(o, "options", options_to_json(q));
         if (q->render_only)
             json_object_set_new(o, "render_only", json_true());
+        if (q->grammar)
+            json_object_set_new(o, "grammar", json_string(q->grammar));
     }
     return frame_take(o, frame, frame_len);
 }

@@ -149,3 +149,20 @@ test('create from a local GGUF path (what `bellows create` sends) streams progre
   assert.ok(lines.some((l) => l.total > 0 && l.completed === l.total), JSON.stringify(lines));
   assert.ok((await ollama.list()).models.some((m) => m.name === 'frompath:latest'));
 });
+
+test('format "json" constrains the answer to JSON; schemas are a clear 400', async () => {
+  let complete = 0;
+  for (let seed = 1; seed <= 4; seed++) {
+    const r = await ollama.generate({ model: 'demo', prompt: 'Give me JSON', format: 'json', options: { seed, num_predict: 200 } });
+    assert.equal(r.response.trimStart()[0], '{', JSON.stringify(r.response.slice(0, 40)));
+    if (r.done_reason === 'stop') {
+      JSON.parse(r.response); // an answer that ended by itself is a whole JSON object
+      complete++;
+    }
+  }
+  assert.ok(complete >= 1, 'at least one answer closed its object');
+  await assert.rejects(
+    ollama.generate({ model: 'demo', prompt: 'x', format: { type: 'object' } }),
+    /JSON schemas are not supported/,
+  );
+});

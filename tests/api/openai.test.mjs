@@ -72,3 +72,15 @@ test('models list and retrieve; unknown model is a 404 in OpenAI shape', async (
     (e) => e.status === 404 && /model 'nope' not found/.test(e.message),
   );
 });
+
+test('response_format json_object gives a JSON answer', async () => {
+  const r = await client.chat.completions.create({
+    model: 'demo', messages: [{ role: 'user', content: 'JSON please' }], max_tokens: 40, seed: 1,
+    response_format: { type: 'json_object' },
+  });
+  assert.equal(r.choices[0].message.content.trimStart()[0], '{');
+  await assert.rejects(
+    client.chat.completions.create({ model: 'demo', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }),
+    (e) => e.status === 400,
+  );
+});

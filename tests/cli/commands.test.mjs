@@ -181,6 +181,15 @@ test('run reads piped stdin: stdin, then the prompt arguments', async () => {
   assert.match(none.stderr, /^Error: nothing to send/);
 });
 
+test('run --format json answers with JSON (JSON mode); other formats are refused', async () => {
+  const r = await cli(['run', '--format', 'json', 'short', 'some JSON please']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trimStart()[0], '{', JSON.stringify(r.stdout.slice(0, 40)));
+  const bad = await cli(['run', '--format', 'yaml', 'short', 'x']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--format takes "json"/);
+});
+
 test('ps: CONTEXT is used/pool tokens, PID the runner', async () => {
   await cli(['run', 'short', 'hello']);
   const r = await cli(['ps']);

@@ -626,6 +626,34 @@ static void unknown_templates_fall_back_to_chatml(void **state)
     free(out);
 }
 
+/* A grammar constrains every token: here the answer can only be "yes" or "no", then the
+ * end of generation (the grammar is complete, nothing else is allowed). */
+static void grammar_constrains_the_answer(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 1, 0, 0);
+    struct policy_msg m[] = {{.role = "user", .content = "Is the sky blue?"}};
+    for (int seed = 1; seed <= 3; seed++) {
+        struct engine_request r = greedy_chat((uint64_t)seed, m, 1, 50);
+        r.sampling.temperature = 1.0f;
+        r.sampling.seed = seed;
+        r.grammar = "root ::= \"yes\" | \"no\"";
+        submit_ok(e, &r);
+        run_until_idle(e);
+        struct result *res = slot_for(&c, (uint64_t)seed);
+        assert_true(res->done && !res->failed);
+        assert_true(!strcmp(res->text, "yes") || !strcmp(res->text, "no"));
+        assert_string_equal(res->st.done_reason, "stop");
+    }
+    struct engine_request bad = greedy_chat(9, m, 1, 5);
+    bad.grammar = "root ::= ( unclosed";
+    struct bw_err err;
+    assert_int_equal(engine_submit(e, &bad, &err), BW_EINVAL);
+    engine_free(e);
+    collector_reset(&c);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -644,6 +672,7 @@ int main(void)
         cmocka_unit_test(idle_pool_shrinks_and_keeps_the_cache),
         cmocka_unit_test(live_prefix_is_copied_not_recomputed),
         cmocka_unit_test(unknown_templates_fall_back_to_chatml),
+        cmocka_unit_test(grammar_constrains_the_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
