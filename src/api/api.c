@@ -159,8 +159,20 @@ const char api__json_grammar[] =
 
 /* ---- models ------------------------------------------------------------------------------ */
 
-static const struct gguf_info *info_get(struct api *a, const char *path, struct bw_err *err)
+/* Looks PATH (at this mtime) up in the cache. Called with info_mu held. */
+static const struct gguf_info *info_cached(struct api *a, const char *path, int64_t mtime)
 {
+    for (int i = 0; i < API_INFO_CACHE; i++)
+        if (a->info_cache[i].path && !strcmp(a->info_cache[i].path, path) && a->info_cache[i].mtime_ns == mtime)
+            return a->info_cache[i].info;
+    return NULL;
+}
+
+/* The model's metadata, borrowed from the cache; when the cache is full, *owned is set and
+ * the caller frees what it got (api__model_close does). */
+static const struct gguf_info *info_get(struct api *a, const char *path, bool *owned, struct bw_err *err)
+{
+    *owned = false;
     struct stat sb;
     if (stat(path, &sb) != 0) {
         bw_errf(err, BW_ENOTFOUND, "model file %s is missing", path);
@@ -168,38 +180,35 @@ static const struct gguf_info *info_get(struct api *a, const char *path, struct 
     }
     int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
     pthread_mutex_lock(&a->info_mu);
-    const struct gguf_info *found = NULL;
-    int slot = -1;
-    for (int i = 0; i < API_INFO_CACHE; i++) {
-        if (a->info_cache[i].path && !strcmp(a->info_cache[i].path, path) && a->info_cache[i].mtime_ns == mtime)
-            found = a->info_cache[i].info;
-        if (slot < 0 && !a->info_cache[i].path)
-            slot = i;
-    }
+    const struct gguf_info *found = info_cached(a, path, mtime);
     pthread_mutex_unlock(&a->info_mu);
     if (found)
         return found;
+    /* Read outside the lock (it takes milliseconds); concurrent readers of one file may both
+     * read it, and the second one to insert keeps the first's copy. */
     struct gguf_info *info;
     if (gguf_info_read(path, &info, err) != BW_OK)
         return NULL;
-    /* Entries live until api_free: the info is handed out as borrowed. */
     pthread_mutex_lock(&a->info_mu);
-    if (slot < 0) {
-        for (int i = 0; i < API_INFO_CACHE; i++)
-            if (!a->info_cache[i].path) {
-                slot = i;
-                break;
+    found = info_cached(a, path, mtime);
+    if (!found) {
+        for (int i = 0; i < API_INFO_CACHE && !found; i++)
+            if (!a->info_cache[i].path && (a->info_cache[i].path = strdup(path))) {
+                a->info_cache[i].info = info;
+                a->info_cache[i].mtime_ns = mtime;
+                found = info;
             }
     }
-    if (slot >= 0) {
-        a->info_cache[slot].path = strdup(path);
-        a->info_cache[slot].info = info;
-        a->info_cache[slot].mtime_ns = mtime;
-    }
     pthread_mutex_unlock(&a->info_mu);
-    if (slot < 0) /* more distinct model files than slots: still borrowed, so kept for good */
-        LOG(LOG_WARN, "api", "GGUF info cache full; %s stays in memory uncached", path);
-    return info;
+    if (!found) {
+        /* Entries are borrowed until api_free, so a full cache cannot evict: this request
+         * keeps its own copy. */
+        *owned = true;
+        return info;
+    }
+    if (found != info)
+        gguf_info_free(info); /* another thread cached it first */
+    return found;
 }
 
 int api__model_open(struct api *a, const char *name, struct api_model *out, struct bw_err *err)
@@ -212,7 +221,7 @@ int api__model_open(struct api *a, const char *name, struct api_model *out, stru
         return bw_errf(err, BW_ENOTFOUND, "model '%s' not found", name);
     if (rc)
         return rc;
-    out->info = info_get(a, out->sm->model_path, err);
+    out->info = info_get(a, out->sm->model_path, &out->info_owned, err);
     if (!out->info) {
         store_model_free(out->sm);
         out->sm = NULL;
@@ -232,6 +241,8 @@ int api__model_open(struct api *a, const char *name, struct api_model *out, stru
 
 void api__model_close(struct api_model *m)
 {
+    if (m->info_owned)
+        gguf_info_free((struct gguf_info *)m->info);
     store_model_free(m->sm);
     memset(m, 0, sizeof *m);
 }
@@ -408,5 +419,6 @@ void api_free(struct api *a)
         gguf_info_free(a->info_cache[i].info);
     }
     pthread_mutex_destroy(&a->info_mu);
+    metrics_fini(&a->metrics);
     free(a);
 }

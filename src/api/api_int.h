@@ -22,7 +22,7 @@ struct histogram {
 
 #define METRICS_ROUTES 24
 struct metrics {
-    const char *route[METRICS_ROUTES]; /* filled at first use (static strings) */
+    const char *route[METRICS_ROUTES]; /* registered at first use (owned copies), under mu */
     _Atomic uint64_t by_status[METRICS_ROUTES][6]; /* 1xx..5xx, other */
     _Atomic uint64_t tokens_in, tokens_out, tokens_cached;
     _Atomic uint64_t truncations, truncated_tokens, pool_growths;
@@ -31,6 +31,7 @@ struct metrics {
 };
 
 void metrics_init(struct metrics *m);
+void metrics_fini(struct metrics *m);
 void metrics_request(struct metrics *m, const char *route, int status);
 void metrics_generation(struct metrics *m, const struct engine_stats *st);
 /* Prometheus text exposition of everything, plus the scheduler's gauges. */
@@ -80,7 +81,8 @@ extern const char api__json_grammar[];
 
 struct api_model {
     struct store_model *sm;        /* owned */
-    const struct gguf_info *info;  /* borrowed from the cache; valid while the api lives */
+    const struct gguf_info *info;  /* borrowed from the cache (valid while the api lives), */
+    bool info_owned;               /* or owned when the cache was full */
     struct sched_model sched;      /* points into sm/info */
 };
 

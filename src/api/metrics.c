@@ -19,17 +19,21 @@ void metrics_init(struct metrics *m)
 
 static int route_index(struct metrics *m, const char *route)
 {
-    for (int i = 0; i < METRICS_ROUTES && m->route[i]; i++)
-        if (!strcmp(m->route[i], route))
-            return i;
     pthread_mutex_lock(&m->mu);
     int i = 0;
     while (i < METRICS_ROUTES && m->route[i] && strcmp(m->route[i], route))
         i++;
     if (i < METRICS_ROUTES && !m->route[i])
-        m->route[i] = strdup(route); /* lives as long as the process */
+        m->route[i] = strdup(route); /* freed by metrics_fini */
     pthread_mutex_unlock(&m->mu);
     return i < METRICS_ROUTES ? i : METRICS_ROUTES - 1;
+}
+
+void metrics_fini(struct metrics *m)
+{
+    for (int i = 0; i < METRICS_ROUTES; i++)
+        free((char *)m->route[i]);
+    pthread_mutex_destroy(&m->mu);
 }
 
 void metrics_request(struct metrics *m, const char *route, int status)
@@ -92,6 +96,7 @@ char *metrics_render(struct metrics *m, struct sched *sched, size_t *len)
     static const char *const classes[6] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
     add(&b, "# HELP bellows_requests_total HTTP requests by route and status class.\n"
             "# TYPE bellows_requests_total counter\n");
+    pthread_mutex_lock(&m->mu);
     for (int i = 0; i < METRICS_ROUTES && m->route[i]; i++)
         for (int k = 0; k < 6; k++) {
             uint64_t v = atomic_load(&m->by_status[i][k]);
@@ -99,6 +104,7 @@ char *metrics_render(struct metrics *m, struct sched *sched, size_t *len)
                 add(&b, "bellows_requests_total{route=\"%s\",status=\"%s\"} %llu\n", m->route[i], classes[k],
                     (unsigned long long)v);
         }
+    pthread_mutex_unlock(&m->mu);
     const struct {
         const char *name, *help;
         _Atomic uint64_t *value;
