@@ -322,6 +322,18 @@ static uint64_t mem_available(void)
     return (uint64_t)kb * 1024;
 }
 
+/* Free memory of the GPUs ggml sees (none on a CPU build): layers placed there do not take
+ * RAM, so a model admitted on a GPU machine may use both. */
+static uint64_t gpu_free_bytes(void)
+{
+    struct estimate_device dev[16];
+    size_t n = devices_list_gpus(dev, 16);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += dev[i].free_bytes;
+    return sum;
+}
+
 static struct sched_runner *find_runner(struct sched *s, const char *name)
 {
     for (struct sched_runner *r = s->runners; r; r = r->next)
@@ -379,7 +391,7 @@ static int make_room(struct sched *s, uint64_t need, struct sched_runner **victi
         who[n++] = r;
     }
     uint64_t available = s->cfg.memory_limit ? (s->cfg.memory_limit > used ? s->cfg.memory_limit - used : 0)
-                                             : mem_available();
+                                             : mem_available() + gpu_free_bytes();
     int idx[64];
     int k = estimate_pick_evictions(loaded, n, need, available, s->cfg.max_loaded, idx);
     if (k < 0) {
