@@ -320,14 +320,11 @@ static int queue(struct http_conn *c, int status, struct MHD_Response *r)
     return BW_OK;
 }
 
-int http_respond(struct http_request *req, int status, const char *content_type, const char *body, size_t len,
-                 const char *const *headers)
+/* Adds the content type, the caller's headers and ours to r, then queues it (r is
+ * consumed on every path). */
+static int send_response(struct http_conn *c, int status, struct MHD_Response *r, const char *content_type,
+                         const char *const *headers)
 {
-    struct http_conn *c = req->conn;
-    if (!c->in_handler || c->responded) return BW_EINVAL;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)(body && len ? body : ""), MHD_RESPMEM_MUST_COPY);
-    if (!r) return BW_ENOMEM;
     if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     int rc = add_extra_headers(r, headers);
     if (rc != BW_OK) {
@@ -336,6 +333,17 @@ int http_respond(struct http_request *req, int status, const char *content_type,
     }
     add_common_headers(c, r);
     return queue(c, status, r);
+}
+
+int http_respond(struct http_request *req, int status, const char *content_type, const char *body, size_t len,
+                 const char *const *headers)
+{
+    struct http_conn *c = req->conn;
+    if (!c->in_handler || c->responded) return BW_EINVAL;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)(body && len ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!r) return BW_ENOMEM;
+    return send_response(c, status, r, content_type, headers);
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -358,17 +366,10 @@ int http_respond_stream(struct http_request *req, int status, const char *conten
     if (!c->in_handler || c->responded || !pull || !done) return BW_EINVAL;
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_reader, c, NULL);
     if (!r) return BW_ENOMEM;
-    if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    int rc = add_extra_headers(r, headers);
-    if (rc != BW_OK) {
-        MHD_destroy_response(r);
-        return rc;
-    }
-    add_common_headers(c, r);
     c->pull = pull;
     c->done = done;
     c->ud = ud;
-    rc = queue(c, status, r);
+    int rc = send_response(c, status, r, content_type, headers);
     if (rc == BW_OK) c->streaming = true;
     return rc;
 }
