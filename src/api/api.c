@@ -14,20 +14,6 @@
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-int64_t api__now_unix_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t api__mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void api__time_rfc3339(int64_t unix_ns, char *buf, size_t len)
 {
     time_t secs = (time_t)(unix_ns / 1000000000);

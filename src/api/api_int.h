@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "proto/options.h"
 #include "store/gguf_info.h"
+#include "util/clock.h"
 
 /* ---- metrics (metrics.c) ------------------------------------------------------------- */
 
@@ -67,8 +68,6 @@ json_t *api__parse_body(const struct http_request *req, char *msg, size_t len);
 
 /* RFC 3339 UTC time with nanoseconds, as Ollama writes created_at. */
 void api__time_rfc3339(int64_t unix_ns, char *buf, size_t len);
-int64_t api__now_unix_ns(void);
-int64_t api__mono_ns(void);
 
 /* keep_alive from a request body (string duration or number of seconds); absent ->
  * SCHED_KEEP_ALIVE_DEFAULT. BW_EINVAL for a bad value. */

@@ -99,14 +99,14 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
 static json_t *base_object(const struct gen *g)
 {
     char ts[64];
-    api__time_rfc3339(api__now_unix_ns(), ts, sizeof ts);
+    api__time_rfc3339(clock_real_ns(), ts, sizeof ts);
     return json_pack("{s:s, s:s}", "model", g->model_name, "created_at", ts);
 }
 
 /* The final object's metrics (Ollama's) and Bellows' context fields. */
 static void add_final_fields(const struct gen *g, json_t *o)
 {
-    int64_t now = api__mono_ns();
+    int64_t now = clock_mono_ns();
     json_object_set_new(o, "done", json_true());
     json_object_set_new(o, "done_reason", json_string(g->st.done_reason ? g->st.done_reason : "stop"));
     json_object_set_new(o, "total_duration", json_integer(now - g->t_start));
@@ -230,7 +230,7 @@ static struct gen *gen_new(struct api *a, struct http_request *req, const char *
     g->req = req;
     g->route = route;
     g->fmt = fmt;
-    g->t_start = api__mono_ns();
+    g->t_start = clock_mono_ns();
     return g;
 }
 
@@ -428,7 +428,7 @@ static void embed_common(struct api *a, struct http_request *req, bool legacy)
         json_decref(list);
     } else {
         json_t *o = json_pack("{s:s, s:o, s:I, s:I, s:i}", "model", g->model_name, "embeddings", list,
-                              "total_duration", (json_int_t)(api__mono_ns() - g->t_start), "load_duration",
+                              "total_duration", (json_int_t)(clock_mono_ns() - g->t_start), "load_duration",
                               (json_int_t)(g->t_acquired - g->t_start), "prompt_eval_count", prompt_tokens);
         api__reply_json(req, 200, o);
     }

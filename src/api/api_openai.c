@@ -199,10 +199,10 @@ static void run(struct api *a, struct http_request *req, bool chat)
         g->route = route;
         g->fmt = &oa_format;
         g->fmt_ud = st;
-        g->t_start = api__mono_ns();
+        g->t_start = clock_mono_ns();
         g->keep_alive = SCHED_KEEP_ALIVE_DEFAULT;
         st->chat = chat;
-        st->created = api__now_unix_ns() / 1000000000;
+        st->created = clock_real_ns() / 1000000000;
         snprintf(st->id, sizeof st->id, "%s-%llu", chat ? "chatcmpl" : "cmpl", (unsigned long long)req->seq);
         g->stream = json_is_true(json_object_get(body, "stream"));
         st->include_usage = json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));

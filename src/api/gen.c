@@ -78,9 +78,9 @@ int gen_open_model(struct gen *g, const char *name, char *msg, size_t len)
 int gen_acquire(struct gen *g, struct bw_err *err)
 {
     if (!g->t_start)
-        g->t_start = api__mono_ns();
+        g->t_start = clock_mono_ns();
     int rc = sched_acquire(g->api->cfg.sched, &g->model.sched, &g->runner, err);
-    g->t_acquired = api__mono_ns();
+    g->t_acquired = clock_mono_ns();
     return rc;
 }
 
@@ -142,7 +142,7 @@ static int next_event(struct gen *g)
     for (;;) {
         /* Checked on a clock, not only when no event came: a non-streamed answer whose
          * tokens keep flowing would otherwise run to its end for nobody. */
-        int64_t now = api__mono_ns();
+        int64_t now = clock_mono_ns();
         if (now - g->t_gone_check >= WAIT_SLICE_MS * 1000000LL) {
             g->t_gone_check = now;
             if (http_client_gone(g->req)) {

@@ -6,6 +6,7 @@
  * of at most 100 ms, so a cancel flag set by a signal handler is seen promptly. */
 #define _GNU_SOURCE
 #include "cli/client.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,13 +67,6 @@ int client_parse_url(const char *base_url, char *host, size_t host_len, int *por
 
 /* ---- time and waiting ------------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct conn {
     int fd;
     const struct client_opts *o;
@@ -92,13 +86,13 @@ static bool cancel_requested(const struct conn *c)
  * (BW_OK with c->cancelled). */
 static int wait_fd(struct conn *c, short events, int limit_ms, const char *what, struct bw_err *err)
 {
-    int64_t deadline = limit_ms < 0 ? INT64_MAX : now_ms() + limit_ms;
+    int64_t deadline = limit_ms < 0 ? INT64_MAX : clock_mono_ms() + limit_ms;
     for (;;) {
         if (cancel_requested(c)) {
             c->cancelled = true;
             return BW_OK;
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0)
             return bw_errf(err, BW_EIO, "%s %s: no answer for %d s", what, c->where, limit_ms / 1000);
         struct pollfd p = {.fd = c->fd, .events = events};

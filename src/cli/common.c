@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli_int.h"
+#include "util/clock.h"
 
 int cli_fail(const char *fmt, ...)
 {
@@ -184,13 +185,6 @@ int cli_unload(const char *url, const char *model, bool *was_loaded, struct bw_e
 
 /* ---- finding and starting the server ------------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* BW_OK when /health answers 200; BW_ENOTFOUND when nothing listens; else the failure. */
 static int probe(const char *url, int timeout_ms, struct bw_err *err)
 {
@@ -274,8 +268,8 @@ static int start_server(const char *url, struct bw_err *err)
     }
     close(fd);
     fprintf(stderr, "Started a Bellows server in the background (pid %d, log: %s)\n", (int)pid, log);
-    int64_t deadline = mono_ms() + 30000;
-    while (mono_ms() < deadline) {
+    int64_t deadline = clock_mono_ms() + 30000;
+    while (clock_mono_ms() < deadline) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             print_log_tail(log);

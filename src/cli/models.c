@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/clock.h"
 #include "cli/cli_int.h"
 #include "cli/format.h"
 #include "cli/modelfile.h"
@@ -20,13 +21,6 @@
 
 #define HINT_LIST "`bellows list` shows the installed ones"
 #define HINT_PS "`bellows ps` shows the loaded ones"
-
-static int64_t now_unix_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static bool help_flag(int argc, char **argv, const char *usage)
 {
@@ -87,7 +81,7 @@ int cli_list(int argc, char **argv)
     t->n_rows = 1;
     const char *head[] = {"NAME", "ID", "SIZE", "MODIFIED"};
     memcpy(t->cells[0], head, sizeof head);
-    int64_t now = now_unix_ns();
+    int64_t now = clock_real_ns();
     for (size_t i = 0; i < n && t->n_rows < CLI_TABLE_MAX_ROWS; i++) {
         const json_t *m = json_array_get(models, i);
         int64_t when = 0;
@@ -143,7 +137,7 @@ int cli_ps(int argc, char **argv)
     t->n_rows = 1;
     const char *head[] = {"NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "PID", "UNTIL"};
     memcpy(t->cells[0], head, sizeof head);
-    int64_t now = now_unix_ns();
+    int64_t now = clock_real_ns();
     for (size_t i = 0; i < n && t->n_rows < CLI_TABLE_MAX_ROWS; i++) {
         const json_t *m = json_array_get(models, i), *ctx = json_object_get(m, "context");
         int64_t size = cli_json_int(m, "size", 0), vram = cli_json_int(m, "size_vram", 0), until = 0;

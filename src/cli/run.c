@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/clock.h"
 #include "cli/cli_int.h"
 #include "cli/format.h"
 
@@ -33,13 +34,6 @@ void run_install_sigint(void)
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; /* no SA_RESTART: a blocked poll/read wakes with EINTR */
     sigaction(SIGINT, &sa, NULL);
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 void run_turn_fini(struct run_turn *t)
@@ -82,7 +76,7 @@ static int on_line(void *ud, char *line, size_t len)
     if (n) {
         struct run_turn *t = c->t;
         if (t->ttft_ns < 0)
-            t->ttft_ns = mono_ns() - c->t0;
+            t->ttft_ns = clock_mono_ns() - c->t0;
         fwrite(piece, 1, n, stdout);
         fflush(stdout);
         if (t->len + n + 1 > c->cap) {
@@ -138,7 +132,7 @@ int run_chat_turn(struct run_session *s, const char *user, struct run_turn *t, s
     if (!text)
         return bw_errf(err, BW_ENOMEM, "out of memory");
 
-    struct turn_ctx c = {.t = t, .t0 = mono_ns()};
+    struct turn_ctx c = {.t = t, .t0 = clock_mono_ns()};
     struct client_opts o = {.idle_timeout_ms = -1, .cancel = &run_interrupted};
     struct client_response res;
     int rc = client_request(s->url, "POST", "/api/chat", text, strlen(text), &o, on_line, &c, &res, err);

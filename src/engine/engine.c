@@ -3,6 +3,7 @@
  * (batch, decode, sample, retire), embeddings, status. */
 #define _GNU_SOURCE
 #include "engine/engine.h"
+#include "util/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,6 @@
 #define POOL_FLOOR 4096       /* smallest pool: the smallest reservation D */
 #define GROW_QUANTUM 1024     /* reservations and pools grow in these steps */
 #define N_BATCH_MAX 2048      /* tokens per llama_decode (capped at n_ctx by libllama) */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int ceil_to(int x, int q) { return (x + q - 1) / q * q; }
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -226,7 +220,7 @@ static bool evict_lru(struct engine *e, int keep)
  * re-prefill). On failure the old context stays as it was and BW_ENOMEM is returned. */
 static int pool_resize(struct engine *e, int n_cells)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = clock_mono_ns();
     struct llama_context *next = pool_ctx_new(e, n_cells);
     if (!next)
         return BW_ENOMEM;
@@ -268,7 +262,7 @@ static int pool_resize(struct engine *e, int n_cells)
     e->ctx = next;
     e->pool_cells = (int)llama_n_ctx(next);
     batch_reserve(e, (int)llama_n_batch(next));
-    int64_t dt = now_ns() - t0;
+    int64_t dt = clock_mono_ns() - t0;
     if (old && e->pool_cells > old) {
         e->growths++;
         e->last_growth_ns = dt;
@@ -491,7 +485,7 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
     j->out_idx = -1;
     j->num_predict = r->num_predict > 0 ? r->num_predict : 0;
     j->truncate = r->truncate;
-    j->t_submit = now_ns();
+    j->t_submit = clock_mono_ns();
     j->st.context_max = e->cmax;
     char *rendered = NULL;
     int rc;
@@ -593,7 +587,7 @@ static void job_finish(struct engine *e, struct job *j, const char *reason)
     struct textout_emit rest;
     if (textout_flush(&j->out, &rest) == BW_OK && rest.len)
         emit_simple(e, j->req_id, ENGINE_EV_TEXT, rest.text, rest.len, NULL);
-    int64_t t = now_ns();
+    int64_t t = clock_mono_ns();
     j->st.done_reason = reason;
     j->st.total_ns = t - j->t_submit;
     if (j->t_first)
@@ -741,7 +735,7 @@ static bool admit_one(struct engine *e, struct job *j)
     j->slot = target;
     j->n_prefilled = reuse;
     j->st.prompt_cache_tokens = reuse;
-    j->t_admit = now_ns();
+    j->t_admit = clock_mono_ns();
     j->st.queue_ns = j->t_admit - j->t_submit;
     j->growths_at_admit = e->growths;
     LOG_REQ(LOG_DEBUG, j->req_id, "engine", "admitted seq=%d reuse=%d%s pool=%d committed=%d", target, reuse,
@@ -868,7 +862,7 @@ static void sample_and_emit(struct engine *e)
         if (!j || j->out_idx < 0)
             continue;
         llama_token tok = llama_sampler_sample(j->chain, e->ctx, j->out_idx);
-        int64_t t = now_ns();
+        int64_t t = clock_mono_ns();
         if (s->state == SLOT_PREFILL) {
             s->state = SLOT_GEN;
             j->t_first = t;
@@ -970,7 +964,7 @@ static void run_embedding(struct engine *e, struct job *j)
     if (pooling != LLAMA_POOLING_TYPE_NONE && j->n_prompt > (int)llama_n_ubatch(e->ctx))
         rc = -101; /* pooled models need the whole input in one micro-batch */
     llama_set_embeddings(e->ctx, true);
-    int64_t t0 = now_ns();
+    int64_t t0 = clock_mono_ns();
     for (int done = 0; rc == 0 && done < j->n_prompt;) {
         int take = imin(cap, j->n_prompt - done);
         e->batch.n_tokens = 0;
@@ -990,7 +984,7 @@ static void run_embedding(struct engine *e, struct job *j)
             vec[d] = pooled ? pooled[d] : (float)(acc[d] / j->n_prompt);
     }
     llama_set_embeddings(e->ctx, false);
-    j->st.prompt_eval_ns = now_ns() - t0;
+    j->st.prompt_eval_ns = clock_mono_ns() - t0;
     /* The embedding pass's KV is not a generation prefix: drop it. */
     e->slots[seq].job = NULL;
     slot_clear(e, seq);
@@ -1066,7 +1060,7 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
         e->p.min_pool_cells = POOL_FLOOR;
     e->emit = emit;
     e->emit_ud = emit_ud;
-    e->seed_state = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
+    e->seed_state = (uint64_t)clock_mono_ns() ^ ((uint64_t)getpid() << 32);
     if (p->quiet)
         llama_log_set(quiet_log, NULL);
     llama_backend_init();

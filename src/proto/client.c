@@ -1,6 +1,7 @@
 /* client.c -- see client.h. */
 #define _GNU_SOURCE
 #include "proto/client.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,13 +23,6 @@ struct runner_client {
     uint8_t *in;
     size_t in_len, in_off, in_cap;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int runner_client_fd(const struct runner_client *c) { return c->fd; }
 pid_t runner_client_pid(const struct runner_client *c) { return c->pid; }
@@ -180,7 +174,7 @@ int runner_client_send(struct runner_client *c, const struct proto_request *r, s
 
 int runner_client_recv(struct runner_client *c, struct proto_event *ev, int timeout_ms, struct bw_err *err)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
     for (;;) {
         const uint8_t *payload;
         uint32_t plen;
@@ -209,7 +203,7 @@ int runner_client_recv(struct runner_client *c, struct proto_event *ev, int time
             c->in = b;
             c->in_cap = cap;
         }
-        int wait = deadline < 0 ? -1 : (int)(deadline - mono_ms());
+        int wait = deadline < 0 ? -1 : (int)(deadline - clock_mono_ms());
         if (deadline >= 0 && wait <= 0)
             return 0;
         struct pollfd p = {.fd = c->fd, .events = POLLIN};

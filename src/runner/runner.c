@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/clock.h"
 #include "engine/engine.h"
 #include "proto/proto.h"
 #include "util/log.h"
@@ -31,13 +32,6 @@ struct runner {
     size_t in_len, in_cap;
     bool write_failed;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void write_all(struct runner *rn, const uint8_t *buf, size_t len)
 {
@@ -269,7 +263,7 @@ int cli_runner(int argc, char **argv)
 
     struct runner rn = {.fd = fd};
     struct bw_err err;
-    int64_t t0 = mono_ns();
+    int64_t t0 = clock_mono_ns();
     if (engine_new(&ep, on_engine_event, &rn, &rn.engine, &err) != BW_OK) {
         LOG(LOG_ERROR, "runner", "%s", err.msg);
         send_error(&rn, 0, err.code, err.msg);
@@ -283,7 +277,7 @@ int cli_runner(int argc, char **argv)
                                        .context_max = st.context_max,
                                        .n_embd = engine_n_embd(rn.engine),
                                        .n_parallel = st.n_parallel,
-                                       .load_ns = mono_ns() - t0,
+                                       .load_ns = clock_mono_ns() - t0,
                                        .kv_bytes_per_cell = st.kv_bytes_per_cell,
                                        .model = ep.model_path,
                                        .chat_template = engine_chat_template(rn.engine)};
@@ -291,7 +285,7 @@ int cli_runner(int argc, char **argv)
     LOG(LOG_INFO, "runner", "serving %s (pid %d, %d sequences, Cmax %d, loaded in %.0f ms)", ep.model_path,
         getpid(), st.n_parallel, st.context_max, ready.ready.load_ns / 1e6);
 
-    int64_t idle_since = mono_ns();
+    int64_t idle_since = clock_mono_ns();
     int rc = 0;
     while (!rn.write_failed) {
         bool busy = engine_has_work(rn.engine);
@@ -299,7 +293,7 @@ int cli_runner(int argc, char **argv)
         if (!busy) {
             engine_status(rn.engine, &st);
             if (st.pool_cells > 0) {
-                int64_t left = (int64_t)(idle_shrink_s * 1e9) - (mono_ns() - idle_since);
+                int64_t left = (int64_t)(idle_shrink_s * 1e9) - (clock_mono_ns() - idle_since);
                 timeout = left > 0 ? (int)(left / 1000000) + 1 : 0;
             }
         }
@@ -314,10 +308,10 @@ int cli_runner(int argc, char **argv)
                 rc = 1; /* libllama failed beyond one request; the server starts a new runner */
                 break;
             }
-            idle_since = mono_ns();
-        } else if (mono_ns() - idle_since >= (int64_t)(idle_shrink_s * 1e9)) {
+            idle_since = clock_mono_ns();
+        } else if (clock_mono_ns() - idle_since >= (int64_t)(idle_shrink_s * 1e9)) {
             engine_shrink_idle(rn.engine);
-            idle_since = mono_ns();
+            idle_since = clock_mono_ns();
         }
     }
     engine_free(rn.engine);

@@ -2,6 +2,7 @@
  * acquire/release, the reaper, listing. */
 #define _GNU_SOURCE
 #include "sched/sched.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,20 +21,6 @@
 #include "sched/devices.h"
 #include "sched/estimate.h"
 #include "util/log.h"
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 struct evnode {
     struct proto_event ev;
@@ -238,16 +225,7 @@ int sched_call_start(struct sched_runner *r, struct proto_request *req, struct s
 int sched_call_next(struct sched_call *c, struct proto_event *ev, int timeout_ms, struct bw_err *err)
 {
     struct sched_runner *r = c->r;
-    struct timespec until;
-    if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-    }
+    struct timespec until = clock_deadline(timeout_ms >= 0 ? timeout_ms : 0);
     pthread_mutex_lock(&r->mu);
     while (!c->head && !r->dead) {
         int w = timeout_ms < 0 ? pthread_cond_wait(&c->cond, &r->mu) : pthread_cond_timedwait(&c->cond, &r->mu, &until);
@@ -381,7 +359,7 @@ static int make_room(struct sched *s, uint64_t need, struct sched_runner **victi
     struct sched_runner *who[64];
     size_t n = 0;
     uint64_t used = 0;
-    int64_t now = mono_ns();
+    int64_t now = clock_mono_ns();
     for (struct sched_runner *r = s->runners; r && n < 64; r = r->next) {
         loaded[n] = (struct estimate_loaded){.bytes = r->size_est,
                                              .n_calls = r->refs + (r->state == RUNNER_LOADING),
@@ -545,7 +523,7 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
         LOG(LOG_INFO, "sched", "loading %s (%s), estimate %" PRIu64 " MiB, KV budget %" PRId64 " cells", m->name,
             m->path, need >> 20, o.kv_budget);
         struct proto_ready ready;
-        int64_t t0 = mono_ns();
+        int64_t t0 = clock_mono_ns();
         rc = runner_client_spawn(&o, &r->client, &ready, err);
 
         pthread_mutex_lock(&s->mu);
@@ -555,7 +533,7 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
             if (pthread_create(&r->reader, NULL, reader_main, r) == 0)
                 r->reader_started = true;
             count_load(s, m->name);
-            LOG(LOG_INFO, "sched", "loaded %s in %.0f ms (runner pid %d)", m->name, (mono_ns() - t0) / 1e6,
+            LOG(LOG_INFO, "sched", "loaded %s in %.0f ms (runner pid %d)", m->name, (clock_mono_ns() - t0) / 1e6,
                 (int)r->pid);
             *out = r;
         } else {
@@ -586,7 +564,7 @@ void sched_release(struct sched *s, struct sched_runner *r, int64_t keep_alive_n
     pthread_mutex_lock(&s->mu);
     r->refs--;
     s->depth--;
-    r->expires_at = keep_alive_ns < 0 ? INT64_MAX : mono_ns() + keep_alive_ns;
+    r->expires_at = keep_alive_ns < 0 ? INT64_MAX : clock_mono_ns() + keep_alive_ns;
     bool destroy = false;
     if (r->refs == 0 && (!r->linked || keep_alive_ns == 0 || runner_is_dead(r))) {
         if (r->linked)
@@ -628,15 +606,9 @@ static void *reaper_main(void *arg)
     struct sched *s = arg;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 250000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        struct timespec until = clock_deadline(250);
         pthread_cond_timedwait(&s->reaper_wake, &s->mu, &until);
-        int64_t now = mono_ns();
+        int64_t now = clock_mono_ns();
         struct sched_runner *expired[64];
         int n = 0;
         for (struct sched_runner *r = s->runners; r && n < 64;) {
@@ -708,7 +680,7 @@ size_t sched_list(struct sched *s, struct sched_loaded *out, size_t max)
     struct sched_runner *held[64];
     size_t n = 0;
     pthread_mutex_lock(&s->mu);
-    int64_t now_m = mono_ns(), now_r = real_ns();
+    int64_t now_m = clock_mono_ns(), now_r = clock_real_ns();
     for (struct sched_runner *r = s->runners; r && n < max && n < 64; r = r->next) {
         if (r->state != RUNNER_READY || runner_is_dead(r))
             continue;

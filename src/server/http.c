@@ -32,6 +32,7 @@
  * 0 and MHD reports the response finished (MHD_REQUEST_TERMINATED_COMPLETED_OK). */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "server/http.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -110,13 +111,6 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static bool starts_with_ci(const char *s, size_t n, const char *prefix, size_t pn)
 {
     return n >= pn && strncasecmp(s, prefix, pn) == 0;
@@ -169,7 +163,7 @@ static void make_request_id(struct http_conn *c, const char *client_id)
         snprintf(c->request_id, sizeof c->request_id, "%s", client_id);
         return;
     }
-    uint64_t x = mix64(c->req.seq ^ mix64(now_ns()) ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)c);
+    uint64_t x = mix64(c->req.seq ^ mix64((uint64_t)clock_real_ns()) ^ ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)c);
     snprintf(c->request_id, sizeof c->request_id, "%016llx", (unsigned long long)x);
 }
 
