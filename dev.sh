@@ -17,12 +17,16 @@ build() {
   cmake --build build -j "$jobs"
 }
 
-# The API tests' npm clients, pinned by tests/api/package-lock.json.
+# The node tests' npm packages, pinned by each folder's package-lock.json: the API tests'
+# clients (tests/api) and the template oracle, @huggingface/jinja (tests/template).
 api_test_deps() {
-  if [ ! -d tests/api/node_modules ] || [ tests/api/package-lock.json -nt tests/api/node_modules ]; then
-    (cd tests/api && npm ci --no-audit --no-fund --loglevel=error)
-    touch tests/api/node_modules
-  fi
+  local d
+  for d in tests/api tests/template; do
+    if [ ! -d $d/node_modules ] || [ $d/package-lock.json -nt $d/node_modules ]; then
+      (cd $d && npm ci --no-audit --no-fund --loglevel=error)
+      touch $d/node_modules
+    fi
+  done
 }
 
 case "${1:-}" in

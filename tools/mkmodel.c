@@ -3,9 +3,11 @@
  * Bellows' tests and demo need a model that loads through libllama like a real one but is
  * small, deterministic and made on the spot (no download). This tool builds one:
  *   - the hyper-parameters come from a preset or flags (layers, hidden, FFN, heads, ...);
- *   - the tokenizer and chat template are copied from llama.cpp's
- *     models/ggml-vocab-qwen2.gguf (only its `tokenizer.*` keys: its other keys describe
- *     a 7B model and must not leak into ours);
+ *   - the tokenizer and chat template are copied from a llama.cpp vocabulary file
+ *     (`--vocab`, default models/ggml-vocab-qwen2.gguf; llama-bpe, gemma-4, phi-3, ... work
+ *     too): only its `tokenizer.*` keys, since its other keys describe a real model and must
+ *     not leak into ours. The embedding and output tensors take that vocabulary's size;
+ *   - `--chat-template FILE` replaces the vocabulary's template(s) with the file's text;
  *   - weights are drawn from N(0, 0.02) with a seeded PRNG, which keeps activations finite,
  *     and `output.weight` is separate from `token_embd.weight`: with tied embeddings a
  *     random model repeats one token under greedy decoding;
@@ -128,9 +130,52 @@ static size_t tensor_bytes(const struct model_shape *s, int64_t n_vocab)
     return (size_t)(f16 * 2 + f32 * 4 + n_tensors * (ggml_tensor_overhead() + 64)) + (1 << 20);
 }
 
-/* Copies the `tokenizer.*` keys of the vocabulary file into dst; returns the vocab size
- * or -1 with a message on stderr. */
-static int64_t copy_tokenizer(struct gguf_context *dst, const char *vocab_path)
+/* Reads the whole of PATH into a NUL-terminated heap string (caller frees); NULL with a
+ * message on stderr on error or when the file holds a NUL byte (a template is text). */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bellows-mkmodel: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len + 1 == cap) {
+            char *p = realloc(buf, cap *= 2);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+        }
+        size_t n = fread(buf + len, 1, cap - 1 - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    bool bad = !buf || ferror(f);
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    if (bad || strlen(buf) != len) {
+        fprintf(stderr, "bellows-mkmodel: cannot read %s: %s\n", path,
+                !buf ? "out of memory" : bad ? "read error" : "it holds a NUL byte");
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Copies the `tokenizer.*` keys of the vocabulary file into dst, in the file's order (the
+ * output stays deterministic). With TEMPLATE, every template key of the vocabulary
+ * (`tokenizer.chat_template`, its named variants `tokenizer.chat_template.*` and the
+ * `tokenizer.chat_templates` list) is left out and `tokenizer.chat_template` is set to
+ * TEMPLATE: a leftover tool_use variant of command-r would not match the new template.
+ * Returns the vocab size or -1 with a message on stderr. */
+static int64_t copy_tokenizer(struct gguf_context *dst, const char *vocab_path, const char *tmpl)
 {
     struct gguf_init_params ip = {.no_alloc = true, .ctx = NULL};
     struct gguf_context *src = gguf_init_from_file(vocab_path, ip);
@@ -142,28 +187,30 @@ static int64_t copy_tokenizer(struct gguf_context *dst, const char *vocab_path)
     gguf_set_kv(tmp, src);
     for (int64_t i = gguf_get_n_kv(src) - 1; i >= 0; i--) {
         const char *key = gguf_get_key(src, i);
-        if (strncmp(key, "tokenizer.", 10) != 0)
+        bool is_template = !strncmp(key, "tokenizer.chat_template", 23);
+        if (strncmp(key, "tokenizer.", 10) != 0 || (tmpl && is_template))
             gguf_remove_key(tmp, key);
     }
+    if (tmpl)
+        gguf_set_val_str(tmp, "tokenizer.chat_template", tmpl);
     gguf_set_kv(dst, tmp);
     int64_t id = gguf_find_key(src, "tokenizer.ggml.tokens");
     int64_t n_vocab = id >= 0 ? (int64_t)gguf_get_arr_n(src, id) : -1;
-    bool has_template = gguf_find_key(src, "tokenizer.chat_template") >= 0;
     gguf_free(tmp);
     gguf_free(src);
-    if (n_vocab <= 0 || !has_template) {
-        fprintf(stderr, "bellows-mkmodel: %s has no tokenizer.ggml.tokens or chat template\n", vocab_path);
+    if (n_vocab <= 0) {
+        fprintf(stderr, "bellows-mkmodel: %s has no tokenizer.ggml.tokens\n", vocab_path);
         return -1;
     }
     return n_vocab;
 }
 
 static int write_f16(const char *path, const struct model_shape *s, const char *vocab_path,
-                     uint64_t seed, const char *name)
+                     const char *tmpl, uint64_t seed, const char *name)
 {
     struct builder b = {.rng = seed};
     b.gguf = gguf_init_empty();
-    int64_t n_vocab = copy_tokenizer(b.gguf, vocab_path);
+    int64_t n_vocab = copy_tokenizer(b.gguf, vocab_path, tmpl);
     if (n_vocab < 0) {
         gguf_free(b.gguf);
         return -1;
@@ -247,7 +294,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bellows-mkmodel [--preset NAME] [options] -o OUT.gguf\n"
-            "Writes a random-weight qwen2 model (seeded, deterministic) with the qwen2 tokenizer.\n"
+            "Writes a random-weight qwen2 model (seeded, deterministic) with a real tokenizer.\n"
             "\n"
             "  --preset NAME          demo | ctx4k | bench-0.5b (default demo)\n"
             "  --layers N             transformer blocks\n"
@@ -258,7 +305,10 @@ static void usage(FILE *f)
             "  --context-length N     qwen2.context_length (the model maximum)\n"
             "  --type T               f16 | q8_0 | q4_0\n"
             "  --seed N               PRNG seed (default 42)\n"
-            "  --vocab PATH           vocabulary GGUF (default %s)\n"
+            "  --vocab PATH           vocabulary GGUF whose tokenizer.* keys are copied, e.g.\n"
+            "                         llama.cpp's models/ggml-vocab-*.gguf (default %s)\n"
+            "  --chat-template FILE   tokenizer.chat_template is FILE's text (replaces the\n"
+            "                         vocabulary's templates, named variants included)\n"
             "  -o, --output PATH      where to write the model\n"
             "  -v, --verbose          show llama.cpp's quantization log\n",
             *BELLOWS_DEFAULT_VOCAB ? BELLOWS_DEFAULT_VOCAB : "none built in");
@@ -279,7 +329,7 @@ int main(int argc, char **argv)
 {
     struct model_shape shape = presets[0].shape;
     const char *preset_name = "demo";
-    const char *out = NULL, *vocab = BELLOWS_DEFAULT_VOCAB;
+    const char *out = NULL, *vocab = BELLOWS_DEFAULT_VOCAB, *tmpl_path = NULL;
     uint64_t seed = 42;
     bool verbose = false;
 
@@ -322,6 +372,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--context-length")) target = &shape.n_ctx_train;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--vocab")) vocab = v;
+        else if (!strcmp(a, "--chat-template")) tmpl_path = v;
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--type")) {
             if (!strcasecmp(v, "f16")) shape.type = OUT_F16;
@@ -356,6 +407,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    char *tmpl = NULL;
+    if (tmpl_path && !(tmpl = read_text(tmpl_path)))
+        return 1;
+
     if (!verbose)
         llama_log_set(quiet_log, NULL);
     llama_backend_init();
@@ -364,16 +419,17 @@ int main(int argc, char **argv)
     snprintf(name, sizeof name, "bellows-%s", preset_name);
     int rc;
     if (shape.type == OUT_F16) {
-        rc = write_f16(out, &shape, vocab, seed, name);
+        rc = write_f16(out, &shape, vocab, tmpl, seed, name);
     } else {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.f16.tmp", out);
-        rc = write_f16(tmp, &shape, vocab, seed, name);
+        rc = write_f16(tmp, &shape, vocab, tmpl, seed, name);
         if (rc == 0)
             rc = quantize(tmp, out, shape.type);
         unlink(tmp);
     }
     llama_backend_free();
+    free(tmpl);
     if (rc != 0) {
         unlink(out);
         return 1;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "template/caps.h"
 #include "util/log.h"
 #include "version.h"
 
@@ -113,6 +114,24 @@ int api__keep_alive(const json_t *body, int64_t *out)
     }
     if (json_is_string(v))
         return sched_parse_duration(json_string_value(v), out);
+    return BW_EINVAL;
+}
+
+int api__think_value(const json_t *v, const char **out)
+{
+    static const char *const efforts[] = {"low", "medium", "high"};
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return BW_OK;
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v) ? "true" : "false";
+        return BW_OK;
+    }
+    for (size_t i = 0; json_is_string(v) && i < sizeof efforts / sizeof efforts[0]; i++)
+        if (!strcmp(json_string_value(v), efforts[i])) {
+            *out = efforts[i];
+            return BW_OK;
+        }
     return BW_EINVAL;
 }
 
@@ -231,6 +250,57 @@ void api__model_close(struct api_model *m)
         gguf_info_free((struct gguf_info *)m->info);
     store_model_free(m->sm);
     memset(m, 0, sizeof *m);
+}
+
+/* ---- which template renders (issue 10 item 3) ---------------------------------------------- */
+
+const char *api__render_template(const struct api_model *m)
+{
+    const char *t = m->sm ? m->sm->template : NULL;
+    return t && *t && !template_is_go(t) ? t : NULL;
+}
+
+enum api_template_source api__template(const struct api_model *m, const char **text)
+{
+    const char *t = api__render_template(m);
+    enum api_template_source src = API_TEMPLATE_MODELFILE;
+    if (!t) {
+        t = m->info ? m->info->chat_template : NULL;
+        src = t && *t ? API_TEMPLATE_GGUF : API_TEMPLATE_NONE;
+    }
+    if (text)
+        *text = src == API_TEMPLATE_NONE ? NULL : t;
+    return src;
+}
+
+const char *api__template_source_name(enum api_template_source src)
+{
+    return src == API_TEMPLATE_MODELFILE ? "modelfile" : src == API_TEMPLATE_GGUF ? "gguf" : "none";
+}
+
+void api__go_template_note(enum api_template_source src, char *buf, size_t len)
+{
+    if (src == API_TEMPLATE_GGUF)
+        snprintf(buf, len, "using the model's own Jinja chat template: TEMPLATE is an Ollama Go template, "
+                           "which Bellows does not render");
+    else
+        snprintf(buf, len, "TEMPLATE is an Ollama Go template, which Bellows does not render, and the GGUF has "
+                           "no chat template: chats use llama.cpp's built-in ChatML format");
+}
+
+unsigned api__model_caps(const struct api_model *m)
+{
+    const char *t;
+    enum api_template_source src = api__template(m, &t);
+    unsigned caps = template_caps(t);
+    if (src == API_TEMPLATE_GGUF) {
+        /* A GGUF may carry a variant for requests with tools (Hermes, Command R): those
+         * requests render with it, so its tools count. */
+        const struct gguf_info_kv *kv = gguf_info_find(m->info, "tokenizer.chat_template.tool_use");
+        if (kv && kv->kind == GGUF_INFO_STRING)
+            caps |= template_caps(kv->str) & TEMPLATE_CAP_TOOLS;
+    }
+    return caps;
 }
 
 /* Load-time options change which runner serves the request, not the request itself: a

@@ -73,6 +73,11 @@ void api__time_rfc3339(int64_t unix_ns, char *buf, size_t len);
  * SCHED_KEEP_ALIVE_DEFAULT. BW_EINVAL for a bad value. */
 int api__keep_alive(const json_t *body, int64_t *out);
 
+/* The `think` switch of a request (native `think`; /v1 `reasoning_effort` maps onto it):
+ * absent or null -> NULL (unset); true / false -> "true" / "false"; "low" | "medium" |
+ * "high" -> the same. Static strings. BW_EINVAL for any other value (*out NULL). */
+int api__think_value(const json_t *v, const char **out);
+
 /* GBNF for JSON mode: one JSON object (api.c). */
 extern const char api__json_grammar[];
 
@@ -90,6 +95,31 @@ struct api_model {
 int api__model_open(struct api *a, const char *name, struct api_model *out, struct bw_err *err);
 void api__model_close(struct api_model *m);
 
+/* Which template renders a model's chats (issue 10 item 3). A TEMPLATE layer (Modelfile or
+ * /api/create `template`) written in Jinja replaces the GGUF's tokenizer.chat_template; one
+ * in Ollama's Go-template syntax (as pulled from Ollama's registry) is kept in the store, so
+ * an Ollama reading the same store still works, but Bellows does not render it: the GGUF's
+ * Jinja template renders instead. With neither, llama_chat_apply_template's fallback does. */
+enum api_template_source {
+    API_TEMPLATE_NONE,      /* no Jinja template at all */
+    API_TEMPLATE_MODELFILE, /* the model's TEMPLATE layer, in Jinja */
+    API_TEMPLATE_GGUF,      /* the GGUF's tokenizer.chat_template */
+};
+/* The Jinja TEMPLATE layer that replaces the GGUF's template (pass it as the request's
+ * chat template), or NULL when the layer is absent, empty or a Go template. Borrowed from
+ * m->sm: valid until api__model_close(). */
+const char *api__render_template(const struct api_model *m);
+/* Where the template that renders comes from; *text (may be NULL) gets it, borrowed from m,
+ * or NULL for API_TEMPLATE_NONE. */
+enum api_template_source api__template(const struct api_model *m, const char **text);
+/* "modelfile", "gguf" or "none", as /api/show's template_source says. */
+const char *api__template_source_name(enum api_template_source src);
+/* The line /api/create streams and /api/show's template_note says when the TEMPLATE layer
+ * is a Go template; SRC is where the template that renders instead comes from. */
+void api__go_template_note(enum api_template_source src, char *buf, size_t len);
+/* TEMPLATE_CAP_* (template/caps.h) of the template that renders; 0 with none. */
+unsigned api__model_caps(const struct api_model *m);
+
 /* Applies the model's PARAMETER layer, then the request's options object, onto r (and
  * the load-time ones, use_mmap, onto m->sched).
  * stop_storage needs 2 x OPTIONS_MAX_STOP entries. Stop strings point into the two JSON
@@ -103,8 +133,9 @@ struct gen;
 
 struct gen_format {
     const char *stream_content_type;
-    /* Appends the wire bytes for one piece of answer text (streaming). */
-    void (*piece)(struct gen *g, const char *text, size_t len);
+    /* Appends the wire bytes for one piece of text (streaming): answer text, or reasoning
+     * when thinking (template/reasoning.h splits them in the runner). */
+    void (*piece)(struct gen *g, const char *text, size_t len, bool thinking);
     /* Appends the final object: the last chunk when streaming, the whole reply otherwise. */
     void (*final)(struct gen *g);
     /* Appends an error after the headers went out. */
@@ -140,6 +171,7 @@ struct gen {
     struct strbuf out;            /* bytes for the client not yet sent */
     size_t out_off;
     struct strbuf text;           /* the whole answer (non-streaming) */
+    struct strbuf thinking;       /* the whole reasoning (non-streaming) */
     char *rendered;               /* render_only: the prompt */
     float *embd;                  /* embedding */
     int n_embd;

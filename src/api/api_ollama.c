@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "template/caps.h"
+#include "template/chat_template.h"
 #include "util/log.h"
 
 /* ---- the request parts generate and chat share -------------------------------------------- */
@@ -19,6 +21,10 @@ struct gen_request {
     json_t *params_doc;
     struct proto_request pr;
     struct policy_msg *msgs;
+    json_t *norm;       /* the messages in the template's conventions (chat_message_normalize) */
+    char **msg_json;    /* ... and as JSON text for the runner, one per message (NULL: none) */
+    size_t n_msg_json;
+    char *tools_json;   /* the request's tools as JSON text, or NULL */
     const char *stops[2 * OPTIONS_MAX_STOP];
     bool render_only;
 };
@@ -27,6 +33,11 @@ static void gen_request_fini(struct gen_request *q)
 {
     json_decref(q->body);
     json_decref(q->params_doc);
+    json_decref(q->norm);
+    for (size_t i = 0; i < q->n_msg_json; i++)
+        free(q->msg_json[i]);
+    free(q->msg_json);
+    free(q->tools_json);
     free(q->msgs);
 }
 
@@ -58,9 +69,9 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
         snprintf(msg, len, "keep_alive must be a duration (\"5m\") or a number of seconds");
         return 400;
     }
-    const json_t *think = json_object_get(q->body, "think");
-    if (json_is_true(think)) {
-        snprintf(msg, len, "\"%s\" does not support thinking", g->model_name);
+    const char *think;
+    if (api__think_value(json_object_get(q->body, "think"), &think) != BW_OK) {
+        snprintf(msg, len, "think must be a boolean or one of low, medium, high");
         return 400;
     }
     /* format: "json" is JSON mode (a grammar); a JSON schema would need a schema-to-GBNF
@@ -82,6 +93,12 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
     int status = gen_open_model(g, json_string_value(model), msg, len);
     if (status)
         return status;
+    /* think true or an effort on a model whose template cannot think: Ollama's 400
+     * (think:false is accepted on any model, as in Ollama). */
+    if (think && strcmp(think, "false") && !(api__model_caps(&g->model) & TEMPLATE_CAP_THINKING)) {
+        snprintf(msg, len, "\"%s\" does not support thinking", g->model_name);
+        return 400;
+    }
     struct bw_err err;
     struct engine_request *r = &q->pr.req;
     r->num_keep = -1;
@@ -93,6 +110,8 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
     }
     r->render_only = q->render_only;
     r->grammar = json_mode ? api__json_grammar : NULL;
+    r->think = think;
+    r->chat_template = api__render_template(&g->model); /* a Jinja TEMPLATE layer replaces the GGUF's */
     return 0;
 }
 
@@ -130,10 +149,16 @@ static void native_stream_error(struct gen *g, const char *msg)
     strbuf_add_json(&g->out, json_pack("{s:s}", "error", msg));
 }
 
-static void generate_piece(struct gen *g, const char *text, size_t len)
+/* Reasoning goes to `thinking` (generate) / `message.thinking` (chat), as Ollama writes it:
+ * a streamed chunk carries either a piece of thinking (with an empty response / content) or
+ * a piece of the answer; the non-streamed reply carries both, `thinking` only when the model
+ * wrote some. */
+static void generate_piece(struct gen *g, const char *text, size_t len, bool thinking)
 {
     json_t *o = base_object(g);
-    json_object_set_new(o, "response", json_stringn(text, len));
+    json_object_set_new(o, "response", thinking ? json_string("") : json_stringn(text, len));
+    if (thinking)
+        json_object_set_new(o, "thinking", json_stringn(text, len));
     json_object_set_new(o, "done", json_false());
     strbuf_add_json(&g->out, o);
 }
@@ -142,14 +167,19 @@ static void generate_final(struct gen *g)
 {
     json_t *o = base_object(g);
     json_object_set_new(o, "response", g->stream ? json_string("") : json_stringn(g->text.s ? g->text.s : "", g->text.len));
+    if (!g->stream && g->thinking.len)
+        json_object_set_new(o, "thinking", json_stringn(g->thinking.s, g->thinking.len));
     add_final_fields(g, o);
     strbuf_add_json(&g->out, o);
 }
 
-static void chat_piece(struct gen *g, const char *text, size_t len)
+static void chat_piece(struct gen *g, const char *text, size_t len, bool thinking)
 {
     json_t *o = base_object(g);
-    json_object_set_new(o, "message", json_pack("{s:s, s:s%}", "role", "assistant", "content", text, len));
+    json_t *m = json_pack("{s:s, s:s%}", "role", "assistant", "content", thinking ? "" : text, thinking ? 0 : len);
+    if (thinking)
+        json_object_set_new(m, "thinking", json_stringn(text, len));
+    json_object_set_new(o, "message", m);
     json_object_set_new(o, "done", json_false());
     strbuf_add_json(&g->out, o);
 }
@@ -159,7 +189,10 @@ static void chat_final(struct gen *g)
     json_t *o = base_object(g);
     const char *t = g->stream ? "" : g->text.s ? g->text.s : "";
     size_t n = g->stream ? 0 : g->text.len;
-    json_object_set_new(o, "message", json_pack("{s:s, s:s%}", "role", "assistant", "content", t, n));
+    json_t *m = json_pack("{s:s, s:s%}", "role", "assistant", "content", t, n);
+    if (!g->stream && g->thinking.len)
+        json_object_set_new(m, "thinking", json_stringn(g->thinking.s, g->thinking.len));
+    json_object_set_new(o, "message", m);
     add_final_fields(g, o);
     strbuf_add_json(&g->out, o);
 }
@@ -292,14 +325,18 @@ void ollama_generate(struct api *a, struct http_request *req)
 /* ---- /api/chat --------------------------------------------------------------------------- */
 
 /* Messages: the model's MESSAGE layer, then the request's; the model's SYSTEM layer first
- * when the request has no system message. Strings borrowed from the documents. */
+ * when the request has no system message. Each is brought to the template's conventions
+ * (chat_message_normalize: tool calls with object arguments, tool_name as name, thinking)
+ * and travels to the runner whole, as JSON text; role and content are borrowed from it. */
 static int build_messages(struct gen_request *q, const struct api_model *m, json_t *msgs_doc, char *msg, size_t len)
 {
     const json_t *arr = json_object_get(q->body, "messages");
     const json_t *seed = msgs_doc;
     size_t n_req = json_array_size(arr), n_seed = json_is_array(seed) ? json_array_size(seed) : 0;
     q->msgs = calloc(n_req + n_seed + 2, sizeof *q->msgs);
-    if (!q->msgs)
+    q->msg_json = calloc(n_req + n_seed + 2, sizeof *q->msg_json);
+    q->norm = json_array();
+    if (!q->msgs || !q->msg_json || !q->norm)
         return snprintf(msg, len, "out of memory"), 500;
     size_t n = 0;
     bool has_system = false;
@@ -311,30 +348,55 @@ static int build_messages(struct gen_request *q, const struct api_model *m, json
         const json_t *src = pass == 0 ? seed : arr;
         size_t count = pass == 0 ? n_seed : n_req;
         for (size_t i = 0; i < count; i++) {
-            const json_t *e = json_array_get(src, i);
-            const char *role = str_field(e, "role");
-            const json_t *content = json_object_get(e, "content");
-            const json_t *images = json_object_get(e, "images");
-            if (!json_is_object(e) || !role)
-                return snprintf(msg, len, "messages[%zu].role must be a string", i), 400;
-            if (content && !json_is_string(content) && !json_is_null(content))
-                return snprintf(msg, len, "messages[%zu].content must be a string", i), 400;
+            struct bw_err err;
+            int n_images = 0;
+            json_t *o = chat_message_normalize(json_array_get(src, i), i, &n_images, &err);
+            if (!o)
+                return snprintf(msg, len, "%s", err.msg), 400;
+            json_array_append_new(q->norm, o);
+            const char *role = str_field(o, "role");
             static const char *const roles[] = {"system", "user", "assistant", "tool"};
             const char *canon = NULL;
             for (size_t k = 0; k < 4; k++)
-                if (!strcasecmp(role, roles[k]))
-                    canon = roles[k]; /* roles are lower-cased on input, as Ollama does */
+                if (!strcmp(role, roles[k]))
+                    canon = roles[k];
             if (!canon)
                 return snprintf(msg, len, "messages[%zu].role '%s' is not one of system, user, assistant, tool", i,
                                 role),
                        400;
-            q->msgs[n++] = (struct policy_msg){.role = canon,
-                                               .content = json_string_value(content) ? json_string_value(content) : "",
-                                               .n_images = json_is_array(images) ? (int)json_array_size(images) : 0};
+            char *text = json_dumps(o, JSON_COMPACT);
+            if (!text)
+                return snprintf(msg, len, "out of memory"), 500;
+            q->msg_json[q->n_msg_json++] = text;
+            q->msgs[n++] = (struct policy_msg){.role = canon, .content = str_field(o, "content"),
+                                               .n_images = n_images, .json = text};
         }
     }
     q->pr.req.msgs = q->msgs;
     q->pr.req.n_msgs = n;
+    return 0;
+}
+
+/* tools: the OpenAI function list, for the template. Returns the status to fail with. */
+static int take_tools(struct gen_request *q, const json_t *tools, char *msg, size_t len)
+{
+    if (!tools || json_is_null(tools))
+        return 0;
+    if (!json_is_array(tools))
+        return snprintf(msg, len, "tools must be an array"), 400;
+    for (size_t i = 0; i < json_array_size(tools); i++) {
+        const json_t *t = json_array_get(tools, i);
+        const json_t *fn = json_object_get(t, "function");
+        if (!json_is_object(t) || !json_is_object(fn) || !json_is_string(json_object_get(fn, "name")))
+            return snprintf(msg, len, "tools[%zu] must be {\"type\":\"function\",\"function\":{\"name\":...}}", i),
+                   400;
+    }
+    if (!json_array_size(tools))
+        return 0;
+    q->tools_json = json_dumps(tools, JSON_COMPACT);
+    if (!q->tools_json)
+        return snprintf(msg, len, "out of memory"), 500;
+    q->pr.req.tools_json = q->tools_json;
     return 0;
 }
 
@@ -353,8 +415,8 @@ void ollama_chat(struct api *a, struct http_request *req)
     const json_t *tools = json_object_get(q.body, "tools");
     if (!status && arr && !json_is_array(arr) && !json_is_null(arr))
         status = 400, snprintf(msg, sizeof msg, "messages must be an array");
-    if (!status && json_is_array(tools) && json_array_size(tools) > 0)
-        status = 400, snprintf(msg, sizeof msg, "\"%s\" does not support tools", g->model_name);
+    if (!status)
+        status = take_tools(&q, tools, msg, sizeof msg);
     if (!status && g->model.sm->messages)
         seed = json_loads(g->model.sm->messages, 0, NULL);
     if (!status)
@@ -546,10 +608,28 @@ void ollama_show(struct api *a, struct http_request *req)
     }
     struct strbuf params = {0}, modelfile = {0};
     parameters_text(m.sm->params, &params);
-    const char *tmpl = m.sm->template ? m.sm->template : m.info->chat_template ? m.info->chat_template : "";
+    /* `template` is the template that renders, and `template_source` says where it comes
+     * from ("modelfile": a Jinja TEMPLATE layer, "gguf": tokenizer.chat_template, "none").
+     * A TEMPLATE layer in Go syntax (pulled from Ollama's registry) stays in the store and is
+     * shown as it is under `modelfile_template`, with a note, and in the Modelfile, but
+     * `template` shows the GGUF's Jinja: `show --template` answers "what will the model be
+     * fed?", which is what an Ollama user asks it, and the Go text would be a false answer. */
+    const char *tmpl;
+    enum api_template_source src = api__template(&m, &tmpl);
+    bool go_layer = m.sm->template && *m.sm->template && template_is_go(m.sm->template);
     char line[1400];
     int n = snprintf(line, sizeof line, "# Modelfile generated by \"bellows show\"\nFROM %s\n", m.sm->model_path);
     strbuf_add(&modelfile, line, (size_t)n);
+    if (m.sm->template && *m.sm->template) {
+        if (go_layer) {
+            static const char note[] = "# TEMPLATE is an Ollama Go template: Bellows renders the GGUF's Jinja "
+                                       "chat template instead\n";
+            strbuf_add(&modelfile, note, sizeof note - 1);
+        }
+        strbuf_add(&modelfile, "TEMPLATE \"\"\"", 12);
+        strbuf_add(&modelfile, m.sm->template, strlen(m.sm->template));
+        strbuf_add(&modelfile, "\"\"\"\n", 4);
+    }
     if (m.sm->system) {
         strbuf_add(&modelfile, "SYSTEM \"\"\"", 10);
         strbuf_add(&modelfile, m.sm->system, strlen(m.sm->system));
@@ -566,16 +646,32 @@ void ollama_show(struct api *a, struct http_request *req)
             p = nl ? nl + 1 : NULL;
         }
     }
+    /* completion or embedding from the GGUF, then what the rendering template can do, in
+     * Ollama's order (tools, insert, vision, thinking). */
     json_t *caps = json_array();
     for (size_t i = 0; i < m.info->n_capabilities; i++)
         json_array_append_new(caps, json_string(m.info->capabilities[i]));
+    unsigned tcaps = api__model_caps(&m);
+    if (tcaps & TEMPLATE_CAP_TOOLS)
+        json_array_append_new(caps, json_string("tools"));
+    if (tcaps & TEMPLATE_CAP_INSERT)
+        json_array_append_new(caps, json_string("insert"));
+    if (tcaps & TEMPLATE_CAP_THINKING)
+        json_array_append_new(caps, json_string("thinking"));
     char ts[64];
     api__time_rfc3339(m.sm->modified_ns, ts, sizeof ts);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "license",
                           m.sm->license ? m.sm->license : "", "modelfile", modelfile.s ? modelfile.s : "",
-                          "parameters", params.s ? params.s : "", "template", tmpl, "system",
+                          "parameters", params.s ? params.s : "", "template", tmpl ? tmpl : "", "system",
                           m.sm->system ? m.sm->system : "", "details", details_json(&m.sm->details), "model_info",
                           model_info_json(m.info), "capabilities", caps, "modified_at", ts);
+    json_object_set_new(o, "template_source", json_string(api__template_source_name(src)));
+    if (go_layer) {
+        json_object_set_new(o, "modelfile_template", json_string(m.sm->template));
+        char note[256];
+        api__go_template_note(src, note, sizeof note);
+        json_object_set_new(o, "template_note", json_string(note));
+    }
     json_object_set_new(o, "context_max", json_integer((json_int_t)m.info->n_ctx_train));
     api__reply_json(req, 200, o);
     metrics_request(&a->metrics, "/api/show", 200);
@@ -729,6 +825,17 @@ static void *create_main(void *arg)
     struct create_job *j = arg;
     struct bw_err err = {0};
     int rc = store_create(j->a->cfg.store, j->name, &j->sc, &err);
+    /* A Go TEMPLATE (given here or kept from the model it was created from) is stored but
+     * not rendered: say which template renders instead. */
+    struct api_model m;
+    if (rc == BW_OK && api__model_open(j->a, j->name, &m, NULL) == BW_OK) {
+        if (m.sm->template && *m.sm->template && template_is_go(m.sm->template)) {
+            char note[256];
+            api__go_template_note(api__template(&m, NULL), note, sizeof note);
+            create_progress(j, note, 0, 0);
+        }
+        api__model_close(&m);
+    }
     pthread_mutex_lock(&j->mu);
     j->rc = rc;
     snprintf(j->err, sizeof j->err, "%s", rc ? err.msg : "");

@@ -5,10 +5,13 @@
  * automatic here too. */
 #define _GNU_SOURCE
 #include "api/api_int.h"
+#include "template/chat_template.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "template/caps.h"
 
 struct oa_state {
     char id[48];
@@ -53,20 +56,25 @@ static const char *finish_reason(const struct gen *g)
     return g->st.done_reason && !strcmp(g->st.done_reason, "length") ? "length" : "stop";
 }
 
-static void oa_piece(struct gen *g, const char *text, size_t len)
+/* Reasoning goes to `reasoning_content` (DeepSeek's and llama.cpp's name): streamed as
+ * delta.reasoning_content (chat) or choice.reasoning_content (completions), in the final
+ * message next to content when the model wrote some. */
+static void oa_piece(struct gen *g, const char *text, size_t len, bool thinking)
 {
     struct oa_state *s = g->fmt_ud;
     json_t *o = chunk_base(g);
     json_t *choice;
+    const char *key = thinking ? "reasoning_content" : s->chat ? "content" : "text";
     if (s->chat) {
-        json_t *delta = json_pack("{s:s%}", "content", text, len);
+        json_t *delta = json_pack("{s:s%}", key, text, len);
         if (!s->sent_role) {
             json_object_set_new(delta, "role", json_string("assistant"));
             s->sent_role = true;
         }
         choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "finish_reason");
     } else {
-        choice = json_pack("{s:i, s:s%, s:n}", "index", 0, "text", text, len, "finish_reason");
+        choice = json_pack("{s:i, s:s, s:n}", "index", 0, "text", "", "finish_reason");
+        json_object_set_new(choice, key, json_stringn(text, len));
     }
     json_object_set_new(o, "choices", json_pack("[o]", choice));
     sse(g, o);
@@ -96,6 +104,9 @@ static void oa_final(struct gen *g)
                                          "content", text, g->text.len, "finish_reason", finish_reason(g))
                              : json_pack("{s:i, s:s%, s:s}", "index", 0, "text", text, g->text.len, "finish_reason",
                                          finish_reason(g));
+    if (g->thinking.len)
+        json_object_set_new(s->chat ? json_object_get(choice, "message") : choice, "reasoning_content",
+                            json_stringn(g->thinking.s, g->thinking.len));
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", s->id, "object",
                           s->chat ? "chat.completion" : "text_completion", "created", (json_int_t)s->created, "model",
                           g->model_name, "system_fingerprint", "fp_bellows", "choices", choice, "usage", usage_json(g));
@@ -150,28 +161,17 @@ static int openai_options(const json_t *body, json_t *opts, char *msg, size_t le
     return 0;
 }
 
-/* Message content: a string, or an array of {type:"text", text} and image parts. */
-static int message_content(const json_t *m, struct strbuf *text, int *n_images, size_t i, char *msg, size_t len)
+/* Parts of a message's content other than text and images are refused rather than dropped. */
+static int check_parts(const json_t *m, size_t i, char *msg, size_t len)
 {
     const json_t *c = json_object_get(m, "content");
-    if (!c || json_is_null(c))
-        return 0;
-    if (json_is_string(c)) {
-        strbuf_add(text, json_string_value(c), json_string_length(c));
-        return 0;
-    }
-    if (!json_is_array(c))
+    if (c && !json_is_null(c) && !json_is_string(c) && !json_is_array(c))
         return snprintf(msg, len, "messages[%zu].content must be a string or an array of parts", i), 400;
-    for (size_t k = 0; k < json_array_size(c); k++) {
-        const json_t *part = json_array_get(c, k);
-        const char *type = str_field(part, "type");
-        if (type && !strcmp(type, "text") && str_field(part, "text")) {
-            strbuf_add(text, str_field(part, "text"), strlen(str_field(part, "text")));
-        } else if (type && !strcmp(type, "image_url")) {
-            (*n_images)++;
-        } else {
+    for (size_t k = 0; json_is_array(c) && k < json_array_size(c); k++) {
+        const char *type = str_field(json_array_get(c, k), "type");
+        bool text = type && !strcmp(type, "text") && str_field(json_array_get(c, k), "text");
+        if (!text && !(type && !strcmp(type, "image_url")))
             return snprintf(msg, len, "messages[%zu].content[%zu]: unsupported part type", i, k), 400;
-        }
     }
     return 0;
 }
@@ -186,7 +186,9 @@ static void run(struct api *a, struct http_request *req, bool chat)
     struct gen *g = calloc(1, sizeof *g);
     struct oa_state *st = calloc(1, sizeof *st);
     struct policy_msg *msgs = NULL;
-    struct strbuf *texts = NULL;
+    char **msg_json = NULL;     /* each message in the template's conventions, as JSON text */
+    json_t *norm = json_array(); /* ... and as documents, which the msgs borrow from */
+    char *tools_json = NULL;
     size_t n_msgs = 0;
     const char *stops[2 * OPTIONS_MAX_STOP];
     struct proto_request pr = {.type = chat ? PROTO_REQ_CHAT : PROTO_REQ_GENERATE};
@@ -211,28 +213,50 @@ static void run(struct api *a, struct http_request *req, bool chat)
     }
     if (!status)
         status = openai_options(body, opts, msg, sizeof msg);
+    /* reasoning_effort is the think switch: "none" turns thinking off. */
+    const char *think = NULL;
+    const json_t *effort = body ? json_object_get(body, "reasoning_effort") : NULL;
+    if (!status && effort && !json_is_null(effort)) {
+        if (json_is_string(effort) && !strcmp(json_string_value(effort), "none"))
+            think = "false";
+        else if (!json_is_string(effort) || api__think_value(effort, &think) != BW_OK)
+            status = 400, snprintf(msg, sizeof msg, "reasoning_effort must be one of low, medium, high (or none)");
+    }
     if (!status && chat) {
         const json_t *arr = json_object_get(body, "messages");
         const json_t *tools = json_object_get(body, "tools");
         if (!json_is_array(arr) || json_array_size(arr) == 0)
             status = 400, snprintf(msg, sizeof msg, "messages must be a non-empty array");
-        else if (json_is_array(tools) && json_array_size(tools))
-            status = 400, snprintf(msg, sizeof msg, "tools are not supported by Bellows yet");
+        else if (tools && !json_is_null(tools) && !json_is_array(tools))
+            status = 400, snprintf(msg, sizeof msg, "tools must be an array");
+        else if (json_array_size(tools) && !(tools_json = json_dumps(tools, JSON_COMPACT)))
+            status = 500, snprintf(msg, sizeof msg, "out of memory");
         n_msgs = json_array_size(arr);
         msgs = calloc(n_msgs + 1, sizeof *msgs);
-        texts = calloc(n_msgs + 1, sizeof *texts);
+        msg_json = calloc(n_msgs + 1, sizeof *msg_json);
+        if (!msgs || !msg_json || !norm)
+            status = 500, snprintf(msg, sizeof msg, "out of memory");
         for (size_t i = 0; !status && i < n_msgs; i++) {
             const json_t *m = json_array_get(arr, i);
-            const char *role = str_field(m, "role");
-            if (!role)
-                status = 400, snprintf(msg, sizeof msg, "messages[%zu].role must be a string", i);
-            else if (!strcmp(role, "developer"))
-                role = "system";
+            struct bw_err nerr;
             int n_images = 0;
-            if (!status)
-                status = message_content(m, &texts[i], &n_images, i, msg, sizeof msg);
-            msgs[i] = (struct policy_msg){.role = role, .content = texts[i].s ? texts[i].s : "", .n_images = n_images};
+            json_t *o = NULL;
+            if (!(status = check_parts(m, i, msg, sizeof msg)) &&
+                !(o = chat_message_normalize(m, i, &n_images, &nerr)))
+                status = 400, snprintf(msg, sizeof msg, "%s", nerr.msg);
+            if (status)
+                break;
+            json_array_append_new(norm, o);
+            if (!strcmp(str_field(o, "role"), "developer")) /* OpenAI's newer name for system */
+                json_object_set_new(o, "role", json_string("system"));
+            if (!(msg_json[i] = json_dumps(o, JSON_COMPACT))) {
+                status = 500, snprintf(msg, sizeof msg, "out of memory");
+                break;
+            }
+            msgs[i] = (struct policy_msg){.role = str_field(o, "role"), .content = str_field(o, "content"),
+                                          .n_images = n_images, .json = msg_json[i]};
         }
+        pr.req.tools_json = tools_json;
         pr.req.kind = ENGINE_CHAT;
         pr.req.msgs = msgs;
         pr.req.n_msgs = n_msgs;
@@ -249,7 +273,11 @@ static void run(struct api *a, struct http_request *req, bool chat)
     struct bw_err err;
     if (!status)
         status = gen_open_model(g, str_field(body, "model"), msg, sizeof msg);
+    if (!status && think && strcmp(think, "false") && !(api__model_caps(&g->model) & TEMPLATE_CAP_THINKING))
+        status = 400, snprintf(msg, sizeof msg, "\"%s\" does not support thinking", g->model_name);
     if (!status) {
+        pr.req.think = think;
+        pr.req.chat_template = api__render_template(&g->model); /* a Jinja TEMPLATE layer replaces the GGUF's */
         pr.req.num_keep = -1;
         const char *rft = str_field(json_object_get(body, "response_format"), "type");
         pr.req.grammar = rft && !strcmp(rft, "json_object") ? api__json_grammar : NULL;
@@ -267,9 +295,11 @@ static void run(struct api *a, struct http_request *req, bool chat)
     } else {
         gen_run(g, &pr); /* owns g (and st through fmt_ud) */
     }
-    for (size_t i = 0; texts && i < n_msgs; i++)
-        strbuf_free(&texts[i]);
-    free(texts);
+    for (size_t i = 0; msg_json && i < n_msgs; i++)
+        free(msg_json[i]);
+    free(msg_json);
+    free(tools_json);
+    json_decref(norm);
     free(msgs);
     json_decref(params_doc);
     json_decref(opts);

@@ -59,6 +59,7 @@ void gen_free(struct gen *g)
     api__model_close(&g->model);
     strbuf_free(&g->out);
     strbuf_free(&g->text);
+    strbuf_free(&g->thinking);
     free(g->rendered);
     free(g->embd);
     free(g->fmt_ud);
@@ -90,9 +91,9 @@ static bool on_event(struct gen *g, struct proto_event *ev)
     switch (ev->type) {
     case PROTO_EV_TOKEN:
         if (g->stream && g->fmt->piece)
-            g->fmt->piece(g, ev->text, ev->len);
+            g->fmt->piece(g, ev->text, ev->len, ev->thinking);
         else
-            strbuf_add(&g->text, ev->text, ev->len);
+            strbuf_add(ev->thinking ? &g->thinking : &g->text, ev->text, ev->len);
         return false;
     case PROTO_EV_RENDERED:
         free(g->rendered);

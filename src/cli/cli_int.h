@@ -84,12 +84,19 @@ struct run_session {
     bool json_format;   /* --format json: answers are one JSON object (the server's JSON mode) */
     bool verbose;
     bool wordwrap;
+    /* think as sent to /api/chat: true, false or an effort string; NULL: not sent. Set by
+     * --think / /set think / /set nothink (think_explicit), else by run_infer_think(). Owned. */
+    json_t *think;
+    bool think_explicit;
+    bool hide_thinking; /* --hidethinking: thinking is asked for (when on) but not shown */
 };
 
 /* One answer, streamed to stdout while it arrives. */
 struct run_turn {
     char *content;      /* the answer text (malloc'd), "" when none */
     size_t len;
+    char *thinking;     /* the thinking shown (malloc'd), NULL when none or hidden */
+    size_t thinking_len;
     json_t *final;      /* the done object (metrics, context fields); NULL when cancelled */
     int64_t ttft_ns;    /* request sent -> first piece of text; -1 when none came */
     bool cancelled;     /* stopped by *cancel (Ctrl-C): the connection was closed */
@@ -107,6 +114,11 @@ int run_chat_turn(struct run_session *s, const char *user, struct run_turn *t, s
 
 /* The --verbose block after an answer, on f (stderr). */
 void run_print_stats(const struct run_turn *t, FILE *f);
+
+/* When think was not set by the user: think:true if the model's /api/show capabilities
+ * include "thinking", as Ollama's CLI does; otherwise not sent. An unreachable /api/show
+ * leaves it unset (the chat request then reports the error). */
+void run_infer_think(struct run_session *s);
 
 /* Loads the model (an empty chat request), so errors show before the prompt. */
 int run_load_model(struct run_session *s, struct bw_err *err);

@@ -190,3 +190,44 @@ void cli_table_print(const struct cli_table *t, FILE *f)
         fputc('\n', f);
     }
 }
+
+/* ---- thinking -------------------------------------------------------------------------------- */
+
+const char *fmt_think_value(const char *v)
+{
+    static const char *const words[] = {"true", "false", "low", "medium", "high"};
+    if (!v)
+        return NULL;
+    if (!*v)
+        return "true"; /* --think alone */
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strcmp(v, words[i]))
+            return words[i];
+    return NULL;
+}
+
+#define FMT_FAINT "\033[2m"
+#define FMT_RESET "\033[0m"
+
+void fmt_thinking_piece(struct fmt_thinking *t, const char *text, size_t len, FILE *f)
+{
+    if (t->hide || !len)
+        return;
+    if (!t->open) {
+        fputs(t->color ? FMT_FAINT "Thinking...\n" : "Thinking...\n", f);
+        t->open = true;
+        t->at_bol = true;
+    }
+    fwrite(text, 1, len, f);
+    t->at_bol = text[len - 1] == '\n';
+}
+
+void fmt_thinking_close(struct fmt_thinking *t, FILE *f)
+{
+    if (!t->open)
+        return;
+    if (!t->at_bol)
+        fputc('\n', f);
+    fputs(t->color ? "...done thinking.\n\n" FMT_RESET : "...done thinking.\n\n", f);
+    t->open = false;
+}

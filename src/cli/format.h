@@ -6,6 +6,7 @@
 #ifndef BELLOWS_CLI_FORMAT_H
 #define BELLOWS_CLI_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,5 +44,29 @@ void cli_table_print(const struct cli_table *t, FILE *f);
 
 /* The display width of UTF-8 text in columns (one per code point; good enough for names). */
 size_t fmt_width(const char *s);
+
+/* ---- thinking (`bellows run`) ---------------------------------------------------------------- */
+
+/* The values `--think=V` and `/set think V` take, as Ollama's CLI: "" and "true" (think),
+ * "false", and the efforts "low", "medium", "high". Returns the canonical word ("true",
+ * "false", "low", ...), or NULL for anything else. */
+const char *fmt_think_value(const char *v);
+
+/* How `bellows run` shows thinking streamed from /api/chat's message.thinking, as Ollama's
+ * CLI does: "Thinking...\n", the thinking as it arrives, then "...done thinking.\n\n" before
+ * the first piece of the answer (a newline first when the thinking did not end with one).
+ * With color (stdout is a terminal) the block is dimmed (ANSI faint, reset after the
+ * footer); plain text otherwise. With hide (--hidethinking) nothing of it is written.
+ * Zero-initialise, set color and hide. */
+struct fmt_thinking {
+    bool color, hide;
+    bool open;   /* the header went out, the footer not yet */
+    bool at_bol; /* the last thinking byte written was '\n' */
+};
+/* Writes a piece of thinking (the header first when the block is not open yet). */
+void fmt_thinking_piece(struct fmt_thinking *t, const char *text, size_t len, FILE *f);
+/* Closes an open block (the footer): call before writing answer text, and when the answer
+ * ends, so a block with no answer after it still ends and the terminal's color is reset. */
+void fmt_thinking_close(struct fmt_thinking *t, FILE *f);
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cli_int.h"
+#include "cli/format.h"
 #include "cli/modelfile.h"
 
 struct repl {
@@ -147,7 +148,9 @@ static void help_set(void)
            "  /set wordwrap          Enable wordwrap\n"
            "  /set nowordwrap        Disable wordwrap\n"
            "  /set verbose           Show LLM stats\n"
-           "  /set quiet             Disable LLM stats\n\n");
+           "  /set quiet             Disable LLM stats\n"
+           "  /set think [LEVEL]     Enable thinking (LEVEL: low, medium, high)\n"
+           "  /set nothink           Disable thinking\n\n");
 }
 
 static void help_parameters(void)
@@ -309,6 +312,48 @@ static void set_system(struct repl *r, const char *text)
     printf("Set system message.\n");
 }
 
+/* As Ollama's CLI: a warning, not an error, when the model cannot think (the next
+ * request says so with the server's 400). */
+static void warn_no_thinking(struct run_session *s)
+{
+    json_t *body = json_pack("{s:s}", "model", s->model), *show = NULL;
+    if (cli_api(s->url, "POST", "/api/show", body, &show, NULL) == BW_OK) {
+        bool thinks = false;
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(show, "capabilities"), i, c) {
+            thinks |= json_string_value(c) && !strcmp(json_string_value(c), "thinking");
+        }
+        if (!thinks)
+            fprintf(stderr, "warning: model \"%s\" does not support thinking output\n", s->model);
+    }
+    json_decref(show);
+    json_decref(body);
+}
+
+/* /set think [LEVEL], /set nothink */
+static void set_think(struct repl *r, bool on, const char *level)
+{
+    struct run_session *s = r->s;
+    const char *v = on ? fmt_think_value(level) : "false";
+    if (v && !strcmp(v, "false"))
+        on = false; /* /set think false */
+    if (!v) {
+        printf("Unknown thinking level '%s': use /set think, /set think low|medium|high, or /set nothink\n", level);
+        return;
+    }
+    json_decref(s->think);
+    s->think = !strcmp(v, "true") ? json_true() : !strcmp(v, "false") ? json_false() : json_string(v);
+    s->think_explicit = true;
+    warn_no_thinking(s);
+    if (!on)
+        printf("Set 'nothink' mode.\n");
+    else if (*level)
+        printf("Set 'think' mode to '%s'.\n", v);
+    else
+        printf("Set 'think' mode.\n");
+}
+
 static void set_cmd(struct repl *r, char *args)
 {
     char *w[2];
@@ -342,6 +387,10 @@ static void set_cmd(struct repl *r, char *args)
     } else if (!strcmp(w[0], "nohistory")) {
         r->use_history = false;
         printf("Set 'nohistory' mode.\n");
+    } else if (!strcmp(w[0], "think")) {
+        set_think(r, true, n > 1 ? w[1] : "");
+    } else if (!strcmp(w[0], "nothink")) {
+        set_think(r, false, "");
     } else {
         printf("Unknown command '/set %s'. Type /? for help\n", w[0]);
     }
@@ -386,11 +435,16 @@ static bool command(struct repl *r, char *line)
         printf("Loading model '%s'\n", rest);
         struct bw_err err;
         run_interrupted = 0;
+        json_t *think = json_incref(r->s->think);
+        run_infer_think(r->s); /* the new model's default, unless think was set by the user */
         if (run_load_model(r->s, &err) != BW_OK) {
             cli_fail_err(&err, "`bellows list` shows the installed ones");
             snprintf(r->s->model, sizeof r->s->model, "%s", old);
+            json_decref(r->s->think);
+            r->s->think = think;
         } else {
             json_array_clear(r->s->messages);
+            json_decref(think);
         }
     } else {
         printf("Unknown command '%s'. Type /? for help\n", cmd);

@@ -5,7 +5,13 @@
  * One-shot: the prompt is the arguments joined by spaces, after the standard input when
  * that is not a terminal (`cat notes.txt | bellows run demo "Summarize:"`). The answer
  * streams to stdout, statistics go to stderr. Ctrl-C stops the answer (the connection is
- * closed, the server cancels the request) and exits 130. */
+ * closed, the server cancels the request) and exits 130.
+ *
+ * Thinking, as Ollama's CLI: `think` is sent when --think[=V] or /set think|nothink set it,
+ * else true when the model's capabilities include "thinking" (run_infer_think); the
+ * reasoning streamed in message.thinking is shown before the answer between "Thinking..."
+ * and "...done thinking." (dimmed on a terminal, format.c), or not at all with
+ * --hidethinking. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +45,7 @@ void run_install_sigint(void)
 void run_turn_fini(struct run_turn *t)
 {
     free(t->content);
+    free(t->thinking);
     json_decref(t->final);
     memset(t, 0, sizeof *t);
 }
@@ -47,11 +54,31 @@ void run_turn_fini(struct run_turn *t)
 
 struct turn_ctx {
     struct run_turn *t;
-    size_t cap;
+    size_t cap, thinking_cap;
+    struct fmt_thinking view; /* the "Thinking..." block on stdout */
     int64_t t0;
     char err[512];
     bool failed;
 };
+
+/* Appends s[0..n) to the NUL-terminated *buf (*len bytes, *cap allocated). -1: no memory. */
+static int append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        while (c < *len + n + 1)
+            c *= 2;
+        char *p = realloc(*buf, c);
+        if (!p)
+            return -1;
+        *buf = p;
+        *cap = c;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
 
 static int on_line(void *ud, char *line, size_t len)
 {
@@ -71,31 +98,34 @@ static int on_line(void *ud, char *line, size_t len)
         json_decref(o);
         return 1;
     }
-    const char *piece = cli_json_str(json_object_get(o, "message"), "content", "");
-    size_t n = strlen(piece);
+    const json_t *msg = json_object_get(o, "message");
+    const char *thought = cli_json_str(msg, "thinking", "");
+    const char *piece = cli_json_str(msg, "content", "");
+    size_t n_thought = strlen(thought), n = strlen(piece);
+    struct run_turn *t = c->t;
+    if ((n || n_thought) && t->ttft_ns < 0)
+        t->ttft_ns = clock_mono_ns() - c->t0; /* thinking is the model's first output too */
+    if (n_thought && !c->view.hide) {
+        fmt_thinking_piece(&c->view, thought, n_thought, stdout);
+        fflush(stdout);
+        if (append(&t->thinking, &t->thinking_len, &c->thinking_cap, thought, n_thought)) {
+            snprintf(c->err, sizeof c->err, "out of memory");
+            c->failed = true;
+            json_decref(o);
+            return 1;
+        }
+    }
+    if (n || json_array_size(json_object_get(msg, "tool_calls")))
+        fmt_thinking_close(&c->view, stdout);
     if (n) {
-        struct run_turn *t = c->t;
-        if (t->ttft_ns < 0)
-            t->ttft_ns = clock_mono_ns() - c->t0;
         fwrite(piece, 1, n, stdout);
         fflush(stdout);
-        if (t->len + n + 1 > c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 256;
-            while (cap < t->len + n + 1)
-                cap *= 2;
-            char *s = realloc(t->content, cap);
-            if (!s) {
-                snprintf(c->err, sizeof c->err, "out of memory");
-                c->failed = true;
-                json_decref(o);
-                return 1;
-            }
-            t->content = s;
-            c->cap = cap;
+        if (append(&t->content, &t->len, &c->cap, piece, n)) {
+            snprintf(c->err, sizeof c->err, "out of memory");
+            c->failed = true;
+            json_decref(o);
+            return 1;
         }
-        memcpy(t->content + t->len, piece, n);
-        t->len += n;
-        t->content[t->len] = '\0';
     }
     if (json_is_true(json_object_get(o, "done"))) {
         json_decref(c->t->final);
@@ -127,16 +157,21 @@ int run_chat_turn(struct run_session *s, const char *user, struct run_turn *t, s
         json_object_set(body, "keep_alive", s->keep_alive);
     if (s->json_format)
         json_object_set_new(body, "format", json_string("json"));
+    if (s->think)
+        json_object_set(body, "think", s->think);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!text)
         return bw_errf(err, BW_ENOMEM, "out of memory");
 
     struct turn_ctx c = {.t = t, .t0 = clock_mono_ns()};
+    c.view.color = isatty(STDOUT_FILENO);
+    c.view.hide = s->hide_thinking;
     struct client_opts o = {.idle_timeout_ms = -1, .cancel = &run_interrupted};
     struct client_response res;
     int rc = client_request(s->url, "POST", "/api/chat", text, strlen(text), &o, on_line, &c, &res, err);
     free(text);
+    fmt_thinking_close(&c.view, stdout); /* an answer that was all thinking, or stopped in it */
     if (rc == BW_OK && res.status != 200) {
         cli_reply_error(&res, err);
         rc = err ? err->code : BW_EIO;
@@ -163,7 +198,10 @@ int run_chat_turn(struct run_session *s, const char *user, struct run_turn *t, s
      * alone would leave two user turns in a row. */
     if (!t->cancelled || t->len) {
         json_array_append_new(s->messages, message("user", user));
-        json_array_append_new(s->messages, message("assistant", t->content));
+        json_t *answer = message("assistant", t->content);
+        if (t->thinking_len) /* as Ollama's CLI keeps it: templates drop or keep old thinking */
+            json_object_set_new(answer, "thinking", json_string(t->thinking));
+        json_array_append_new(s->messages, answer);
     }
     return BW_OK;
 }
@@ -173,9 +211,30 @@ int run_load_model(struct run_session *s, struct bw_err *err)
     json_t *body = json_pack("{s:s, s:[]}", "model", s->model, "messages");
     if (s->keep_alive)
         json_object_set(body, "keep_alive", s->keep_alive);
+    if (s->think) /* a model that cannot think fails here, before the first prompt */
+        json_object_set(body, "think", s->think);
     int rc = cli_api(s->url, "POST", "/api/chat", body, NULL, err);
     json_decref(body);
     return rc;
+}
+
+void run_infer_think(struct run_session *s)
+{
+    if (s->think_explicit)
+        return;
+    json_decref(s->think);
+    s->think = NULL;
+    json_t *body = json_pack("{s:s}", "model", s->model), *show = NULL;
+    if (cli_api(s->url, "POST", "/api/show", body, &show, NULL) == BW_OK) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(show, "capabilities"), i, c) {
+            if (json_string_value(c) && !strcmp(json_string_value(c), "thinking") && !s->think)
+                s->think = json_true();
+        }
+    }
+    json_decref(show);
+    json_decref(body);
 }
 
 /* ---- statistics ------------------------------------------------------------------------------- */
@@ -245,6 +304,9 @@ static void usage(FILE *f)
                "  --keepalive D     how long the model stays loaded after the last request (5m, 1h, 0, -1)\n"
                "  --format json     answer with one JSON object (JSON mode)\n"
                "  --nowordwrap      print the answer as it comes (the default: Bellows does not wrap)\n"
+               "  --think[=V]       thinking: true, false, or an effort (low, medium, high); the default is\n"
+               "                    on for models whose template can think\n"
+               "  --hidethinking    think (when on) but show only the answer\n"
                "  -h, --help        this help\n\n"
                "Without a prompt, an interactive session starts; type /? there for its commands.\n"
                "When no server answers at BELLOWS_HOST, one is started in the background.\n");
@@ -289,6 +351,7 @@ static void session_fini(struct run_session *s)
     json_decref(s->messages);
     json_decref(s->options);
     json_decref(s->keep_alive);
+    json_decref(s->think);
     free(s->system);
 }
 
@@ -329,9 +392,19 @@ int cli_run(int argc, char **argv)
                     goto out;
                 }
                 s.json_format = true;
-            } else if (!strcmp(a, "--think")) {
-                status = cli_fail("%s is not supported by Bellows yet", a);
-                goto out;
+            } else if (!strcmp(a, "--think") || !strncmp(a, "--think=", 8)) {
+                /* as Ollama's flag: a value only after '=' (`--think false` is a prompt word) */
+                const char *v = fmt_think_value(a[7] == '=' ? a + 8 : "");
+                if (!v) {
+                    status = cli_fail("invalid value for --think: \"%s\" (must be true, false, high, medium or low)",
+                                      a + 8);
+                    goto out;
+                }
+                json_decref(s.think);
+                s.think = !strcmp(v, "true") ? json_true() : !strcmp(v, "false") ? json_false() : json_string(v);
+                s.think_explicit = true;
+            } else if (!strcmp(a, "--hidethinking")) {
+                s.hide_thinking = true;
             } else {
                 fprintf(stderr, "bellows run: unknown flag %s\n", a);
                 usage(stderr);
@@ -391,6 +464,7 @@ int cli_run(int argc, char **argv)
         status = cli_fail_err(&err, NULL);
         goto out;
     }
+    run_infer_think(&s);
     run_install_sigint();
     if (interactive) {
         status = run_repl(&s);

@@ -1,9 +1,10 @@
-/* chat.h -- turn chat messages into one prompt string with the model's chat template.
+/* chat.h -- the prompt of a model that carries no chat template at all.
  *
- * Uses llama_chat_apply_template(), which knows a fixed list of templates (it is not a
- * Jinja engine: no tools, no thinking). When the model's template is not one it knows,
- * or the model has none, the prompt is rendered as ChatML and *used_fallback is set so
- * the caller can log a warning once. Pure apart from libllama's template code. */
+ * Every model with a template renders through its own Jinja template (template/
+ * chat_template.h). This is the rest: llama_chat_apply_template(), which knows a fixed list
+ * of formats by name ("llama3", "chatml", ...); an unknown name or NULL renders as ChatML
+ * and sets *used_fallback, so the caller can log a warning once. Pure apart from
+ * libllama's template code. */
 #ifndef BELLOWS_CHAT_H
 #define BELLOWS_CHAT_H
 

@@ -13,7 +13,9 @@
 
 #include "engine/chat.h"
 #include "engine/textout.h"
+#include "template/chat_template.h"
 #include "llama.h"
+#include "template/reasoning.h"
 #include "util/log.h"
 
 #define POOL_FLOOR 4096       /* smallest pool: the smallest reservation D */
@@ -76,12 +78,21 @@ struct job {
     bool cancelled;
     struct llama_sampler *chain;
     struct textout out;
+    bool split;                   /* the text goes through `think` (a thinking template) */
+    struct reasoning_cfg think_cfg;
+    struct reasoning_split think; /* reasoning vs answer, streamed (template/reasoning.h) */
     llama_token pending; /* sampled, emitted, not yet decoded */
     bool has_pending;
     int out_idx;         /* this step's output row in the batch, or -1 */
     struct engine_stats st;
     int64_t t_submit, t_admit, t_first;
     int growths_at_admit;
+};
+
+#define ENGINE_TEMPLATE_CACHE 4
+struct template_slot {
+    struct chat_template *t;
+    uint64_t used;
 };
 
 struct engine {
@@ -91,7 +102,12 @@ struct engine {
 
     struct llama_model *model;
     const struct llama_vocab *vocab;
-    const char *tmpl;         /* the model's chat template, or NULL */
+    const char *tmpl;         /* the model's chat template text, or NULL */
+    struct chat_template *jt;       /* ... parsed once */
+    struct chat_template *jt_tools; /* tokenizer.chat_template.tool_use, for requests with tools */
+    char tmpl_error[256];           /* why the GGUF's template does not parse ("" when it does) */
+    struct template_slot overrides[ENGINE_TEMPLATE_CACHE]; /* Modelfile TEMPLATE texts, parsed */
+    const char *bos_text, *eos_text; /* the vocabulary's BOS/EOS token texts, for templates */
     bool warned_fallback;
     int n_ctx_train, cmax, n_embd;
     uint64_t kv_bytes_per_cell;
@@ -139,6 +155,54 @@ static void emit_simple(struct engine *e, uint64_t req_id, enum engine_event_typ
 {
     struct engine_event ev = {.req_id = req_id, .type = type, .text = text, .len = len, .stats = st};
     e->emit(e->emit_ud, &ev);
+}
+
+/* ---- reasoning: a job's text, split into thinking and answer ---------------------------- */
+
+/* Decides once per request, from the template that rendered the prompt and the prompt
+ * itself, whether its text is split (template/reasoning.h). Raw prompts never are. */
+static void job_reasoning_init(struct engine *e, struct job *j, const struct engine_request *r, const char *rendered)
+{
+    if (r->kind == ENGINE_EMBED || (r->kind == ENGINE_GENERATE && r->raw))
+        return;
+    /* The same choice as pick_template(): a Modelfile TEMPLATE replaces the GGUF's. */
+    const char *tmpl = r->chat_template && *r->chat_template ? r->chat_template : e->tmpl;
+    reasoning_detect(tmpl, rendered, r->think, &j->think_cfg);
+    j->split = j->think_cfg.format != REASONING_NONE;
+    if (j->split)
+        reasoning_init(&j->think, &j->think_cfg);
+}
+
+struct text_sink {
+    struct engine *e;
+    uint64_t req_id;
+};
+
+static void emit_split_piece(void *ud, bool thinking, const char *text, size_t len)
+{
+    struct text_sink *k = ud;
+    struct engine_event ev = {.req_id = k->req_id, .type = ENGINE_EV_TEXT, .text = text, .len = len,
+                              .thinking = thinking};
+    k->e->emit(k->e->emit_ud, &ev);
+}
+
+/* Emits answer text (after stop strings): as it is, or through the job's splitter. */
+static void emit_text(struct engine *e, struct job *j, const char *text, size_t len)
+{
+    if (!j->split) {
+        emit_simple(e, j->req_id, ENGINE_EV_TEXT, text, len, NULL);
+        return;
+    }
+    struct text_sink k = {e, j->req_id};
+    reasoning_feed(&j->think, text, len, emit_split_piece, &k);
+}
+
+/* The job's text ended: releases what the splitter still holds. */
+static void emit_text_end(struct engine *e, struct job *j)
+{
+    struct text_sink k = {e, j->req_id};
+    if (j->split)
+        reasoning_finish(&j->think, emit_split_piece, &k);
 }
 
 static void emit_error(struct engine *e, uint64_t req_id, int code, const char *msg)
@@ -329,6 +393,15 @@ static int token_piece(struct engine *e, llama_token tok, char *buf, int cap)
     return n < 0 ? -1 : n;
 }
 
+/* A control token renders as "" (token_piece), but the reasoning markers of some formats
+ * are control tokens (<|end|>, <|START_THINKING|>, [THINK]): those render as their text so
+ * the splitter sees them. Returns the piece's length, 0 for any other control token. */
+static int marker_piece(struct engine *e, const struct reasoning_cfg *cfg, llama_token tok, char *buf, int cap)
+{
+    int n = llama_token_to_piece(e->vocab, tok, buf, cap, 0, true);
+    return n > 0 && reasoning_marker_token(cfg, buf, (size_t)n) ? n : 0;
+}
+
 int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out, size_t *len)
 {
     /* libllama looks ids up with bounds-checked C++ accessors: an id out of range would
@@ -362,13 +435,95 @@ int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out
     return BW_OK;
 }
 
-static int render(struct engine *e, const struct policy_msg *msgs, size_t n, char **out, size_t *len)
+/* ---- chat templates ---------------------------------------------------------------- */
+
+/* The template a request renders with: the Modelfile's Jinja override (parsed once and
+ * kept in a small cache), the GGUF's tool_use variant when the request has tools, or the
+ * GGUF's own. *out NULL means the model has no template at all: only then does
+ * llama_chat_apply_template() (ChatML) render. A GGUF template that does not parse fails
+ * every chat with its parse error rather than silently rendering something else. */
+static int pick_template(struct engine *e, const struct engine_request *r, const struct chat_template **out,
+                         struct bw_err *err)
 {
-    bool fallback = false;
-    int rc = chat_render(e->tmpl, msgs, n, true, out, len, &fallback);
-    if (fallback && !e->warned_fallback) {
-        LOG(LOG_WARN, "engine", "the model's chat template is not one llama.cpp knows; using ChatML");
-        e->warned_fallback = true;
+    *out = NULL;
+    if (r->chat_template && *r->chat_template) {
+        size_t oldest = 0;
+        for (size_t i = 0; i < ENGINE_TEMPLATE_CACHE; i++) {
+            struct template_slot *c = &e->overrides[i];
+            if (c->t && !strcmp(chat_template_text(c->t), r->chat_template)) {
+                c->used = ++e->tick;
+                *out = c->t;
+                return BW_OK;
+            }
+            if (!c->t || c->used < e->overrides[oldest].used)
+                oldest = i;
+        }
+        struct chat_template *t;
+        int rc = chat_template_parse(r->chat_template, &t, err);
+        if (rc)
+            return rc;
+        chat_template_free(e->overrides[oldest].t);
+        e->overrides[oldest] = (struct template_slot){t, ++e->tick};
+        *out = t;
+        return BW_OK;
+    }
+    if (e->tmpl_error[0])
+        return bw_errf(err, BW_EINVAL, "%s", e->tmpl_error);
+    *out = r->tools_json && e->jt_tools ? e->jt_tools : e->jt;
+    return BW_OK;
+}
+
+/* What one request renders with; also the ud of the cut's token counter. */
+struct render_ctx {
+    struct engine *e;
+    const struct engine_request *r;
+    const struct chat_template *tmpl; /* NULL: no template (ChatML through libllama) */
+    int64_t now_unix;
+    int32_t utc_offset_s;
+    struct bw_err *err;
+};
+
+static void render_ctx_init(struct render_ctx *rc, struct engine *e, const struct engine_request *r,
+                            const struct chat_template *t, struct bw_err *err)
+{
+    time_t now = (time_t)(clock_real_ns() / 1000000000);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    *rc = (struct render_ctx){.e = e, .r = r, .tmpl = t, .now_unix = (int64_t)now,
+                              .utc_offset_s = (int32_t)tm.tm_gmtoff, .err = err};
+}
+
+static int render(struct render_ctx *rc, const struct policy_msg *msgs, size_t n, char **out, size_t *len)
+{
+    struct engine *e = rc->e;
+    if (!rc->tmpl) {
+        bool fallback = false;
+        int code = chat_render(NULL, msgs, n, true, out, len, &fallback);
+        if (!e->warned_fallback) {
+            LOG(LOG_WARN, "engine", "the model has no chat template; rendering chats as ChatML");
+            e->warned_fallback = true;
+        }
+        return code ? bw_errf(rc->err, code, "could not render the chat") : BW_OK;
+    }
+    struct chat_render_in in = {.msgs = msgs, .n_msgs = n, .tools_json = rc->r->tools_json, .think = rc->r->think,
+                                .add_generation_prompt = true, .bos_token = e->bos_text, .eos_token = e->eos_text,
+                                .now_unix = rc->now_unix, .utc_offset_s = rc->utc_offset_s};
+    struct bw_err why;
+    int code = chat_template_render(rc->tmpl, &in, out, len, &why);
+    if (code)
+        return bw_errf(rc->err, code, "chat template error: %s", why.msg);
+    return BW_OK;
+}
+
+/* Tokenizes a rendered chat. A template that prints bos_token itself must not get a second
+ * BOS from the tokenizer: when both are there, the tokenizer's goes. */
+static int tokenize_rendered(struct engine *e, const char *text, int32_t **toks, int *n)
+{
+    int rc = engine_tokenize(e, text, true, toks, n);
+    llama_token bos = llama_vocab_bos(e->vocab);
+    if (rc == BW_OK && *n >= 2 && bos != LLAMA_TOKEN_NULL && (*toks)[0] == bos && (*toks)[1] == bos) {
+        memmove(*toks, *toks + 1, (size_t)(*n - 1) * sizeof **toks);
+        (*n)--;
     }
     return rc;
 }
@@ -378,18 +533,18 @@ static int render(struct engine *e, const struct policy_msg *msgs, size_t n, cha
 
 static int count_rendered(void *ud, const struct policy_msg *msgs, size_t n)
 {
-    struct engine *e = ud;
+    struct render_ctx *rc = ud;
     char *text;
     size_t len;
-    int rc = render(e, msgs, n, &text, &len);
-    if (rc)
-        return rc;
+    int code = render(rc, msgs, n, &text, &len);
+    if (code)
+        return code;
     int32_t *toks;
     int n_tok;
-    rc = engine_tokenize(e, text, true, &toks, &n_tok);
+    code = tokenize_rendered(rc->e, text, &toks, &n_tok);
     free(text);
-    if (rc)
-        return rc;
+    if (code)
+        return code;
     free(toks);
     for (size_t i = 0; i < n; i++)
         n_tok += msgs[i].n_images * IMAGE_TOKENS;
@@ -411,14 +566,21 @@ static void cut_raw(struct engine *e, struct job *j, int num_keep, int num_predi
 /* Tokenizes a chat into j->prompt, cutting it at Cmax when needed: by the chat rule, or
  * for a templated generate (raw_cut) by the raw-prompt rule, as for any generate request
  * (spec/context.md rules 5 and 6). */
-static int size_chat(struct engine *e, const struct policy_msg *msgs, size_t n, struct job *j, int num_predict,
-                     int raw_cut_keep, bool raw_cut, char **rendered, struct bw_err *err)
+static int size_chat(struct engine *e, const struct engine_request *r, const struct policy_msg *msgs, size_t n,
+                     struct job *j, int num_predict, int raw_cut_keep, bool raw_cut, char **rendered,
+                     struct bw_err *err)
 {
-    size_t len;
-    int rc = render(e, msgs, n, rendered, &len);
+    const struct chat_template *t;
+    int rc = pick_template(e, r, &t, err);
     if (rc)
-        return bw_errf(err, rc, "could not render the chat template");
-    rc = engine_tokenize(e, *rendered, true, &j->prompt, &j->n_prompt);
+        return rc;
+    struct render_ctx rctx;
+    render_ctx_init(&rctx, e, r, t, err);
+    size_t len;
+    rc = render(&rctx, msgs, n, rendered, &len);
+    if (rc)
+        return rc;
+    rc = tokenize_rendered(e, *rendered, &j->prompt, &j->n_prompt);
     if (rc)
         return bw_errf(err, rc, "could not tokenize the prompt");
     int L = j->n_prompt;
@@ -437,18 +599,16 @@ static int size_chat(struct engine *e, const struct policy_msg *msgs, size_t n, 
     struct policy_msg *kept = malloc((n + 1) * sizeof *kept);
     int *idx = malloc((n + 1) * sizeof *idx);
     struct policy_chat_cut cut = {.msgs = kept, .idx = idx};
-    rc = kept && idx ? policy_chat_cut(msgs, n, e->cmax, room, count_rendered, e, &cut, err)
+    rc = kept && idx ? policy_chat_cut(msgs, n, e->cmax, room, count_rendered, &rctx, &cut, err)
                      : bw_errf(err, BW_ENOMEM, "out of memory");
     if (rc == BW_OK) {
         free(*rendered);
         free(j->prompt);
         j->prompt = NULL;
         *rendered = NULL;
-        rc = render(e, cut.msgs, cut.n_kept, rendered, &len);
-        if (rc == BW_OK)
-            rc = engine_tokenize(e, *rendered, true, &j->prompt, &j->n_prompt);
-        if (rc)
-            bw_errf(err, rc, "could not render the cut chat");
+        rc = render(&rctx, cut.msgs, cut.n_kept, rendered, &len);
+        if (rc == BW_OK && (rc = tokenize_rendered(e, *rendered, &j->prompt, &j->n_prompt)))
+            bw_errf(err, rc, "could not tokenize the cut chat");
         j->st.truncated_messages = (int)cut.n_dropped;
         j->st.truncated_tokens = L - cut.n_tokens_after;
     }
@@ -495,14 +655,14 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
             rc = bw_errf(err, BW_EINVAL, "messages are empty");
             goto fail;
         }
-        rc = size_chat(e, r->msgs, r->n_msgs, j, r->num_predict, 0, false, &rendered, err);
+        rc = size_chat(e, r, r->msgs, r->n_msgs, j, r->num_predict, 0, false, &rendered, err);
     } else if (r->kind == ENGINE_GENERATE && !r->raw) {
         struct policy_msg m[2];
         size_t n = 0;
         if (r->system && *r->system)
             m[n++] = (struct policy_msg){.role = "system", .content = r->system};
         m[n++] = (struct policy_msg){.role = "user", .content = r->prompt ? r->prompt : ""};
-        rc = size_chat(e, m, n, j, r->num_predict, r->num_keep, true, &rendered, err);
+        rc = size_chat(e, r, m, n, j, r->num_predict, r->num_keep, true, &rendered, err);
     } else {
         rendered = strdup(r->prompt ? r->prompt : "");
         rc = rendered ? engine_tokenize(e, rendered, true, &j->prompt, &j->n_prompt) : BW_ENOMEM;
@@ -552,6 +712,7 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
         job_free(j);
         return BW_OK;
     }
+    job_reasoning_init(e, j, r, rendered);
     free(rendered);
     rendered = NULL;
 
@@ -586,7 +747,8 @@ static void job_finish(struct engine *e, struct job *j, const char *reason)
 {
     struct textout_emit rest;
     if (textout_flush(&j->out, &rest) == BW_OK && rest.len)
-        emit_simple(e, j->req_id, ENGINE_EV_TEXT, rest.text, rest.len, NULL);
+        emit_text(e, j, rest.text, rest.len);
+    emit_text_end(e, j);
     int64_t t = clock_mono_ns();
     j->st.done_reason = reason;
     j->st.total_ns = t - j->t_submit;
@@ -875,9 +1037,11 @@ static void sample_and_emit(struct engine *e)
             continue;
         }
         int n = token_piece(e, tok, piece, sizeof piece);
+        if (n == 0 && j->split)
+            n = marker_piece(e, &j->think_cfg, tok, piece, sizeof piece);
         struct textout_emit out = {0};
         if (n > 0 && textout_push(&j->out, piece, (size_t)n, &out) == BW_OK && out.len)
-            emit_simple(e, j->req_id, ENGINE_EV_TEXT, out.text, out.len, NULL);
+            emit_text(e, j, out.text, out.len);
         if (out.stopped) {
             job_finish(e, j, "stop");
             continue;
@@ -1041,6 +1205,24 @@ static uint64_t kv_bytes_per_cell(const struct llama_model *m)
     return (uint64_t)llama_model_n_layer(m) * (uint64_t)n_head_kv * (uint64_t)(k_len + v_len) * 2u;
 }
 
+/* The GGUF's templates, parsed once for the life of the runner. */
+static void load_templates(struct engine *e)
+{
+    e->tmpl = llama_model_chat_template(e->model, NULL);
+    struct bw_err err;
+    if (e->tmpl && chat_template_parse(e->tmpl, &e->jt, &err) != BW_OK) {
+        snprintf(e->tmpl_error, sizeof e->tmpl_error, "the model's chat template does not parse: %.200s", err.msg);
+        LOG(LOG_WARN, "engine", "%s", e->tmpl_error);
+    }
+    const char *tools = llama_model_chat_template(e->model, "tool_use");
+    if (tools && chat_template_parse(tools, &e->jt_tools, &err) != BW_OK)
+        LOG(LOG_WARN, "engine", "the model's tool_use chat template does not parse (%s); using its default one",
+            err.msg);
+    llama_token bos = llama_vocab_bos(e->vocab), eos = llama_vocab_eos(e->vocab);
+    e->bos_text = bos != LLAMA_TOKEN_NULL ? llama_vocab_get_text(e->vocab, bos) : "";
+    e->eos_text = eos != LLAMA_TOKEN_NULL ? llama_vocab_get_text(e->vocab, eos) : "";
+}
+
 int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud, struct engine **out,
                struct bw_err *err)
 {
@@ -1080,7 +1262,7 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
                        p->model_path);
     }
     e->vocab = llama_model_get_vocab(e->model);
-    e->tmpl = llama_model_chat_template(e->model, NULL);
+    load_templates(e);
     e->n_ctx_train = llama_model_n_ctx_train(e->model);
     e->n_embd = llama_model_n_embd(e->model);
     e->cmax = policy_cmax(e->n_ctx_train, p->context_cap);
@@ -1115,6 +1297,10 @@ void engine_free(struct engine *e)
         llama_batch_free(e->batch);
     if (e->ctx)
         llama_free(e->ctx);
+    chat_template_free(e->jt);
+    chat_template_free(e->jt_tools);
+    for (size_t i = 0; i < ENGINE_TEMPLATE_CACHE; i++)
+        chat_template_free(e->overrides[i].t);
     if (e->model)
         llama_model_free(e->model);
     free(e->state_buf);

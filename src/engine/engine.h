@@ -76,6 +76,10 @@ struct engine_request {
     const char *grammar;     /* GBNF constraining the answer (JSON mode), or NULL */
     bool truncate;           /* ENGINE_EMBED: cut to Cmax (true) or fail */
     bool render_only;        /* _debug_render_only: report the rendered prompt, generate nothing */
+    /* chat template inputs (src/template/) */
+    const char *chat_template; /* Jinja text replacing the model's own (Modelfile TEMPLATE), or NULL */
+    const char *tools_json;    /* JSON array text of the OpenAI function list, or NULL */
+    const char *think;         /* NULL: unset; "true", "false", "low", "medium", "high" */
 };
 
 struct engine_stats {
@@ -98,7 +102,8 @@ struct engine_stats {
 };
 
 enum engine_event_type {
-    ENGINE_EV_TEXT,       /* text: a piece of the answer (valid UTF-8, stop strings removed) */
+    ENGINE_EV_TEXT,       /* text: a piece of the answer (valid UTF-8, stop strings removed),
+                             or of the reasoning when `thinking` (template/reasoning.h) */
     ENGINE_EV_DONE,       /* stats: the request is finished; nothing more comes for req_id */
     ENGINE_EV_ERROR,      /* err_code + text: the request failed; nothing more comes */
     ENGINE_EV_EMBEDDING,  /* embd[n_embd], then DONE */
@@ -110,6 +115,7 @@ struct engine_event {
     enum engine_event_type type;
     const char *text; /* borrowed: valid during the callback only */
     size_t len;
+    bool thinking;    /* TEXT: the piece is reasoning, not answer */
     const struct engine_stats *stats;
     const float *embd;
     int n_embd;

@@ -63,6 +63,10 @@ struct policy_msg {
     const char *role;
     const char *content;
     int n_images;
+    /* The whole message as a JSON object text for the chat template (tool_calls, thinking,
+     * tool_name, ...; role and content as above), or NULL: the template then sees
+     * {role, content}. Borrowed like the rest. */
+    const char *json;
 };
 
 /* Tokens of the prompt RENDERED from exactly msgs[0..n_msgs) (chat template applied,

@@ -118,9 +118,13 @@ static int decode_messages(json_t *arr, struct req_priv *p, struct engine_reques
             return bw_errf(err, BW_EINVAL, "messages[%zu].content must be a string", i);
         if (images && !json_is_integer(images))
             return bw_errf(err, BW_EINVAL, "messages[%zu].images must be an integer (a count)", i);
+        const json_t *whole = json_object_get(m, "json");
+        if (whole && !json_is_string(whole))
+            return bw_errf(err, BW_EINVAL, "messages[%zu].json must be a string", i);
         p->msgs[i] = (struct policy_msg){.role = role,
                                          .content = content ? json_string_value(content) : "",
-                                         .n_images = images ? (int)json_integer_value(images) : 0};
+                                         .n_images = images ? (int)json_integer_value(images) : 0,
+                                         .json = json_string_value(whole)};
         if (!p->msgs[i].content)
             p->msgs[i].content = "";
     }
@@ -210,6 +214,9 @@ int proto_request_decode(const uint8_t *json, size_t len, struct proto_request *
     if (out->type <= PROTO_REQ_GENERATE) {
         r->render_only = json_is_true(json_object_get(doc, "render_only"));
         r->grammar = opt_string(doc, "grammar");
+        r->think = opt_string(doc, "think");
+        r->chat_template = opt_string(doc, "chat_template");
+        r->tools_json = opt_string(doc, "tools");
         if ((rc = options_apply(json_object_get(doc, "options"), r, p->stops, err)))
             return rc;
     }
@@ -244,6 +251,8 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
                                   q->msgs[i].content ? q->msgs[i].content : "");
             if (m && q->msgs[i].n_images)
                 json_object_set_new(m, "images", json_integer(q->msgs[i].n_images));
+            if (m && q->msgs[i].json)
+                json_object_set_new(m, "json", json_string(q->msgs[i].json));
             json_array_append_new(msgs, m);
         }
         json_object_set_new(o, "messages", msgs);
@@ -280,6 +289,12 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
             json_object_set_new(o, "render_only", json_true());
         if (q->grammar)
             json_object_set_new(o, "grammar", json_string(q->grammar));
+        if (q->think)
+            json_object_set_new(o, "think", json_string(q->think));
+        if (q->chat_template)
+            json_object_set_new(o, "chat_template", json_string(q->chat_template));
+        if (q->tools_json)
+            json_object_set_new(o, "tools", json_string(q->tools_json));
     }
     return frame_take(o, frame, frame_len);
 }
@@ -386,6 +401,8 @@ int proto_event_encode(const struct proto_event *ev, uint8_t **frame, size_t *fr
     case PROTO_EV_TEXT:
         /* The engine only emits valid UTF-8 (textout.c); jansson rejects anything else. */
         json_object_set_new(o, "text", json_stringn(ev->text ? ev->text : "", ev->len));
+        if (ev->type == PROTO_EV_TOKEN && ev->thinking)
+            json_object_set_new(o, "thinking", json_true());
         break;
     case PROTO_EV_ERROR:
         json_object_set_new(o, "code", json_integer(ev->err_code));
@@ -464,6 +481,7 @@ int proto_event_decode(const uint8_t *json, size_t len, struct proto_event *out,
             return bw_errf(err, BW_EINVAL, "%s event without text", ev_names[type]);
         out->text = json_string_value(v);
         out->len = json_string_length(v);
+        out->thinking = out->type == PROTO_EV_TOKEN && json_is_true(json_object_get(doc, "thinking"));
         out->err_code = (int)get_int(doc, "code");
         break;
     case PROTO_EV_EMBEDDING:

@@ -73,7 +73,7 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
 
 enum proto_ev_type {
     PROTO_EV_READY,     /* first frame: model loaded */
-    PROTO_EV_TOKEN,     /* text: a piece of the answer */
+    PROTO_EV_TOKEN,     /* text: a piece of the answer, or of the reasoning when thinking */
     PROTO_EV_RENDERED,  /* text: the rendered prompt (render_only) */
     PROTO_EV_EMBEDDING, /* embd[n_embd] */
     PROTO_EV_TOKENS,    /* tokens[n_tokens] (tokenize) */
@@ -100,6 +100,7 @@ struct proto_event {
     uint64_t id;
     const char *text;
     size_t len;
+    bool thinking;               /* TOKEN: text is reasoning, not answer */
     int err_code;
     struct engine_stats stats;   /* DONE (done_reason points into the event) */
     const float *embd;

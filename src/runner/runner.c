@@ -77,7 +77,10 @@ static void on_engine_event(void *ud, const struct engine_event *e)
     struct runner *rn = ud;
     struct proto_event ev = {.id = e->req_id, .text = e->text, .len = e->len, .err_code = e->err_code};
     switch (e->type) {
-    case ENGINE_EV_TEXT: ev.type = PROTO_EV_TOKEN; break;
+    case ENGINE_EV_TEXT:
+        ev.type = PROTO_EV_TOKEN;
+        ev.thinking = e->thinking;
+        break;
     case ENGINE_EV_RENDERED: ev.type = PROTO_EV_RENDERED; break;
     case ENGINE_EV_ERROR: ev.type = PROTO_EV_ERROR; break;
     case ENGINE_EV_EMBEDDING:

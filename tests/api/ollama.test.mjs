@@ -59,8 +59,16 @@ test('generate, streamed and not, with a system override and raw mode', async ()
   let text = '';
   for await (const p of await ollama.generate({ model: 'demo', prompt: 'Why is the sky blue?', options: greedy, stream: true })) text += p.response;
   assert.equal(text, a.response);
+  // The demo's template (Qwen2's) puts its own default system prompt in when there is none:
+  // the request's system replaces it, so check what the model sees rather than a count.
   const sys = await ollama.generate({ model: 'demo', prompt: 'Why is the sky blue?', system: 'Answer in French.', options: greedy });
-  assert.ok(sys.prompt_eval_count > a.prompt_eval_count, 'the system message is part of the prompt');
+  assert.ok(sys.prompt_eval_count > 0);
+  const seen = await (await fetch(`${srv.url}/api/generate`, {
+    method: 'POST',
+    body: JSON.stringify({ model: 'demo', prompt: 'Why is the sky blue?', system: 'Answer in French.', _debug_render_only: true }),
+  })).json();
+  assert.match(seen.debug_info.rendered_prompt, /^<\|im_start\|>system\nAnswer in French\.<\|im_end\|>\n<\|im_start\|>user\nWhy is the sky blue\?/,
+    'the system message is part of the prompt, in place of the template\'s default');
   const raw = await ollama.generate({ model: 'demo', prompt: 'The sky is', raw: true, options: greedy });
   assert.ok(raw.prompt_eval_count < 6, 'raw prompts are not templated');
 });

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -200,6 +202,70 @@ static void test_param_set(void **state)
     json_decref(p);
 }
 
+/* ---- thinking (bellows run) ---------------------------------------------------------------- */
+
+static void test_think_value(void **state)
+{
+    (void)state;
+    assert_string_equal(fmt_think_value(""), "true"); /* --think alone */
+    assert_string_equal(fmt_think_value("true"), "true");
+    assert_string_equal(fmt_think_value("false"), "false");
+    assert_string_equal(fmt_think_value("low"), "low");
+    assert_string_equal(fmt_think_value("medium"), "medium");
+    assert_string_equal(fmt_think_value("high"), "high");
+    assert_null(fmt_think_value("High"));
+    assert_null(fmt_think_value("yes"));
+    assert_null(fmt_think_value("1"));
+    assert_null(fmt_think_value(NULL));
+}
+
+/* Feeds (thinking, content) chunks as on_line does and returns what reached the file. */
+static char *think_view(bool color, bool hide, const char *const *chunks, size_t n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    struct fmt_thinking t = {.color = color, .hide = hide};
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        fmt_thinking_piece(&t, chunks[i], strlen(chunks[i]), f);
+        if (*chunks[i + 1]) {
+            fmt_thinking_close(&t, f);
+            fputs(chunks[i + 1], f);
+        }
+    }
+    fmt_thinking_close(&t, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_thinking_view(void **state)
+{
+    (void)state;
+    static const char *const chat[] = {"", "", "Let me", "", " see.", "", "", "Hi", "", " there"};
+    char *s = think_view(false, false, chat, 10);
+    assert_string_equal(s, "Thinking...\nLet me see.\n...done thinking.\n\nHi there");
+    free(s);
+    s = think_view(true, false, chat, 10); /* a terminal: dimmed, reset after the footer */
+    assert_string_equal(s, "\033[2mThinking...\nLet me see.\n...done thinking.\n\n\033[0mHi there");
+    free(s);
+    s = think_view(true, true, chat, 10); /* --hidethinking */
+    assert_string_equal(s, "Hi there");
+    free(s);
+    static const char *const nl[] = {"a\n", "", "", "b"}; /* no extra newline after one */
+    s = think_view(false, false, nl, 4);
+    assert_string_equal(s, "Thinking...\na\n...done thinking.\n\nb");
+    free(s);
+    static const char *const only[] = {"hmm", ""}; /* all thinking: the block still ends */
+    s = think_view(true, false, only, 2);
+    assert_string_equal(s, "\033[2mThinking...\nhmm\n...done thinking.\n\n\033[0m");
+    free(s);
+    static const char *const none[] = {"", "just", "", " text"}; /* no thinking: nothing added */
+    s = think_view(true, false, none, 4);
+    assert_string_equal(s, "just text");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_go_duration),    cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_table),          cmocka_unit_test(test_modelfile),
         cmocka_unit_test(test_modelfile_errors), cmocka_unit_test(test_param_set),
+        cmocka_unit_test(test_think_value),    cmocka_unit_test(test_thinking_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,7 +111,7 @@ static void collector_reset(struct collector *c)
     memset(c, 0, sizeof *c);
 }
 
-static struct engine *open_engine(struct collector *c, int n_parallel, int min_pool, int64_t max_pool)
+static struct engine *open_engine_fa(struct collector *c, int n_parallel, int min_pool, int64_t max_pool, bool fa)
 {
     struct engine_params p;
     engine_params_default(&p);
@@ -120,12 +120,28 @@ static struct engine *open_engine(struct collector *c, int n_parallel, int min_p
     p.n_threads = 2;
     p.min_pool_cells = min_pool;
     p.max_pool_cells = max_pool;
+    p.flash_attn = fa;
     struct engine *e = NULL;
     struct bw_err err;
     int rc = engine_new(&p, on_event, c, &e, &err);
     if (rc)
         fail_msg("engine_new: %s", err.msg);
     return e;
+}
+
+static struct engine *open_engine(struct collector *c, int n_parallel, int min_pool, int64_t max_pool)
+{
+    return open_engine_fa(c, n_parallel, min_pool, max_pool, true);
+}
+
+/* For the tests that compare texts token for token across pool layouts: without flash
+ * attention. The CPU flash-attention kernel's accumulation order depends on the shape of
+ * the batch and on where a sequence's cells lie in the pool, so with it on two layouts may
+ * part ways after a few dozen greedy tokens (seen with the demo's real template, whose
+ * default system prompt makes the prompt longer); the state moves themselves are exact. */
+static struct engine *open_engine_exact(struct collector *c, int n_parallel, int min_pool, int64_t max_pool)
+{
+    return open_engine_fa(c, n_parallel, min_pool, max_pool, false);
 }
 
 static void run_until_idle(struct engine *e)
@@ -215,7 +231,7 @@ static void same_request_twice_gives_same_tokens(void **state)
  * prefix grows it again. Everything must match the same schedule in one 32768-cell pool. */
 static void run_growth_schedule(int min_pool, struct collector *c, struct engine_status *st)
 {
-    struct engine *e = open_engine(c, 4, min_pool, 0);
+    struct engine *e = open_engine_exact(c, 4, min_pool, 0);
     struct policy_msg a[] = {{.role = "user", .content = "Write a long story about a lighthouse."}};
     struct policy_msg b[] = {{.role = "user", .content = "List the planets."}};
     struct engine_request ra = greedy_chat(1, a, 1, 120);
@@ -274,7 +290,7 @@ static void parallel_sequences_match_solo_runs(void **state)
     struct collector c = {0};
     for (int i = 0; i < 4; i++) {
         m[i][0] = (struct policy_msg){.role = "user", .content = prompts[i]};
-        struct engine *e = open_engine(&c, 4, 0, 0);
+        struct engine *e = open_engine_exact(&c, 4, 0, 0);
         struct engine_request r = greedy_chat(1, m[i], 1, 30);
         submit_ok(e, &r);
         run_until_idle(e);
@@ -282,7 +298,7 @@ static void parallel_sequences_match_solo_runs(void **state)
         engine_free(e);
         collector_reset(&c);
     }
-    struct engine *e = open_engine(&c, 4, 0, 0);
+    struct engine *e = open_engine_exact(&c, 4, 0, 0);
     for (int i = 0; i < 4; i++) {
         struct engine_request r = greedy_chat((uint64_t)i + 1, m[i], 1, 30);
         submit_ok(e, &r);
