@@ -5,6 +5,7 @@
 #include "engine/engine.h"
 #include "util/clock.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,6 +494,11 @@ static void render_ctx_init(struct render_ctx *rc, struct engine *e, const struc
                               .utc_offset_s = (int32_t)tm.tm_gmtoff, .err = err};
 }
 
+static bool is_cut_marker(const struct policy_msg *m)
+{
+    return !m->json && m->content && !strcmp(m->content, POLICY_CUT_MARKER);
+}
+
 static int render(struct render_ctx *rc, const struct policy_msg *msgs, size_t n, char **out, size_t *len)
 {
     struct engine *e = rc->e;
@@ -510,6 +516,23 @@ static int render(struct render_ctx *rc, const struct policy_msg *msgs, size_t n
                                 .now_unix = rc->now_unix, .utc_offset_s = rc->utc_offset_s};
     struct bw_err why;
     int code = chat_template_render(rc->tmpl, &in, out, len, &why);
+    if (code == BW_EINVAL) {
+        /* A cut chat carries the marker as a system message; a template that refuses system
+         * messages (Gemma 2) or one in the middle renders the cut chat without it. */
+        struct policy_msg *kept = malloc((n ? n : 1) * sizeof *kept);
+        size_t k = 0;
+        for (size_t i = 0; kept && i < n; i++)
+            if (!is_cut_marker(&msgs[i]))
+                kept[k++] = msgs[i];
+        if (kept && k < n) {
+            in.msgs = kept;
+            in.n_msgs = k;
+            struct bw_err again;
+            if (chat_template_render(rc->tmpl, &in, out, len, &again) == BW_OK)
+                code = BW_OK;
+        }
+        free(kept);
+    }
     if (code)
         return bw_errf(rc->err, code, "chat template error: %s", why.msg);
     return BW_OK;
@@ -537,6 +560,11 @@ static int count_rendered(void *ud, const struct policy_msg *msgs, size_t n)
     char *text;
     size_t len;
     int code = render(rc, msgs, n, &text, &len);
+    if (code == BW_EINVAL)
+        for (size_t i = 0; i < n; i++)
+            if (is_cut_marker(&msgs[i]))
+                return INT_MAX / 4; /* the template refuses this cut (roles must alternate...): too
+                                       big, so the cut's search tries another one */
     if (code)
         return code;
     int32_t *toks;

@@ -336,9 +336,12 @@ static void exec_for(struct jx_render *r, struct jx_scope *s, const struct jx_no
         jv_dict_set(A, loop, jv_cstr(A, keys[k]), jv_none());
     for (size_t k = 0; k < 11; k++) /* after the last insert: inserts move the items */
         slot[k] = jv_dict_find_str(loop, keys[k]);
-    jx_scope_set(r, ls, "loop", loop);
     for (size_t i = 0; i < len; i++) {
         jx_step(r);
+        /* jinja2 starts every iteration afresh: a `set` in one iteration is not seen by the
+         * next (each reads the enclosing value again) */
+        ls->n = 0;
+        jx_scope_set(r, ls, "loop", loop);
         *slot[0] = jv_int((int64_t)i + 1);
         *slot[1] = jv_int((int64_t)i);
         *slot[2] = jv_int((int64_t)(len - i));

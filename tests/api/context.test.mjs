@@ -203,3 +203,32 @@ test('generate and generate_chat: the handler behaviours of spec/context.md', as
   assert.equal(huge.status, 400);
   assert.match((await huge.json()).error, /prompt is \d+ tokens, the model's context is 4096/);
 });
+
+// The cut puts a system marker after the first message; real templates may refuse a system
+// message (Gemma 2) or insist that roles alternate (Mistral). The cut must still render
+// with the model's own template: without the marker, and with a kept suffix the template
+// accepts, never a template error.
+test('a long chat is cut and still renders with templates that refuse system messages or need alternation', async () => {
+  const dir = new URL('../../build/_deps/llama.cpp/models/templates/', import.meta.url).pathname;
+  const { readFileSync } = await import('node:fs');
+  const msgs = [];
+  for (let i = 0; i < 40; i++) {
+    msgs.push({ role: 'user', content: `question ${i} ${words(60)}` });
+    msgs.push({ role: 'assistant', content: `answer ${i} ${words(60)}` });
+  }
+  msgs.push({ role: 'user', content: 'the last question' });
+  for (const [name, file, marker] of [['cut-gemma2', 'google-gemma-2-2b-it.jinja', false],
+    ['cut-mistral', 'mistralai-Mistral-Nemo-Instruct-2407.jinja', null]]) {
+    const c = await post(srv.url, '/api/create', { model: name, from: CTX4K_GGUF, template: readFileSync(dir + file, 'utf8'), stream: false });
+    assert.equal(c.status, 200, await c.text());
+    const r = await post(srv.url, '/api/chat', { model: name, messages: msgs, _debug_render_only: true });
+    const body = await r.text();
+    assert.equal(r.status, 200, body);
+    const d = JSON.parse(body).debug_info;
+    assert.ok(d.truncated_messages > 0 && d.prompt_eval_count <= 4096 - 1024, JSON.stringify({ ...d, rendered_prompt: undefined }));
+    assert.match(d.rendered_prompt, /question 0 /, 'the first message is kept');
+    assert.match(d.rendered_prompt, /the last question/);
+    assert.doesNotMatch(d.rendered_prompt, /question 1 /, 'the oldest middle messages are gone');
+    if (marker === false) assert.doesNotMatch(d.rendered_prompt, /Earlier messages were omitted/);
+  }
+});
