@@ -3,7 +3,8 @@
 // through `_debug_render_only`, byte for byte as the oracle (@huggingface/jinja, see
 // tests/template/oracle.mjs) renders the same context with that vocabulary's BOS/EOS texts.
 // The message sets are tests/template/cases.mjs; a template's raise_exception is a 400
-// carrying its message.
+// carrying its message; a template that prints bos_token gets one BOS. Every template, with
+// every message set, is tests/api/templates-all.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -82,4 +83,27 @@ test("Gemma 2's template refuses a system message with its own words, as a 400",
   const text = await r.text();
   assert.equal(r.status, 400, text);
   assert.match(JSON.parse(text).error, /System role not supported/);
+});
+
+// One BOS (docs/templates.md): llama-bpe's tokenizer adds BOS by itself, so a template that
+// prints bos_token must not get a second one. Two models on the same GGUF and messages, one
+// template printing bos_token and one not, must count the same prompt tokens.
+test('a template that prints bos_token gets one BOS in the token stream, not two', async () => {
+  const loop = '{% for m in messages %}{{ m.content }}{% endfor %}';
+  const messages = [{ role: 'user', content: 'Hello there' }, { role: 'assistant', content: ' and you' }];
+  const info = {};
+  for (const [name, template] of [['bos-printed', `{{ bos_token }}${loop}`], ['bos-not-printed', loop]]) {
+    const made = await post(srv.url, '/api/create', { model: name, from: 'llama31', template, stream: false });
+    assert.equal(made.status, 200, await made.text());
+    const r = await post(srv.url, '/api/chat', { model: name, messages, stream: false, _debug_render_only: true, keep_alive: 0 });
+    const text = await r.text();
+    assert.equal(r.status, 200, text);
+    info[name] = JSON.parse(text).debug_info;
+  }
+  const bos = MODELS.llama31.tokens.bos_token;
+  assert.equal(info['bos-printed'].rendered_prompt, `${bos}Hello there and you`);
+  assert.equal(info['bos-not-printed'].rendered_prompt, 'Hello there and you');
+  assert.ok(info['bos-not-printed'].prompt_tokens > 1);
+  assert.equal(info['bos-printed'].prompt_tokens, info['bos-not-printed'].prompt_tokens,
+    'the template that prints bos_token has more prompt tokens: a double BOS');
 });
