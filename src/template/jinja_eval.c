@@ -93,12 +93,27 @@ static int64_t norm_index(int64_t i, size_t n)
     return i < 0 ? i + (int64_t)n : i;
 }
 
-/* Python's slice semantics on a list or a string. */
+/* Python's slice semantics on a list (a tuple stays a tuple) or a string, whose indexes
+ * count code points: cp[i] is the byte offset of code point i (NULL when all ASCII). */
 static struct jv eval_slice(struct jx_render *r, struct jv obj, struct jv lo, struct jv hi, struct jv step_v)
 {
     size_t n = obj.k == JV_STR ? obj.s->len : obj.k == JV_LIST ? obj.l->n : 0;
     if (obj.k != JV_STR && obj.k != JV_LIST)
         jx_fail(&r->fault, "line %d: '%s' object is not subscriptable", r->line, jv_type_name(obj));
+    size_t *cp = NULL;
+    if (obj.k == JV_STR) {
+        size_t ncp = 0;
+        for (size_t i = 0; i < obj.s->len; i++)
+            ncp += ((unsigned char)obj.s->p[i] & 0xC0) != 0x80;
+        if (ncp != obj.s->len) {
+            cp = jx_alloc(&r->arena, (ncp + 1) * sizeof *cp);
+            for (size_t i = 0, k = 0; i < obj.s->len; i++)
+                if (((unsigned char)obj.s->p[i] & 0xC0) != 0x80)
+                    cp[k++] = i;
+            cp[ncp] = obj.s->len;
+            n = ncp;
+        }
+    }
     int64_t step = step_v.k == JV_INT ? step_v.i : 1;
     if (step == 0)
         jx_fail(&r->fault, "line %d: slice step cannot be zero", r->line);
@@ -115,14 +130,17 @@ static struct jv eval_slice(struct jx_render *r, struct jv obj, struct jv lo, st
         stop = stop < -1 ? -1 : stop > len - 1 ? len - 1 : stop;
     }
     if (obj.k == JV_STR) {
+#define AT(i) (cp ? cp[i] : (size_t)(i))
         if (step == 1)
-            return jv_str_borrow(&r->arena, obj.s->p + start, stop > start ? (size_t)(stop - start) : 0);
+            return jv_str_borrow(&r->arena, obj.s->p + AT(start), stop > start ? AT(stop) - AT(start) : 0);
         struct jx_buf b = {.arena = &r->arena};
         for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
-            jx_buf_putc(&b, obj.s->p[i]);
+            jx_buf_put(&b, obj.s->p + AT(i), AT(i + 1) - AT(i));
+#undef AT
         return jv_str_borrow(&r->arena, b.p ? b.p : "", b.len);
     }
     struct jv out = jv_list_new(&r->arena, 0);
+    out.l->tuple = obj.l->tuple;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
         jv_list_push(&r->arena, out, obj.l->items[i]);
     return out;
@@ -143,8 +161,11 @@ static struct jv eval(struct jx_render *r, struct jx_scope *s, const struct jx_n
     }
     case E_DICT: {
         struct jv d = jv_dict_new(&r->arena);
-        for (size_t i = 0; i + 1 < n->n_kids; i += 2)
+        for (size_t i = 0; i + 1 < n->n_kids; i += 2) {
+            r->steps += (int64_t)(d.d->n / 8); /* each key is looked for among those before it */
+            jx_step(r);
             jv_dict_set(&r->arena, d, eval(r, s, n->kids[i]), eval(r, s, n->kids[i + 1]));
+        }
         return d;
     }
     case E_ATTR: {
@@ -194,6 +215,8 @@ static struct jv eval(struct jx_render *r, struct jx_scope *s, const struct jx_n
     case E_NEG:
     case E_POS: {
         struct jv v = eval(r, s, n->a);
+        if (v.k == JV_INT && v.i == INT64_MIN && n->kind == E_NEG) /* Python's int would grow; ours stops */
+            jx_fail(&r->fault, "line %d: integer overflow (past 64 bits)", r->line);
         if (v.k == JV_INT || v.k == JV_BOOL)
             return jv_int(n->kind == E_NEG ? -(v.k == JV_BOOL ? v.b : v.i) : (v.k == JV_BOOL ? v.b : v.i));
         if (v.k == JV_FLOAT)
@@ -213,7 +236,16 @@ static struct jv eval(struct jx_render *r, struct jx_scope *s, const struct jx_n
         return jv_truthy(a) ? a : eval(r, s, n->b);
     }
     case E_BIN: return jx_binop(r, n->op, eval(r, s, n->a), eval(r, s, n->b));
-    case E_CMP: return jv_bool(jx_compare(r, n->op, eval(r, s, n->a), eval(r, s, n->b)));
+    case E_CMP: { /* a chain (see parse_compare): false at the first link that fails */
+        struct jv left = eval(r, s, n->a);
+        for (const struct jx_node *k = n; k; k = k->c) {
+            struct jv right = eval(r, s, k->b);
+            if (!jx_compare(r, k->op, left, right))
+                return jv_bool(false);
+            left = right;
+        }
+        return jv_bool(true);
+    }
     case E_COND:
         if (jv_truthy(eval(r, s, n->a)))
             return eval(r, s, n->b);
@@ -242,6 +274,7 @@ struct jv jx_call_macro(struct jx_render *r, struct jv_func *fn, struct jx_args 
         jx_fail(&r->fault, "line %d: macros nested more than %d deep", r->line, r->opts->max_depth);
     struct jx_scope *s = scope_new(r, fn->closure);
     struct jv varargs = jv_list_new(&r->arena, 0);
+    varargs.l->tuple = true; /* jinja2's varargs is a tuple: it prints as (1, 2) */
     struct jv kwargs = jv_dict_new(&r->arena);
     for (size_t i = 0; i < m->n_targets; i++) {
         struct jv v = jv_undef(m->targets[i]);

@@ -1,6 +1,11 @@
 /* jinja_int.h -- the parts of the Jinja renderer its files share: the arena, values, the
  * syntax tree and the render state. Not a public interface (jinja.h is).
  *
+ * Files: jinja_lex.c (source -> tokens, jinja_lex.h), jinja_parse.c (tokens -> tree),
+ * jinja_eval.c (running the tree), jinja_value.c (values, the arena, Python printing), and
+ * the builtins: jinja_ops.c, jinja_methods.c, jinja_filters.c, jinja_tests.c,
+ * jinja_globals.c, with their shared helpers in jinja_builtins.c.
+ *
  * Memory: everything a parse makes lives in the template's arena; everything a render
  * makes lives in the render's arena, freed at once at the end. So errors can unwind with
  * longjmp from anywhere (jx_fail) without leaking, and values need no reference counts. */
@@ -206,17 +211,48 @@ struct jv jx_call_macro(struct jx_render *r, struct jv_func *fn, struct jx_args 
 struct jv jx_scope_get(struct jx_scope *s, const char *name);
 void jx_scope_set(struct jx_render *r, struct jx_scope *s, const char *name, struct jv v);
 
-/* builtins (jinja_builtins.c) */
-struct jv jx_filter(struct jx_render *r, const char *name, struct jv v, struct jx_args *a);
-bool jx_test(struct jx_render *r, const char *name, struct jv v, struct jx_args *a);
+/* ---- builtins: what a template can call --------------------------------------------- */
+
+/* Shared by the builtin files (jinja_builtins.c). */
+#define NOPOS ((size_t)-1) /* jx_arg's pos when an argument is keyword-only */
+struct jv jx_arg(struct jx_args *a, size_t pos, const char *kw, struct jv dflt); /* by keyword, else position */
+struct jv jx_iterable(struct jx_render *r, struct jv v);  /* a list to iterate: dict keys, str chars */
+void jx_charge(struct jx_render *r, size_t bytes, size_t items); /* steps for work on a large input */
+size_t jx_value_size(struct jv v, size_t *items);   /* a string's bytes; *items: a list's or dict's */
+struct jv jx_need_str(struct jx_render *r, struct jv v, const char *what); /* v, or fails naming what */
+int64_t jx_need_int(struct jx_render *r, struct jv v, const char *what);   /* an int or bool, or fails */
+size_t jx_utf8_len(const char *p, size_t n);                /* code points in n bytes */
+size_t jx_utf8_offset(const char *p, size_t n, size_t cp);  /* byte offset of code point cp, clamped */
+static inline int64_t jx_as_int(struct jv v) { return v.k == JV_BOOL ? v.b : v.i; } /* of an int or bool */
+static inline struct jv jx_str_of(struct jx_render *r, struct jv v) { return jv_to_str(&r->arena, v, &r->fault); }
+
+/* Operators (jinja_ops.c). */
+struct jv jx_binop(struct jx_render *r, enum jx_op op, struct jv a, struct jv b);
+bool jx_compare(struct jx_render *r, enum jx_op op, struct jv a, struct jv b);
+bool jx_contains(struct jx_render *r, struct jv container, struct jv item); /* item in container */
+int jx_order(struct jx_render *r, struct jv a, struct jv b); /* <0, 0, >0 as Python orders them */
+struct jv jx_percent_format(struct jx_render *r, struct jv fmt, struct jv args); /* fmt % args */
+struct jv jx_html_escape(struct jx_render *r, struct jv s); /* Markup; a safe string comes back as is */
+struct jv jx_concat_str(struct jx_render *r, struct jv a, struct jv b);
+struct jv jx_float_to_int(struct jx_render *r, double d, struct jv dflt); /* int(d); nan gives dflt */
+
+/* Methods, attributes and items (jinja_methods.c). */
 struct jv jx_getattr(struct jx_render *r, struct jv obj, const char *name); /* obj.name */
 struct jv jx_getitem(struct jx_render *r, struct jv obj, struct jv key);     /* obj[key] */
 struct jv jx_call_method(struct jx_render *r, struct jv self, const char *name, struct jx_args *a);
+struct jv jx_str_method(struct jx_render *r, const char *m, struct jv s, struct jx_args *a); /* s.m(...) */
+enum jx_casing { CASE_UPPER, CASE_LOWER, CASE_TITLE, CASE_CAPITALIZE, CASE_SWAP };
+struct jv jx_change_case(struct jx_render *r, struct jv s, enum jx_casing how);
+struct jv jx_splitlines(struct jx_render *r, struct jv s, bool keepends);
+struct jv jx_join_items(struct jx_render *r, struct jv sep, struct jv items, bool convert); /* sep.join() */
+struct jv jx_dict_items(struct jx_render *r, struct jv d); /* d.items(): (key, value) tuples */
+extern const char *const jx_dict_methods[];                 /* NULL-ended */
+const char *jx_find_name(const char *const *names, const char *name); /* in a NULL-ended list, or NULL */
+
+/* Filters (jinja_filters.c), tests (jinja_tests.c), globals (jinja_globals.c). */
+struct jv jx_filter(struct jx_render *r, const char *name, struct jv v, struct jx_args *a);
+bool jx_test(struct jx_render *r, const char *name, struct jv v, struct jx_args *a);
 void jx_install_globals(struct jx_render *r, struct jx_scope *s);
-struct jv jx_iterable(struct jx_render *r, struct jv v);  /* a list to iterate: dict keys, str chars */
-struct jv jx_arg(struct jx_args *a, size_t pos, const char *kw, struct jv dflt);
-struct jv jx_binop(struct jx_render *r, enum jx_op op, struct jv a, struct jv b);
-bool jx_compare(struct jx_render *r, enum jx_op op, struct jv a, struct jv b);
 
 /* parse (jinja_parse.c) */
 struct jx_node *jx_parse(struct jinja_tmpl *t, const char *src, size_t len);

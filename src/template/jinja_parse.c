@@ -1,371 +1,14 @@
-/* jinja_parse.c -- template source -> tokens -> syntax tree.
- *
- * The lexer applies jinja2's whitespace rules as transformers configures them, so the tree
- * holds text exactly as it will be printed: trim_blocks (the first newline after a block
- * or comment tag is dropped), lstrip_blocks (spaces and tabs before a block or comment tag
- * at the start of a line are dropped), `-` on either side of a tag strips all whitespace
- * on that side, `+` turns the two rules off for that tag, and one trailing newline of the
- * template is dropped (keep_trailing_newline off).
+/* jinja_parse.c -- tokens -> syntax tree (the tokens come from jinja_lex.c); jinja_parse()
+ * and jinja_free() of jinja.h.
  *
  * The parser follows jinja2's grammar and precedence (jinja2/parser.py): conditional
  * expression < or < and < not < comparisons < + - < ~ < * / // % < ** < unary minus <
  * primary with postfix (. [] ()) and filters/tests (| is). */
 #define _GNU_SOURCE
-#include "template/jinja_int.h"
+#include "template/jinja_lex.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum tok_kind { T_EOF, T_TEXT, T_VAR_BEGIN, T_VAR_END, T_BLOCK_BEGIN, T_BLOCK_END, T_NAME, T_STRING, T_INT, T_FLOAT, T_OP };
-
-struct tok {
-    enum tok_kind k;
-    const char *p; /* T_TEXT, T_NAME, T_STRING (decoded), T_OP */
-    size_t n;
-    int line;
-    int64_t i;
-    double f;
-};
-
-struct lexer {
-    struct jinja_tmpl *t;
-    const char *src;
-    size_t len, pos;
-    int line;
-    struct tok *toks;
-    size_t n, cap;
-};
-
-#define MAX_PARSE_DEPTH 200
-
-static void push_tok(struct lexer *lx, struct tok tk)
-{
-    if (lx->n == lx->cap) {
-        size_t cap = lx->cap ? lx->cap * 2 : 256;
-        lx->toks = jx_grow(&lx->t->arena, lx->toks, lx->n * sizeof *lx->toks, cap * sizeof *lx->toks);
-        lx->cap = cap;
-    }
-    lx->toks[lx->n++] = tk;
-}
-
-static int count_lines(const char *p, size_t n)
-{
-    int c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += p[i] == '\n';
-    return c;
-}
-
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-/* Where the next tag opens at or after pos ("{{", "{%", "{#"), or len. */
-static size_t next_tag(const struct lexer *lx, size_t pos)
-{
-    for (size_t i = pos; i + 1 < lx->len; i++)
-        if (lx->src[i] == '{' && (lx->src[i + 1] == '{' || lx->src[i + 1] == '%' || lx->src[i + 1] == '#'))
-            return i;
-    return lx->len;
-}
-
-static void put_utf8(char *out, size_t *n, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[(*n)++] = (char)cp;
-    } else if (cp < 0x800) {
-        out[(*n)++] = (char)(0xC0 | cp >> 6);
-        out[(*n)++] = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out[(*n)++] = (char)(0xE0 | cp >> 12);
-        out[(*n)++] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[(*n)++] = (char)(0x80 | (cp & 0x3F));
-    } else {
-        out[(*n)++] = (char)(0xF0 | cp >> 18);
-        out[(*n)++] = (char)(0x80 | (cp >> 12 & 0x3F));
-        out[(*n)++] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[(*n)++] = (char)(0x80 | (cp & 0x3F));
-    }
-}
-
-static uint32_t hex_val(const char *p, int n, bool *ok)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) {
-            *ok = false;
-            return 0;
-        }
-        v = v * 16 + (uint32_t)d;
-    }
-    return v;
-}
-
-/* A string literal at lx->pos (quote char there); Python escapes are decoded. */
-static void lex_string(struct lexer *lx)
-{
-    char q = lx->src[lx->pos];
-    size_t start = ++lx->pos;
-    int line = lx->line;
-    char *out = jx_alloc(&lx->t->arena, lx->len - start + 1);
-    size_t n = 0;
-    while (lx->pos < lx->len && lx->src[lx->pos] != q) {
-        char c = lx->src[lx->pos++];
-        if (c == '\n')
-            lx->line++;
-        if (c != '\\' || lx->pos >= lx->len) {
-            out[n++] = c;
-            continue;
-        }
-        char e = lx->src[lx->pos++];
-        bool ok = true;
-        switch (e) {
-        case 'n': out[n++] = '\n'; break;
-        case 't': out[n++] = '\t'; break;
-        case 'r': out[n++] = '\r'; break;
-        case '0': out[n++] = '\0'; break;
-        case 'a': out[n++] = '\a'; break;
-        case 'b': out[n++] = '\b'; break;
-        case 'f': out[n++] = '\f'; break;
-        case 'v': out[n++] = '\v'; break;
-        case '\\': case '\'': case '"': out[n++] = e; break;
-        case '\n': lx->line++; break;
-        case 'x':
-        case 'u':
-        case 'U': {
-            int digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-            if (lx->pos + (size_t)digits > lx->len)
-                ok = false;
-            uint32_t cp = ok ? hex_val(lx->src + lx->pos, digits, &ok) : 0;
-            if (ok && cp <= 0x10FFFF) {
-                put_utf8(out, &n, cp);
-                lx->pos += (size_t)digits;
-            } else {
-                out[n++] = '\\';
-                out[n++] = e;
-            }
-            break;
-        }
-        default: /* Python keeps unknown escapes as they are */
-            out[n++] = '\\';
-            out[n++] = e;
-        }
-    }
-    if (lx->pos >= lx->len)
-        jx_fail(&lx->t->fault, "line %d: unterminated string", line);
-    lx->pos++;
-    push_tok(lx, (struct tok){.k = T_STRING, .p = out, .n = n, .line = line});
-}
-
-static const char *const ops3[] = {NULL};
-static const char *const ops2[] = {"**", "//", "==", "!=", "<=", ">=", NULL};
-static const char ops1[] = "+-*/%~<>=()[]{},.:|";
-
-/* Tokens of one tag, up to its closer; returns the closer's modifier ('-', '+' or 0). */
-static char lex_tag(struct lexer *lx, bool var)
-{
-    (void)ops3;
-    const char *close = var ? "}}" : "%}";
-    for (;;) {
-        while (lx->pos < lx->len && is_ws(lx->src[lx->pos])) {
-            if (lx->src[lx->pos] == '\n')
-                lx->line++;
-            lx->pos++;
-        }
-        if (lx->pos >= lx->len)
-            jx_fail(&lx->t->fault, "line %d: unexpected end of template, expected '%s'", lx->line, close);
-        const char *p = lx->src + lx->pos;
-        size_t left = lx->len - lx->pos;
-        if (left >= 2 && !memcmp(p, close, 2)) {
-            lx->pos += 2;
-            return 0;
-        }
-        if (left >= 3 && (p[0] == '-' || p[0] == '+') && !memcmp(p + 1, close, 2)) {
-            lx->pos += 3;
-            return p[0];
-        }
-        if (isalpha((unsigned char)*p) || *p == '_') {
-            size_t n = 1;
-            while (n < left && (isalnum((unsigned char)p[n]) || p[n] == '_'))
-                n++;
-            push_tok(lx, (struct tok){.k = T_NAME, .p = p, .n = n, .line = lx->line});
-            lx->pos += n;
-            continue;
-        }
-        if (isdigit((unsigned char)*p)) {
-            size_t n = 0;
-            bool is_float = false;
-            while (n < left && (isdigit((unsigned char)p[n]) || p[n] == '_'))
-                n++;
-            if (n + 1 < left && p[n] == '.' && isdigit((unsigned char)p[n + 1])) {
-                is_float = true;
-                n++;
-                while (n < left && isdigit((unsigned char)p[n]))
-                    n++;
-            }
-            if (n < left && (p[n] == 'e' || p[n] == 'E')) {
-                size_t m = n + 1;
-                if (m < left && (p[m] == '+' || p[m] == '-'))
-                    m++;
-                if (m < left && isdigit((unsigned char)p[m])) {
-                    is_float = true;
-                    n = m;
-                    while (n < left && isdigit((unsigned char)p[n]))
-                        n++;
-                }
-            }
-            char tmp[64];
-            size_t k = 0;
-            for (size_t i = 0; i < n && k + 1 < sizeof tmp; i++)
-                if (p[i] != '_')
-                    tmp[k++] = p[i];
-            tmp[k] = '\0';
-            struct tok tk = {.k = is_float ? T_FLOAT : T_INT, .p = p, .n = n, .line = lx->line};
-            if (is_float)
-                tk.f = strtod(tmp, NULL);
-            else
-                tk.i = strtoll(tmp, NULL, 10);
-            push_tok(lx, tk);
-            lx->pos += n;
-            continue;
-        }
-        if (*p == '\'' || *p == '"') {
-            lex_string(lx);
-            continue;
-        }
-        size_t n = 0;
-        for (size_t i = 0; ops2[i]; i++)
-            if (left >= 2 && !memcmp(p, ops2[i], 2))
-                n = 2;
-        if (!n && strchr(ops1, *p))
-            n = 1;
-        if (!n)
-            jx_fail(&lx->t->fault, "line %d: unexpected character '%c'", lx->line, *p);
-        push_tok(lx, (struct tok){.k = T_OP, .p = p, .n = n, .line = lx->line});
-        lx->pos += n;
-    }
-}
-
-/* Does a `{% raw %}` tag start at pos? Returns the position after its closer, or 0. */
-static size_t raw_tag(const struct lexer *lx, size_t pos, const char *word, char *lmod, char *rmod)
-{
-    const char *s = lx->src;
-    size_t i = pos + 2, n = lx->len;
-    *lmod = i < n && (s[i] == '-' || s[i] == '+') ? s[i++] : 0;
-    while (i < n && is_ws(s[i]))
-        i++;
-    size_t w = strlen(word);
-    if (i + w > n || memcmp(s + i, word, w) || (i + w < n && (isalnum((unsigned char)s[i + w]) || s[i + w] == '_')))
-        return 0;
-    i += w;
-    while (i < n && is_ws(s[i]))
-        i++;
-    *rmod = i < n && (s[i] == '-' || s[i] == '+') ? s[i++] : 0;
-    if (i + 2 > n || memcmp(s + i, "%}", 2))
-        return 0;
-    return i + 2;
-}
-
-static void lex(struct lexer *lx)
-{
-    bool line_start = true; /* the text begins a line (lstrip_blocks may apply with no newline) */
-    char after = 0;         /* the previous tag's effect on this text: '-' strip, 'n' trim one \n */
-    size_t len = lx->len;
-    if (len && lx->src[len - 1] == '\n') /* keep_trailing_newline off */
-        len -= len >= 2 && lx->src[len - 2] == '\r' ? 2 : 1;
-    lx->len = len;
-    while (lx->pos <= lx->len) {
-        size_t tag = next_tag(lx, lx->pos);
-        const char *text = lx->src + lx->pos;
-        size_t tn = tag - lx->pos;
-        int text_line = lx->line;
-        lx->line += count_lines(text, tn);
-        if (after == 'n' && tn && text[0] == '\n') {
-            text++, tn--, text_line++;
-            line_start = true;
-        } else if (after == '-') {
-            while (tn && is_ws(*text)) {
-                line_start = *text == '\n' || line_start;
-                text_line += *text == '\n';
-                text++, tn--;
-            }
-        }
-        char lmod = 0, kind = 0;
-        if (tag < lx->len) {
-            kind = lx->src[tag + 1];
-            lmod = tag + 2 < lx->len ? lx->src[tag + 2] : 0;
-            if (lmod != '-' && lmod != '+')
-                lmod = 0;
-            if (lmod == '-') {
-                while (tn && is_ws(text[tn - 1]))
-                    tn--;
-            } else if (kind != '{' && lmod != '+') {
-                size_t l = tn;
-                while (l && text[l - 1] != '\n')
-                    l--;
-                bool blank = true;
-                for (size_t i = l; i < tn; i++)
-                    if (text[i] != ' ' && text[i] != '\t')
-                        blank = false;
-                if (blank && (l > 0 || line_start))
-                    tn = l;
-            }
-        }
-        if (tn)
-            push_tok(lx, (struct tok){.k = T_TEXT, .p = text, .n = tn, .line = text_line});
-        if (tag >= lx->len)
-            break;
-        line_start = false;
-        after = 0;
-        char rmod = 0;
-        size_t end;
-        if (kind == '#') {
-            const char *close = memmem(lx->src + tag + 2, lx->len - tag - 2, "#}", 2);
-            if (!close)
-                jx_fail(&lx->t->fault, "line %d: unterminated comment", lx->line);
-            end = (size_t)(close - lx->src) + 2;
-            rmod = close[-1] == '-' || close[-1] == '+' ? close[-1] : 0;
-            lx->line += count_lines(lx->src + tag, end - tag);
-        } else if (kind == '%' && (end = raw_tag(lx, tag, "raw", &lmod, &rmod)) != 0) {
-            /* {% raw %} ... {% endraw %}: the text between is kept verbatim */
-            size_t i = end, body_end = 0, stop = 0;
-            char el = 0, er = 0;
-            for (; i + 1 < lx->len; i++)
-                if (lx->src[i] == '{' && lx->src[i + 1] == '%' && (stop = raw_tag(lx, i, "endraw", &el, &er)) != 0) {
-                    body_end = i;
-                    break;
-                }
-            if (!stop)
-                jx_fail(&lx->t->fault, "line %d: missing endraw", lx->line);
-            const char *body = lx->src + end;
-            size_t bn = body_end - end;
-            if (rmod == '-')
-                while (bn && is_ws(*body))
-                    body++, bn--;
-            if (el == '-')
-                while (bn && is_ws(body[bn - 1]))
-                    bn--;
-            if (bn)
-                push_tok(lx, (struct tok){.k = T_TEXT, .p = body, .n = bn, .line = lx->line});
-            lx->line += count_lines(lx->src + tag, stop - tag);
-            end = stop;
-            rmod = er;
-        } else {
-            lx->pos = tag + 2 + (lmod ? 1 : 0);
-            push_tok(lx, (struct tok){.k = kind == '{' ? T_VAR_BEGIN : T_BLOCK_BEGIN, .line = lx->line});
-            rmod = lex_tag(lx, kind == '{');
-            push_tok(lx, (struct tok){.k = kind == '{' ? T_VAR_END : T_BLOCK_END, .line = lx->line});
-            end = lx->pos;
-        }
-        lx->pos = end;
-        if (rmod == '-')
-            after = '-';
-        else if (kind != '{' && rmod != '+')
-            after = 'n';
-    }
-    push_tok(lx, (struct tok){.k = T_EOF, .line = lx->line});
-}
 
 /* ---- parser ------------------------------------------------------------------------- */
 
@@ -443,7 +86,17 @@ static struct jx_node *parse_unary(struct parser *ps, bool with_filter);
 static void enter(struct parser *ps)
 {
     if (++ps->depth > MAX_PARSE_DEPTH)
-        jx_fail(&ps->t->fault, "line %d: expression nested too deeply", cur(ps)->line);
+        jx_fail(&ps->t->fault, "line %d: the template is nested too deeply", cur(ps)->line);
+}
+
+/* One more link of a left-nested chain (a + b + c, x|f|g, a.b.c, f()()): the tree gets one
+ * level deeper and eval recurses through each, so links count against the depth limit too
+ * (without this a long chain parsed fine and then overflowed the stack while rendering).
+ * The caller gives them back with ps->depth -= links when the chain ends. */
+static void chain(struct parser *ps, int *links)
+{
+    enter(ps);
+    (*links)++;
 }
 
 /* (args) of a call, filter or test: positional then keyword. The '(' is current. */
@@ -583,7 +236,7 @@ static struct jx_node *parse_subscript(struct parser *ps, struct jx_node *obj)
 
 static struct jx_node *parse_postfix(struct parser *ps, struct jx_node *n)
 {
-    for (;;) {
+    for (int links = 0;; chain(ps, &links)) {
         if (is_op(ps, ".")) {
             ps->i++;
             struct jx_node *a;
@@ -606,6 +259,7 @@ static struct jx_node *parse_postfix(struct parser *ps, struct jx_node *n)
             parse_args(ps, c);
             n = c;
         } else {
+            ps->depth -= links;
             return n;
         }
     }
@@ -613,7 +267,7 @@ static struct jx_node *parse_postfix(struct parser *ps, struct jx_node *n)
 
 static struct jx_node *parse_filter_expr(struct parser *ps, struct jx_node *n)
 {
-    for (;;) {
+    for (int links = 0;; chain(ps, &links)) {
         if (is_op(ps, "|")) {
             ps->i++;
             struct jx_node *f = node(ps, E_FILTER);
@@ -651,6 +305,7 @@ static struct jx_node *parse_filter_expr(struct parser *ps, struct jx_node *n)
             parse_args(ps, c);
             n = c;
         } else {
+            ps->depth -= links;
             return n;
         }
     }
@@ -685,23 +340,28 @@ static struct jx_node *binop(struct parser *ps, enum jx_node_kind k, enum jx_op 
 static struct jx_node *parse_pow(struct parser *ps)
 {
     struct jx_node *n = parse_unary(ps, true);
-    while (is_op(ps, "**")) {
+    int links = 0;
+    for (; is_op(ps, "**"); chain(ps, &links)) {
         ps->i++;
         n = binop(ps, E_BIN, OP_POW, n, parse_unary(ps, true));
     }
+    ps->depth -= links;
     return n;
 }
 
 static struct jx_node *parse_math2(struct parser *ps)
 {
     struct jx_node *n = parse_pow(ps);
-    for (;;) {
+    for (int links = 0;; chain(ps, &links)) {
         enum jx_op op;
         if (is_op(ps, "*")) op = OP_MUL;
         else if (is_op(ps, "/")) op = OP_DIV;
         else if (is_op(ps, "//")) op = OP_FLOORDIV;
         else if (is_op(ps, "%")) op = OP_MOD;
-        else return n;
+        else {
+            ps->depth -= links;
+            return n;
+        }
         ps->i++;
         n = binop(ps, E_BIN, op, n, parse_pow(ps));
     }
@@ -710,30 +370,38 @@ static struct jx_node *parse_math2(struct parser *ps)
 static struct jx_node *parse_concat(struct parser *ps)
 {
     struct jx_node *n = parse_math2(ps);
-    while (is_op(ps, "~")) {
+    int links = 0;
+    for (; is_op(ps, "~"); chain(ps, &links)) {
         ps->i++;
         n = binop(ps, E_BIN, OP_CONCAT, n, parse_math2(ps));
     }
+    ps->depth -= links;
     return n;
 }
 
 static struct jx_node *parse_math1(struct parser *ps)
 {
     struct jx_node *n = parse_concat(ps);
-    for (;;) {
+    for (int links = 0;; chain(ps, &links)) {
         enum jx_op op;
         if (is_op(ps, "+")) op = OP_ADD;
         else if (is_op(ps, "-")) op = OP_SUB;
-        else return n;
+        else {
+            ps->depth -= links;
+            return n;
+        }
         ps->i++;
         n = binop(ps, E_BIN, op, n, parse_concat(ps));
     }
 }
 
+/* Comparisons chain as in Python: `a < b < c` is `a < b and b < c` with b evaluated once.
+ * The first E_CMP holds a and b; each further one (a = NULL) hangs off the previous one's c
+ * with its operator and right operand. */
 static struct jx_node *parse_compare(struct parser *ps)
 {
-    struct jx_node *n = parse_math1(ps);
-    for (;;) {
+    struct jx_node *n = parse_math1(ps), *last = NULL;
+    for (int links = 0;; chain(ps, &links)) {
         enum jx_op op;
         if (is_op(ps, "==")) op = OP_EQ;
         else if (is_op(ps, "!=")) op = OP_NE;
@@ -745,9 +413,16 @@ static struct jx_node *parse_compare(struct parser *ps)
         else if (is_name(ps, "not") && tok_is(peek(ps, 1), T_NAME, "in")) {
             op = OP_NOTIN;
             ps->i++;
-        } else return n;
+        } else {
+            ps->depth -= links;
+            return n;
+        }
         ps->i++;
-        n = binop(ps, E_CMP, op, n, parse_math1(ps));
+        struct jx_node *rhs = parse_math1(ps);
+        if (!last)
+            n = last = binop(ps, E_CMP, op, n, rhs);
+        else
+            last = last->c = binop(ps, E_CMP, op, NULL, rhs);
     }
 }
 
@@ -767,20 +442,24 @@ static struct jx_node *parse_not(struct parser *ps)
 static struct jx_node *parse_and(struct parser *ps)
 {
     struct jx_node *n = parse_not(ps);
-    while (is_name(ps, "and")) {
+    int links = 0;
+    for (; is_name(ps, "and"); chain(ps, &links)) {
         ps->i++;
         n = binop(ps, E_AND, OP_ADD, n, parse_not(ps));
     }
+    ps->depth -= links;
     return n;
 }
 
 static struct jx_node *parse_or(struct parser *ps)
 {
     struct jx_node *n = parse_and(ps);
-    while (is_name(ps, "or")) {
+    int links = 0;
+    for (; is_name(ps, "or"); chain(ps, &links)) {
         ps->i++;
         n = binop(ps, E_OR, OP_ADD, n, parse_and(ps));
     }
+    ps->depth -= links;
     return n;
 }
 
@@ -788,7 +467,8 @@ static struct jx_node *parse_expr(struct parser *ps)
 {
     enter(ps);
     struct jx_node *n = parse_or(ps);
-    while (is_name(ps, "if")) {
+    int links = 0;
+    for (; is_name(ps, "if"); chain(ps, &links)) {
         ps->i++;
         struct jx_node *c = node(ps, E_COND);
         c->a = parse_or(ps); /* condition */
@@ -799,7 +479,7 @@ static struct jx_node *parse_expr(struct parser *ps)
         }
         n = c;
     }
-    ps->depth--;
+    ps->depth -= links + 1;
     return n;
 }
 
@@ -1012,7 +692,20 @@ static struct jx_node *parse_filter_block(struct parser *ps)
     return n;
 }
 
+static struct jx_node *parse_statement_in(struct parser *ps);
+
+/* Blocks nest by recursion (if in for in macro ...): their depth counts against the same
+ * limit as expressions, so a template of thousands of nested blocks fails cleanly instead
+ * of overflowing the stack here or while rendering. */
 static struct jx_node *parse_statement(struct parser *ps)
+{
+    enter(ps);
+    struct jx_node *n = parse_statement_in(ps);
+    ps->depth--;
+    return n;
+}
+
+static struct jx_node *parse_statement_in(struct parser *ps)
 {
     struct tok *tk = cur(ps);
     if (tk->k != T_NAME)
@@ -1095,7 +788,7 @@ static struct jx_node *parse_body(struct parser *ps, const char *const *ends, in
 struct jx_node *jx_parse(struct jinja_tmpl *t, const char *src, size_t len)
 {
     struct lexer lx = {.t = t, .src = src, .len = len, .line = 1};
-    lex(&lx);
+    jx_lex(&lx);
     struct parser ps = {.t = t, .toks = lx.toks, .n = lx.n};
     int which;
     return parse_body(&ps, NULL, &which);
@@ -1108,7 +801,9 @@ int jinja_parse(const char *src, size_t len, struct jinja_tmpl **out, struct bw_
         return bw_errf(err, BW_ENOMEM, "out of memory");
     t->arena.fault = &t->fault;
     t->arena.limit = 64u << 20;
-    /* The source is copied so the tree's text can point into it. */
+    /* The source is copied so the tree's text can point into it, with its newlines
+     * normalized as jinja2's lexer does first thing: \r\n and \r become \n (in text, strings
+     * and raw blocks alike), before trim_blocks and keep_trailing_newline look for them. */
     if (setjmp(t->fault.jb)) {
         int code = t->fault.code;
         bw_errf(err, code, "chat template: %s", t->fault.msg);
@@ -1116,8 +811,18 @@ int jinja_parse(const char *src, size_t len, struct jinja_tmpl **out, struct bw_
         free(t);
         return code;
     }
-    char *copy = jx_strndup(&t->arena, src, len);
-    t->root = jx_parse(t, copy, len);
+    char *copy = jx_alloc(&t->arena, len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (src[i] != '\r') {
+            copy[n++] = src[i];
+            continue;
+        }
+        copy[n++] = '\n';
+        if (i + 1 < len && src[i + 1] == '\n')
+            i++;
+    }
+    t->root = jx_parse(t, copy, n);
     *out = t;
     return BW_OK;
 }

@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Values a template builds can nest without bound ({% set ns.x = [ns.x] %} in a loop);
+ * the walks below that recurse stop this deep, as Python's recursion limit stops its own.
+ * The same limit is in jinja_ops.c. */
+#define JV_MAX_DEPTH 1000
+
 /* ---- errors ------------------------------------------------------------------------- */
 
 void jx_fail(struct jx_fault *f, const char *fmt, ...)
@@ -165,8 +170,14 @@ struct jv jv_from_json(struct jx_arena *a, const json_t *j, bool copy)
         struct jv d = jv_dict_new(a);
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)j, k, v) jv_dict_set(a, d, copy ? jv_str(a, k, strlen(k)) : jv_str_borrow(a, k, strlen(k)),
-                                                      jv_from_json(a, v, copy));
+        /* a JSON object's keys are unique already: appended without jv_dict_set's search, which
+         * made a context object of many keys quadratic to load */
+        d.d->cap = json_object_size(j);
+        d.d->items = d.d->cap ? jx_alloc(a, d.d->cap * sizeof *d.d->items) : NULL;
+        json_object_foreach((json_t *)j, k, v) {
+            struct jv key = copy ? jv_str(a, k, strlen(k)) : jv_str_borrow(a, k, strlen(k));
+            d.d->items[d.d->n++] = (struct jv_kv){key, jv_from_json(a, v, copy)};
+        }
         return d;
     }
     case JSON_ARRAY: {
@@ -209,8 +220,15 @@ double jv_as_double(struct jv v)
     return v.k == JV_FLOAT ? v.f : v.k == JV_INT ? (double)v.i : v.k == JV_BOOL ? (double)v.b : 0.0;
 }
 
-bool jv_equal(struct jv a, struct jv b)
+static bool equal_at(struct jv a, struct jv b, int depth);
+bool jv_equal(struct jv a, struct jv b) { return equal_at(a, b, 0); }
+
+/* Past JV_MAX_DEPTH two values compare unequal (there is no error path here; Python would
+ * raise RecursionError). */
+static bool equal_at(struct jv a, struct jv b, int depth)
 {
+    if (depth > JV_MAX_DEPTH)
+        return false;
     if (jv_is_number(a) && jv_is_number(b)) {
         if (a.k != JV_FLOAT && b.k != JV_FLOAT)
             return (a.k == JV_BOOL ? a.b : a.i) == (b.k == JV_BOOL ? b.b : b.i);
@@ -223,10 +241,12 @@ bool jv_equal(struct jv a, struct jv b)
     case JV_NONE: return true;
     case JV_STR: return a.s->len == b.s->len && !memcmp(a.s->p, b.s->p, a.s->len);
     case JV_LIST:
+        if (a.l == b.l) /* the same list: equal at once, as Python's identity shortcut */
+            return true;
         if (a.l->n != b.l->n)
             return false;
         for (size_t i = 0; i < a.l->n; i++)
-            if (!jv_equal(a.l->items[i], b.l->items[i]))
+            if (!equal_at(a.l->items[i], b.l->items[i], depth + 1))
                 return false;
         return true;
     case JV_DICT:
@@ -236,7 +256,7 @@ bool jv_equal(struct jv a, struct jv b)
             return false;
         for (size_t i = 0; i < a.d->n; i++) {
             struct jv *o = jv_dict_find(b, a.d->items[i].key);
-            if (!o || !jv_equal(a.d->items[i].val, *o))
+            if (!o || !equal_at(a.d->items[i].val, *o, depth + 1))
                 return false;
         }
         return true;
@@ -384,16 +404,22 @@ static void write_repr_str(struct jx_buf *b, const struct jv_str *s)
     jx_buf_putc(b, q);
 }
 
-void jv_write_repr(struct jx_buf *b, struct jv v, struct jx_fault *f)
+static void write_repr_at(struct jx_buf *b, struct jv v, struct jx_fault *f, int depth);
+void jv_write_repr(struct jx_buf *b, struct jv v, struct jx_fault *f) { write_repr_at(b, v, f, 0); }
+
+static void write_repr_at(struct jx_buf *b, struct jv v, struct jx_fault *f, int depth)
 {
+    if (depth > JV_MAX_DEPTH)
+        jx_fail(f, "a value is nested too deeply to print");
     switch (v.k) {
+    case JV_UNDEF: jx_buf_put(b, "Undefined", 9); return; /* repr(Undefined), as in [nope] */
     case JV_STR: write_repr_str(b, v.s); return;
     case JV_LIST: {
         jx_buf_putc(b, v.l->tuple ? '(' : '[');
         for (size_t i = 0; i < v.l->n; i++) {
             if (i)
                 jx_buf_put(b, ", ", 2);
-            jv_write_repr(b, v.l->items[i], f);
+            write_repr_at(b, v.l->items[i], f, depth + 1);
         }
         if (v.l->tuple && v.l->n == 1)
             jx_buf_putc(b, ',');
@@ -407,9 +433,9 @@ void jv_write_repr(struct jx_buf *b, struct jv v, struct jx_fault *f)
         for (size_t i = 0; i < v.d->n; i++) {
             if (i)
                 jx_buf_put(b, ", ", 2);
-            jv_write_repr(b, v.d->items[i].key, f);
+            write_repr_at(b, v.d->items[i].key, f, depth + 1);
             jx_buf_put(b, ": ", 2);
-            jv_write_repr(b, v.d->items[i].val, f);
+            write_repr_at(b, v.d->items[i].val, f, depth + 1);
         }
         jx_buf_putc(b, '}');
         if (v.d->is_namespace)
