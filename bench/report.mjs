@@ -5,7 +5,8 @@
 //   node bench/report.mjs --raw DIR --md FILE
 //
 // DIR holds what bench/run wrote: meta.json, engine-<type>.json (bellows-bench),
-// llama-bench-<type>.json (llama-bench -o json), conv.json, mem.json, conc.json, http.json.
+// llama-bench-<type>.json (llama-bench -o json), conv.json, mem.json, conc.json, http.json,
+// templates.md / templates.json / templates.csv (bellows-template-bench).
 // Missing files are reported as "not measured". CSVs, .dat/.gp files and PNGs go into DIR;
 // the page links them relative to its own folder.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -305,6 +306,29 @@ if (http) {
   else if (http.tags) md.push(`\`/api/tags\` with \`wrk -t2 -c64 -d${http.tags.duration}\`: p50 ${fmt(http.tags.p50_ms, 2)} ms, p99 ${fmt(http.tags.p99_ms, 2)} ms, ${fmt(http.tags.requests_per_s, 0)} requests/s.`);
   md.push('');
 }
+
+// ---- 7. chat templates -------------------------------------------------------------------
+// bellows-template-bench writes its own markdown (templates.md); the page takes it as is,
+// under a numbered heading, with the CSV linked and two reported rows in the targets.
+const tj = load('templates.json');
+const tmdPath = join(raw, 'templates.md');
+md.push('## 7. Chat templates: rendering cost and the prefix cache across turns');
+md.push('');
+if (!existsSync(tmdPath)) {
+  md.push('Not measured.');
+} else {
+  const lines = readFileSync(tmdPath, 'utf8').split('\n');
+  md.push(...(lines[0].startsWith('## ') ? lines.slice(1) : lines));
+  md.push('', `Raw: [templates.csv](${rel('templates.csv')}), \`templates.json\`, \`templates.md\` (\`bellows-template-bench\`, bench/template_bench.c).`);
+  if (tj) {
+    summary.push([`render vs tokenize, ${tj.messages}-message chat, median of ${tj.rendered} templates (reported)`,
+      `${fmt(tj.median_render_us, 0)} µs vs ${fmt(tj.median_tokenize_us, 0)} µs (${fmt(100 * tj.median_render_share, 1)}%)`, '']);
+    const m = tj.modes?.model, t = tj.modes?.think;
+    summary.push([`templates keeping the prefix cache every turn, ${tj.turns} turns (reported)`,
+      `${m?.keep_every_turn ?? '–'} of ${m?.templates ?? '–'} without thinking; ${t?.keep_every_turn ?? '–'} of ${t?.templates ?? '–'} thinking templates with thinking on`, '']);
+  }
+}
+md.push('');
 
 // ---- summary first -------------------------------------------------------------------------
 const head = ['## Targets', '', '| target | value | met |', '|---|---|---|', ...summary.map((s) => `| ${s[0]} | ${s[1]} | ${s[2]} |`), ''];

@@ -20,6 +20,7 @@ bellows_require(JANSSON jansson libjansson-dev)
 bellows_require(MHD libmicrohttpd libmicrohttpd-dev)
 bellows_require(CMOCKA cmocka libcmocka-dev)
 bellows_require(EDIT libedit libedit-dev)
+bellows_require(CURL libcurl libcurl4-openssl-dev)
 
 find_program(BELLOWS_CCACHE ccache)
 if(BELLOWS_CCACHE)

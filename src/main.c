@@ -20,6 +20,7 @@ static const struct subcommand subcommands[] = {
     {"ps", "List the loaded models, with their context pools", cli_ps},
     {"show", "Show a model's details", cli_show},
     {"create", "Create a model from a Modelfile", cli_create},
+    {"pull", "Pull a model from a registry (Ollama's, Hugging Face, your own)", cli_pull},
     {"rm", "Remove a model", cli_rm},
     {"cp", "Copy a model", cli_cp},
     {"stop", "Unload a running model", cli_stop},

@@ -1,4 +1,5 @@
-/* bellows-mkmodel -- write a random-weight qwen2-architecture GGUF model.
+/* bellows-mkmodel -- write a random-weight qwen2-architecture GGUF model (or, with
+ * `--arch bert`, a BERT encoder with mean pooling: an embedding model).
  *
  * Bellows' tests and demo need a model that loads through libllama like a real one but is
  * small, deterministic and made on the spot (no download). This tool builds one:
@@ -37,6 +38,7 @@ enum out_type { OUT_F16, OUT_Q8_0, OUT_Q4_0 };
 struct model_shape {
     int n_layer, n_embd, n_ff, n_head, n_head_kv, n_ctx_train;
     enum out_type type;
+    bool bert; /* --arch bert: a non-causal encoder, mean-pooled (general.architecture "bert") */
 };
 
 struct preset {
@@ -45,9 +47,9 @@ struct preset {
 };
 
 static const struct preset presets[] = {
-    {"demo", {2, 64, 128, 4, 2, 32768, OUT_Q8_0}},
-    {"ctx4k", {2, 64, 128, 4, 2, 4096, OUT_Q8_0}},
-    {"bench-0.5b", {24, 896, 4864, 14, 2, 32768, OUT_Q8_0}},
+    {"demo", {2, 64, 128, 4, 2, 32768, OUT_Q8_0, false}},
+    {"ctx4k", {2, 64, 128, 4, 2, 4096, OUT_Q8_0, false}},
+    {"bench-0.5b", {24, 896, 4864, 14, 2, 32768, OUT_Q8_0, false}},
 };
 
 /* ---- deterministic normal numbers (splitmix64 + Box-Muller) ---- */
@@ -87,13 +89,15 @@ struct builder {
 };
 
 /* Adds a tensor named NAME of shape ne0 x ne1 (ne1 = 1 for vectors). Matrices are F16
- * with N(0, 0.02) values; vectors are F32 (llama.cpp expects norms and biases in F32),
- * norms are 1 and biases N(0, 0.02). */
-static int add_tensor(struct builder *b, const char *name, int64_t ne0, int64_t ne1, bool is_norm)
+ * with N(0, 0.02) values (F32 with f32, for the few that ggml adds to F32 activations);
+ * vectors are F32 (llama.cpp expects norms and biases in F32), norms are 1 and biases
+ * N(0, 0.02). */
+static int add_tensor_as(struct builder *b, const char *name, int64_t ne0, int64_t ne1, bool is_norm, bool f32)
 {
-    bool matrix = ne1 > 1;
+    bool matrix = ne1 > 1 && !f32;
     struct ggml_tensor *t = matrix ? ggml_new_tensor_2d(b->ctx, GGML_TYPE_F16, ne0, ne1)
-                                   : ggml_new_tensor_1d(b->ctx, GGML_TYPE_F32, ne0);
+                            : ne1 > 1 ? ggml_new_tensor_2d(b->ctx, GGML_TYPE_F32, ne0, ne1)
+                                      : ggml_new_tensor_1d(b->ctx, GGML_TYPE_F32, ne0);
     if (!t)
         return -1;
     ggml_set_name(t, name);
@@ -119,12 +123,19 @@ static int add_tensor(struct builder *b, const char *name, int64_t ne0, int64_t 
     return 0;
 }
 
+static int add_tensor(struct builder *b, const char *name, int64_t ne0, int64_t ne1, bool is_norm)
+{
+    return add_tensor_as(b, name, ne0, ne1, is_norm, false);
+}
+
 static size_t tensor_bytes(const struct model_shape *s, int64_t n_vocab)
 {
     int64_t head_dim = s->n_embd / s->n_head;
     int64_t kv = head_dim * s->n_head_kv;
     int64_t per_layer = 2 * s->n_embd * s->n_embd + 2 * s->n_embd * kv + 3 * s->n_embd * s->n_ff;
     int64_t f16 = 2 * n_vocab * s->n_embd + s->n_layer * per_layer;
+    if (s->bert) /* position and token-type embeddings, biases and norms everywhere */
+        f16 += (int64_t)(s->n_ctx_train + 2) * s->n_embd + s->n_layer * 16 * (s->n_embd + s->n_ff);
     int64_t f32 = s->n_embd * (1 + 3 * s->n_layer) + s->n_layer * 2 * kv;
     int64_t n_tensors = 3 + 12 * s->n_layer;
     return (size_t)(f16 * 2 + f32 * 4 + n_tensors * (ggml_tensor_overhead() + 64)) + (1 << 20);
@@ -205,46 +216,18 @@ static int64_t copy_tokenizer(struct gguf_context *dst, const char *vocab_path, 
     return n_vocab;
 }
 
-static int write_f16(const char *path, const struct model_shape *s, const char *vocab_path,
-                     const char *tmpl, uint64_t seed, const char *name)
+/* qwen2 (the default): embeddings, then per block RMS norms, attention with q/k/v biases
+ * and a SwiGLU feed-forward; a separate output head. */
+static int add_qwen2_tensors(struct builder *b, const struct model_shape *s, int64_t n_vocab)
 {
-    struct builder b = {.rng = seed};
-    b.gguf = gguf_init_empty();
-    int64_t n_vocab = copy_tokenizer(b.gguf, vocab_path, tmpl);
-    if (n_vocab < 0) {
-        gguf_free(b.gguf);
-        return -1;
-    }
-    int head_dim = s->n_embd / s->n_head;
-    int kv = head_dim * s->n_head_kv;
-
-    gguf_set_val_str(b.gguf, "general.architecture", "qwen2");
-    gguf_set_val_str(b.gguf, "general.name", name);
-    gguf_set_val_u32(b.gguf, "general.file_type", 1 /* LLAMA_FTYPE_MOSTLY_F16 */);
-    gguf_set_val_u32(b.gguf, "qwen2.context_length", (uint32_t)s->n_ctx_train);
-    gguf_set_val_u32(b.gguf, "qwen2.embedding_length", (uint32_t)s->n_embd);
-    gguf_set_val_u32(b.gguf, "qwen2.block_count", (uint32_t)s->n_layer);
-    gguf_set_val_u32(b.gguf, "qwen2.feed_forward_length", (uint32_t)s->n_ff);
-    gguf_set_val_u32(b.gguf, "qwen2.attention.head_count", (uint32_t)s->n_head);
-    gguf_set_val_u32(b.gguf, "qwen2.attention.head_count_kv", (uint32_t)s->n_head_kv);
-    gguf_set_val_f32(b.gguf, "qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
-    gguf_set_val_f32(b.gguf, "qwen2.rope.freq_base", 1000000.0f);
-
-    struct ggml_init_params gp = {.mem_size = tensor_bytes(s, n_vocab), .mem_buffer = NULL, .no_alloc = false};
-    b.ctx = ggml_init(gp);
-    if (!b.ctx) {
-        fprintf(stderr, "bellows-mkmodel: cannot allocate %zu bytes for the tensors\n", gp.mem_size);
-        gguf_free(b.gguf);
-        return -1;
-    }
-
+    int kv = s->n_embd / s->n_head * s->n_head_kv;
     int rc = 0;
-    rc |= add_tensor(&b, "token_embd.weight", s->n_embd, n_vocab, false);
-    rc |= add_tensor(&b, "output_norm.weight", s->n_embd, 1, true);
-    rc |= add_tensor(&b, "output.weight", s->n_embd, n_vocab, false);
+    rc |= add_tensor(b, "token_embd.weight", s->n_embd, n_vocab, false);
+    rc |= add_tensor(b, "output_norm.weight", s->n_embd, 1, true);
+    rc |= add_tensor(b, "output.weight", s->n_embd, n_vocab, false);
     for (int i = 0; i < s->n_layer && rc == 0; i++) {
         char n[64];
-#define T(suffix, ne0, ne1, norm) (snprintf(n, sizeof n, "blk.%d." suffix, i), add_tensor(&b, n, ne0, ne1, norm))
+#define T(suffix, ne0, ne1, norm) (snprintf(n, sizeof n, "blk.%d." suffix, i), add_tensor(b, n, ne0, ne1, norm))
         rc |= T("attn_norm.weight", s->n_embd, 1, true);
         rc |= T("attn_q.weight", s->n_embd, s->n_embd, false);
         rc |= T("attn_q.bias", s->n_embd, 1, false);
@@ -259,6 +242,86 @@ static int write_f16(const char *path, const struct model_shape *s, const char *
         rc |= T("ffn_down.weight", s->n_ff, s->n_embd, false);
 #undef T
     }
+    return rc;
+}
+
+/* BERT (llama.cpp's LLM_ARCH_BERT): token, token-type and position embeddings with a norm,
+ * then per block self-attention with biases, an output norm, a GELU feed-forward and a
+ * layer-output norm. No output head: the model is pooled into one vector. */
+static int add_bert_tensors(struct builder *b, const struct model_shape *s, int64_t n_vocab)
+{
+    int kv = s->n_embd / s->n_head * s->n_head_kv;
+    int rc = 0;
+    rc |= add_tensor(b, "token_embd.weight", s->n_embd, n_vocab, false);
+    rc |= add_tensor_as(b, "token_types.weight", s->n_embd, 2, false, true); /* added to F32 rows */
+    rc |= add_tensor(b, "position_embd.weight", s->n_embd, s->n_ctx_train, false);
+    rc |= add_tensor(b, "token_embd_norm.weight", s->n_embd, 1, true);
+    rc |= add_tensor(b, "token_embd_norm.bias", s->n_embd, 1, false);
+    for (int i = 0; i < s->n_layer && rc == 0; i++) {
+        char n[64];
+#define T(suffix, ne0, ne1, norm) (snprintf(n, sizeof n, "blk.%d." suffix, i), add_tensor(b, n, ne0, ne1, norm))
+        rc |= T("attn_q.weight", s->n_embd, s->n_embd, false);
+        rc |= T("attn_q.bias", s->n_embd, 1, false);
+        rc |= T("attn_k.weight", s->n_embd, kv, false);
+        rc |= T("attn_k.bias", kv, 1, false);
+        rc |= T("attn_v.weight", s->n_embd, kv, false);
+        rc |= T("attn_v.bias", kv, 1, false);
+        rc |= T("attn_output.weight", s->n_embd, s->n_embd, false);
+        rc |= T("attn_output.bias", s->n_embd, 1, false);
+        rc |= T("attn_output_norm.weight", s->n_embd, 1, true);
+        rc |= T("attn_output_norm.bias", s->n_embd, 1, false);
+        rc |= T("ffn_up.weight", s->n_embd, s->n_ff, false);
+        rc |= T("ffn_up.bias", s->n_ff, 1, false);
+        rc |= T("ffn_down.weight", s->n_ff, s->n_embd, false);
+        rc |= T("ffn_down.bias", s->n_embd, 1, false);
+        rc |= T("layer_output_norm.weight", s->n_embd, 1, true);
+        rc |= T("layer_output_norm.bias", s->n_embd, 1, false);
+#undef T
+    }
+    return rc;
+}
+
+static int write_f16(const char *path, const struct model_shape *s, const char *vocab_path,
+                     const char *tmpl, uint64_t seed, const char *name)
+{
+    struct builder b = {.rng = seed};
+    b.gguf = gguf_init_empty();
+    int64_t n_vocab = copy_tokenizer(b.gguf, vocab_path, tmpl);
+    if (n_vocab < 0) {
+        gguf_free(b.gguf);
+        return -1;
+    }
+    const char *arch = s->bert ? "bert" : "qwen2";
+    char key[128];
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
+    gguf_set_val_str(b.gguf, "general.architecture", arch);
+    gguf_set_val_str(b.gguf, "general.name", name);
+    gguf_set_val_u32(b.gguf, "general.file_type", 1 /* LLAMA_FTYPE_MOSTLY_F16 */);
+    gguf_set_val_u32(b.gguf, KEY("context_length"), (uint32_t)s->n_ctx_train);
+    gguf_set_val_u32(b.gguf, KEY("embedding_length"), (uint32_t)s->n_embd);
+    gguf_set_val_u32(b.gguf, KEY("block_count"), (uint32_t)s->n_layer);
+    gguf_set_val_u32(b.gguf, KEY("feed_forward_length"), (uint32_t)s->n_ff);
+    gguf_set_val_u32(b.gguf, KEY("attention.head_count"), (uint32_t)s->n_head);
+    gguf_set_val_u32(b.gguf, KEY("attention.head_count_kv"), (uint32_t)s->n_head_kv);
+    if (s->bert) {
+        gguf_set_val_f32(b.gguf, KEY("attention.layer_norm_epsilon"), 1e-12f);
+        gguf_set_val_bool(b.gguf, KEY("attention.causal"), false);
+        gguf_set_val_u32(b.gguf, KEY("pooling_type"), 1 /* LLAMA_POOLING_TYPE_MEAN */);
+    } else {
+        gguf_set_val_f32(b.gguf, KEY("attention.layer_norm_rms_epsilon"), 1e-6f);
+        gguf_set_val_f32(b.gguf, KEY("rope.freq_base"), 1000000.0f);
+    }
+#undef KEY
+
+    struct ggml_init_params gp = {.mem_size = tensor_bytes(s, n_vocab), .mem_buffer = NULL, .no_alloc = false};
+    b.ctx = ggml_init(gp);
+    if (!b.ctx) {
+        fprintf(stderr, "bellows-mkmodel: cannot allocate %zu bytes for the tensors\n", gp.mem_size);
+        gguf_free(b.gguf);
+        return -1;
+    }
+
+    int rc = s->bert ? add_bert_tensors(&b, s, n_vocab) : add_qwen2_tensors(&b, s, n_vocab);
     if (rc == 0 && !gguf_write_to_file(b.gguf, path, false)) {
         fprintf(stderr, "bellows-mkmodel: cannot write %s: %s\n", path, strerror(errno));
         rc = -1;
@@ -297,6 +360,9 @@ static void usage(FILE *f)
             "Writes a random-weight qwen2 model (seeded, deterministic) with a real tokenizer.\n"
             "\n"
             "  --preset NAME          demo | ctx4k | bench-0.5b (default demo)\n"
+            "  --arch A               qwen2 (default) | bert (an encoder with mean pooling: an\n"
+            "                         embedding model; give it a BERT vocabulary, e.g.\n"
+            "                         models/ggml-vocab-bert-bge.gguf)\n"
             "  --layers N             transformer blocks\n"
             "  --hidden N             embedding length\n"
             "  --ffn N                feed-forward length\n"
@@ -373,6 +439,14 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--vocab")) vocab = v;
         else if (!strcmp(a, "--chat-template")) tmpl_path = v;
+        else if (!strcmp(a, "--arch")) {
+            if (!strcmp(v, "bert")) shape.bert = true;
+            else if (!strcmp(v, "qwen2")) shape.bert = false;
+            else {
+                fprintf(stderr, "bellows-mkmodel: unknown arch '%s' (qwen2, bert)\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--type")) {
             if (!strcasecmp(v, "f16")) shape.type = OUT_F16;

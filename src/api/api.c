@@ -31,6 +31,7 @@ int api_status_for(int code)
     case BW_ETOOLONG: return 400;
     case BW_ENOTFOUND: return 404;
     case BW_EBUSY: return 503;
+    case BW_ENOSPC: return 507;
     default: return 500;
     }
 }
@@ -109,12 +110,14 @@ int api__keep_alive(const json_t *body, int64_t *out)
         double s = json_number_value(v);
         if (s > 9.2e9) /* past int64 nanoseconds: as good as forever */
             s = -1;
-        *out = s < 0 ? -1 : (int64_t)(s * 1e9);
+        *out = limits_keep_alive(s < 0 ? -1 : (int64_t)(s * 1e9));
         return BW_OK;
     }
-    if (json_is_string(v))
-        return sched_parse_duration(json_string_value(v), out);
-    return BW_EINVAL;
+    int64_t ns;
+    if (!json_is_string(v) || sched_parse_duration(json_string_value(v), &ns) != BW_OK)
+        return BW_EINVAL;
+    *out = limits_keep_alive(ns); /* "2562047h" is forever, not an expiry that overflows */
+    return BW_OK;
 }
 
 int api__think_value(const json_t *v, const char **out)
@@ -133,6 +136,19 @@ int api__think_value(const json_t *v, const char **out)
             return BW_OK;
         }
     return BW_EINVAL;
+}
+
+int api__refuse_images(const char *model, int n_images, char *msg, size_t len)
+{
+    if (n_images <= 0)
+        return 0;
+    /* Ollama's capability wording, with its runner's words for the same case (clients
+     * match either one). */
+    snprintf(msg, len,
+             "\"%s\" does not support images: this model is missing data required for image input "
+             "(Bellows has no vision encoder yet; %d image%s sent)",
+             model, n_images, n_images == 1 ? "" : "s");
+    return 400;
 }
 
 void api__context_fields(json_t *obj, const struct engine_stats *st, const char *request_id)
@@ -221,6 +237,9 @@ int api__model_open(struct api *a, const char *name, struct api_model *out, stru
     memset(out, 0, sizeof *out);
     if (!name || !*name)
         return bw_errf(err, BW_EINVAL, "model is required");
+    if (limits_check_count(&a->cfg.limits, LIMITS_MODEL_NAME, strlen(name), err) != BW_OK)
+        return BW_EINVAL; /* never cut: a cut name may name another model */
+    out->limits = &a->cfg.limits;
     int rc = store_resolve(a->cfg.store, name, &out->sm, err);
     if (rc == BW_ENOTFOUND)
         return bw_errf(err, BW_ENOTFOUND, "model '%s' not found", name);
@@ -230,6 +249,7 @@ int api__model_open(struct api *a, const char *name, struct api_model *out, stru
     if (!out->info) {
         store_model_free(out->sm);
         out->sm = NULL;
+        out->limits = NULL;
         return err ? err->code : BW_EINVAL;
     }
     out->sched = (struct sched_model){.name = out->sm->name,
@@ -322,16 +342,29 @@ static int apply_load_options(struct api_model *m, const json_t *options, struct
     return BW_OK;
 }
 
+int api__check_limits(const struct api *a, const json_t *body, char *msg, size_t len)
+{
+    struct bw_err err;
+    if (limits_check_body(&a->cfg.limits, body, &err) != BW_OK)
+        return snprintf(msg, len, "%s", err.msg), 400;
+    return 0;
+}
+
 int api__apply_options(struct api_model *m, const json_t *options, struct engine_request *r,
                        const char **stop_storage, json_t **params_doc, struct bw_err *err)
 {
     *params_doc = NULL;
+    int cmax = m->info ? (int)m->info->n_ctx_train : 0;
+    if (m->limits && limits_check_options(m->limits, options, cmax, err) != BW_OK)
+        return BW_EINVAL;
     if (m->sm && m->sm->params) {
         json_error_t je;
         *params_doc = json_loads(m->sm->params, 0, &je);
         if (*params_doc) {
             /* Modelfile stops go to the upper half of the storage so request stops can't clobber them. */
-            int rc = options_apply(*params_doc, r, stop_storage + OPTIONS_MAX_STOP, err);
+            int rc = m->limits ? limits_check_options(m->limits, *params_doc, cmax, err) : BW_OK;
+            if (rc == BW_OK)
+                rc = options_apply(*params_doc, r, stop_storage + OPTIONS_MAX_STOP, err);
             if (rc == BW_OK)
                 rc = apply_load_options(m, *params_doc, err);
             if (rc)
@@ -380,13 +413,6 @@ static void metrics(struct api *a, struct http_request *req)
     free(text);
 }
 
-static void not_implemented(struct api *a, struct http_request *req)
-{
-    (void)a;
-    api__reply_error(req, 501, "%s is not implemented: Bellows has no registry client yet; create models from "
-                               "local GGUF files with /api/create or `bellows create`", req->path);
-}
-
 static const struct route routes[] = {
     {"/", false, "GET HEAD", root, false},
     {"/health", false, "GET HEAD", health, false},
@@ -403,14 +429,36 @@ static const struct route routes[] = {
     {"/api/blobs/", true, "HEAD POST", ollama_blob, false},
     {"/api/copy", false, "POST", ollama_copy, false},
     {"/api/delete", false, "DELETE", ollama_delete, false},
-    {"/api/pull", false, "POST", not_implemented, false},
-    {"/api/push", false, "POST", not_implemented, false},
+    {"/api/pull", false, "POST", ollama_pull, false},
+    {"/api/push", false, "POST", ollama_push, false},
     {"/v1/chat/completions", false, "POST", openai_chat, true},
     {"/v1/completions", false, "POST", openai_completions, true},
     {"/v1/embeddings", false, "POST", openai_embeddings, true},
     {"/v1/models", false, "GET", openai_models, true},
     {"/v1/models/", true, "GET", openai_model, true},
 };
+
+/* Routes whose body streams (http.h begin hook) instead of being buffered: blob uploads
+ * only, so that every JSON route keeps max_body. */
+static const struct stream_route {
+    const char *prefix;
+    const char *method;
+    route_fn begin;
+} stream_routes[] = {
+    {"/api/blobs/", "POST", ollama_blob_begin},
+};
+
+void api_begin(void *ud, struct http_request *req)
+{
+    for (size_t i = 0; i < sizeof stream_routes / sizeof stream_routes[0]; i++) {
+        const struct stream_route *r = &stream_routes[i];
+        if (!strncmp(req->path, r->prefix, strlen(r->prefix)) && req->path[strlen(r->prefix)] &&
+            !strcmp(req->method, r->method)) {
+            r->begin(ud, req);
+            return;
+        }
+    }
+}
 
 static bool method_in(const char *methods, const char *m)
 {
@@ -426,6 +474,7 @@ void api_handle(void *ud, struct http_request *req)
     struct api *a = ud;
     const struct route *match = NULL;
     bool path_known = false;
+    const char *label = "other"; /* the metrics label: a route's own path, never the client's bytes */
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const struct route *r = &routes[i];
         bool hit = r->prefix ? !strncmp(req->path, r->path, strlen(r->path)) && req->path[strlen(r->path)]
@@ -433,6 +482,7 @@ void api_handle(void *ud, struct http_request *req)
         if (!hit)
             continue;
         path_known = true;
+        label = r->path;
         if (method_in(r->methods, req->method)) {
             match = r;
             break;
@@ -448,7 +498,7 @@ void api_handle(void *ud, struct http_request *req)
             api__reply_error(req, 405, "method %s not allowed on %s", req->method, req->path);
         else
             api__reply_error(req, 404, "404 page not found");
-        metrics_request(&a->metrics, path_known ? req->path : "other", status);
+        metrics_request(&a->metrics, label, status);
         return;
     }
     match->fn(a, req);
@@ -460,6 +510,12 @@ int api_new(const struct api_config *cfg, struct api **out, struct bw_err *err)
     if (!a)
         return bw_errf(err, BW_ENOMEM, "out of memory");
     a->cfg = *cfg;
+    if (!a->cfg.limits.max[0])
+        limits_defaults(&a->cfg.limits);
+    if (api__pulls_new(cfg->store, &a->pulls)) {
+        free(a);
+        return bw_errf(err, BW_ENOMEM, "out of memory");
+    }
     pthread_mutex_init(&a->info_mu, NULL);
     metrics_init(&a->metrics);
     *out = a;
@@ -470,6 +526,7 @@ void api_free(struct api *a)
 {
     if (!a)
         return;
+    api__pulls_free(a->pulls);
     for (int i = 0; i < API_INFO_CACHE; i++) {
         free(a->info_cache[i].path);
         gguf_info_free(a->info_cache[i].info);

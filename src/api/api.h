@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "proto/limits.h"
 #include "sched/sched.h"
 #include "server/http.h"
 #include "store/store.h"
@@ -22,6 +23,7 @@ struct api_config {
     struct store *store;   /* borrowed */
     struct sched *sched;   /* borrowed */
     bool flash_attn;       /* load-time option given to runners */
+    struct limits limits;  /* request limits (proto/limits.h); all zero: the defaults */
 };
 
 int api_new(const struct api_config *cfg, struct api **out, struct bw_err *err);
@@ -29,8 +31,12 @@ void api_free(struct api *a);
 
 /* The http_handler_fn: ud is the struct api. */
 void api_handle(void *ud, struct http_request *req);
+/* The http_begin_fn (http.h, streamed request bodies): only POST /api/blobs/:digest streams
+ * its body; every other route keeps the buffered body and its limit (BELLOWS_MAX_BODY). */
+void api_begin(void *ud, struct http_request *req);
 
-/* BW_E code -> HTTP status: EINVAL/ETOOLONG 400, ENOTFOUND 404, EBUSY 503, others 500. */
+/* BW_E code -> HTTP status: EINVAL/ETOOLONG 400, ENOTFOUND 404, EBUSY 503, ENOSPC 507,
+ * others 500. */
 int api_status_for(int code);
 
 #endif

@@ -40,6 +40,12 @@ char *metrics_render(struct metrics *m, struct sched *sched, size_t *len);
 
 /* ---- the api --------------------------------------------------------------------------- */
 
+/* The running registry pulls (api_pull.c). */
+struct api_pulls;
+int api__pulls_new(struct store *st, struct api_pulls **out);
+/* Cancels every pull and waits for their threads. NULL is fine. */
+void api__pulls_free(struct api_pulls *p);
+
 #define API_INFO_CACHE 64
 struct api {
     struct api_config cfg;
@@ -50,6 +56,7 @@ struct api {
         int64_t mtime_ns;
     } info_cache[API_INFO_CACHE];
     struct metrics metrics;
+    struct api_pulls *pulls;
 };
 
 /* ---- replies --------------------------------------------------------------------------- */
@@ -78,6 +85,11 @@ int api__keep_alive(const json_t *body, int64_t *out);
  * "high" -> the same. Static strings. BW_EINVAL for any other value (*out NULL). */
 int api__think_value(const json_t *v, const char **out);
 
+/* Images (native `images`, /v1 `image_url` parts) reach no model: Bellows has no vision
+ * encoder yet, so a request that carries any is refused, never answered as if the images
+ * were not there. Returns 0 when n_images is 0, else 400 with the message in msg. */
+int api__refuse_images(const char *model, int n_images, char *msg, size_t len);
+
 /* GBNF for JSON mode: one JSON object (api.c). */
 extern const char api__json_grammar[];
 
@@ -88,6 +100,7 @@ struct api_model {
     const struct gguf_info *info;  /* borrowed from the cache (valid while the api lives), */
     bool info_owned;               /* or owned when the cache was full */
     struct sched_model sched;      /* points into sm/info */
+    const struct limits *limits;   /* the api's request limits (borrowed), set by api__model_open */
 };
 
 /* Resolves a model name for a request. Returns BW_OK, or BW_EINVAL (invalid name / not a
@@ -120,7 +133,12 @@ void api__go_template_note(enum api_template_source src, char *buf, size_t len);
 /* TEMPLATE_CAP_* (template/caps.h) of the template that renders; 0 with none. */
 unsigned api__model_caps(const struct api_model *m);
 
-/* Applies the model's PARAMETER layer, then the request's options object, onto r (and
+/* The request-level counts of a body (messages, tools, input, prompt arrays) against the
+ * api's limits (proto/limits.h). Returns 0, or 400 with the message in msg. */
+int api__check_limits(const struct api *a, const json_t *body, char *msg, size_t len);
+
+/* Checks both option objects against the limits (ranges, repeat_last_n <= the model's
+ * context), then applies the model's PARAMETER layer, then the request's options object, onto r (and
  * the load-time ones, use_mmap, onto m->sched).
  * stop_storage needs 2 x OPTIONS_MAX_STOP entries. Stop strings point into the two JSON
  * documents: *params_doc is returned (caller decrefs after the request was sent). */
@@ -142,6 +160,10 @@ struct gen_format {
     void (*stream_error)(struct gen *g, const char *msg);
     /* Answers an error before any byte went out. */
     void (*reply_error)(struct http_request *req, int status, const char *msg);
+    /* Appends the wire bytes for one tool call (streaming; NULL: calls only in the final
+     * object). call is {"name","arguments":{…}[,"id"]}; id is the call's id for the client
+     * (gen_call_id). */
+    void (*tool_call)(struct gen *g, int index, const json_t *call, const char *id);
 };
 
 struct strbuf {
@@ -158,7 +180,7 @@ struct gen {
     const struct gen_format *fmt;
     void *fmt_ud;                 /* the format's own state */
     struct api_model model;       /* owned by gen once gen_run is called */
-    char model_name[256];         /* as the client wrote it */
+    char model_name[NAMES_FULL_MAX + 1]; /* as the client wrote it (longer: 400, api__model_open) */
     int64_t keep_alive;
     bool stream;
     const char *route;            /* for metrics */
@@ -178,7 +200,15 @@ struct gen {
     struct engine_stats st;
     bool finished, failed;
     int status;                   /* HTTP status of the reply */
+    int32_t *context;             /* generate with want_context: prompt + answer tokens (DONE) */
+    int n_context;
+    json_t *tool_calls;           /* the answer's tool calls, [{"name","arguments"[,"id"]}], or NULL */
 };
+
+/* The id a client sees for call `index` of g's answer: the model's own when it wrote one
+ * (Mistral, Kimi), else "call_" and 8 characters derived from the request id, so the same
+ * call has the same id in the streamed and the final object. Writes into buf. */
+const char *gen_call_id(const struct gen *g, int index, char *buf, size_t len);
 
 /* Runs pr (chat / generate / embed) for g and answers the HTTP request: a stream (when
  * g->stream) or one reply. Takes ownership of g (freed when the reply is finished). The
@@ -190,9 +220,32 @@ void gen_run(struct gen *g, struct proto_request *pr);
  * an acquired runner. Returns BW_OK with g->text / g->embd / g->st filled, or an error. */
 int gen_collect(struct gen *g, struct proto_request *pr, struct bw_err *err);
 
-/* Embeds input (a string or an array of strings) on g's acquired runner, appending one
+/* How gen_embed_inputs reads its input and shapes the vectors. */
+struct gen_embed_opts {
+    bool truncate;   /* cut an input longer than Cmax (spec/context.md rule 7) or fail */
+    bool base64;     /* little-endian float32 as base64 text (the openai SDKs' default) */
+    bool normalize;  /* L2-normalize, as Ollama's /api/embed, OpenAI and llama-server do */
+    int dimensions;  /* > 0: keep the first N values and normalize again (Ollama's rule) */
+    bool tokens;     /* token ids are inputs too: an array of integers is one input, an
+                        array of such arrays several (OpenAI's embeddings input) */
+};
+
+/* Checks an embeddings `input`: a string, an array of strings, or with tokens_ok an array
+ * of token ids / an array of arrays of token ids. Returns 0, or 400 with msg ("input must be
+ * ..."). */
+int gen_embed_check_input(const json_t *input, bool tokens_ok, char *msg, size_t len);
+
+/* `dimensions` of an embeddings request: absent, null or 0 -> 0 (the whole vector), a
+ * positive integer -> itself; anything else 400 with msg. */
+int gen_embed_dimensions(const json_t *v, int *out, char *msg, size_t len);
+
+/* Keeps the first `dimensions` values (when > 0 and fewer than n) and L2-normalizes v in
+ * place. Returns the new length, or -1 when v holds NaN or infinity. Pure. */
+int gen_embed_normalize(float *v, int n, int dimensions);
+
+/* Embeds input (checked by gen_embed_check_input) on g's acquired runner, appending one
  * vector per input to `vectors` (float arrays, or base64 float32 strings). */
-int gen_embed_inputs(struct gen *g, const json_t *input, bool truncate, bool base64, json_t *vectors,
+int gen_embed_inputs(struct gen *g, const json_t *input, const struct gen_embed_opts *o, json_t *vectors,
                      int *prompt_tokens, struct bw_err *err);
 
 /* Resolves the model a request names into g->model (and g->model_name). Returns 0, or
@@ -206,6 +259,32 @@ void gen_free(struct gen *g);
 /* Adds Bellows' context fields (spec/api.md) of st to obj. */
 void api__context_fields(json_t *obj, const struct engine_stats *st, const char *request_id);
 
+/* ---- tools (api_tools.c) -------------------------------------------------------------------- */
+
+/* A request's tool_choice and parallel_tool_calls. */
+struct api_tool_choice {
+    const char *choice;  /* NULL (absent: the model decides), "auto", "none", "required",
+                            "function" (static strings) */
+    const char *name;    /* "function": the function's name, borrowed from the body */
+    bool parallel;       /* parallel_tool_calls (default true); accepted, not enforced */
+};
+/* tools (both APIs): an array of {"type":"function","function":{"name",…}}, parameters an
+ * object when given. Returns 0 (absent or null too), or 400 with msg naming the entry. */
+int api__check_tools(const json_t *tools, char *msg, size_t len);
+/* Reads tool_choice (OpenAI's shapes: "auto", "none", "required", or {"type":"function",
+ * "function":{"name":…}}) and parallel_tool_calls from body, against the request's tools
+ * (an array, or NULL). Returns 0, or 400 with msg: an unknown shape, a function not in
+ * tools, "required" without tools. */
+int api__tool_choice(const json_t *body, const json_t *tools, struct api_tool_choice *out, char *msg, size_t len);
+/* One parsed call ({"name","arguments"}) in Ollama's shape {"id","function":{"index","name",
+ * "arguments":{…}}} / OpenAI's {"id","type":"function","function":{"name","arguments":
+ * "<json text>"}} (with "index" as a stream delta). New objects. */
+json_t *api__ollama_tool_call(const json_t *call, int index, const char *id);
+json_t *api__openai_tool_call(const json_t *call, int index, const char *id, bool delta);
+/* As strbuf_add_json, with numbers as short as they read back (toolcall_json_dump): the
+ * arguments a model wrote keep their look (48.85, not 48.850000000000001). */
+void api__add_json_line(struct strbuf *b, json_t *obj);
+
 /* ---- handlers ---------------------------------------------------------------------------- */
 
 void ollama_generate(struct api *a, struct http_request *req);
@@ -217,8 +296,12 @@ void ollama_show(struct api *a, struct http_request *req);
 void ollama_ps(struct api *a, struct http_request *req);
 void ollama_create(struct api *a, struct http_request *req);
 void ollama_blob(struct api *a, struct http_request *req);
+/* The begin hook of POST /api/blobs/:digest (api_begin): opts into a streamed body. */
+void ollama_blob_begin(struct api *a, struct http_request *req);
 void ollama_copy(struct api *a, struct http_request *req);
 void ollama_delete(struct api *a, struct http_request *req);
+void ollama_pull(struct api *a, struct http_request *req); /* api_pull.c */
+void ollama_push(struct api *a, struct http_request *req);
 
 void openai_chat(struct api *a, struct http_request *req);
 void openai_completions(struct api *a, struct http_request *req);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "grammar/json_schema.h"
 #include "template/caps.h"
 #include "template/chat_template.h"
 #include "util/log.h"
@@ -27,6 +28,8 @@ struct gen_request {
     char *tools_json;   /* the request's tools as JSON text, or NULL */
     const char *stops[2 * OPTIONS_MAX_STOP];
     bool render_only;
+    int32_t *context;   /* generate: the request's `context` token ids, or NULL */
+    char *grammar;      /* format: {JSON schema} as GBNF (grammar/json_schema.h), or NULL */
 };
 
 static void gen_request_fini(struct gen_request *q)
@@ -39,6 +42,8 @@ static void gen_request_fini(struct gen_request *q)
     free(q->msg_json);
     free(q->tools_json);
     free(q->msgs);
+    free(q->context);
+    free(q->grammar);
 }
 
 static const char *str_field(const json_t *o, const char *k)
@@ -53,6 +58,9 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
     q->body = api__parse_body(req, msg, len);
     if (!q->body)
         return 400;
+    int limited = api__check_limits(a, q->body, msg, len); /* counts first: before any work on them */
+    if (limited)
+        return limited;
     const json_t *model = json_object_get(q->body, "model");
     if (!json_is_string(model) || !*json_string_value(model)) {
         snprintf(msg, len, "model is required");
@@ -74,14 +82,18 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
         snprintf(msg, len, "think must be a boolean or one of low, medium, high");
         return 400;
     }
-    /* format: "json" is JSON mode (a grammar); a JSON schema would need a schema-to-GBNF
-     * converter of our own (llama.cpp's is C++ in common/). */
+    /* format: "json" is JSON mode (a grammar); a JSON schema becomes the grammar of its
+     * instances (grammar/json_schema.h), converted before the model is opened. */
     const json_t *format = json_object_get(q->body, "format");
     bool json_mode = json_is_string(format) && !strcmp(json_string_value(format), "json");
-    if (format && !json_is_null(format) && !json_mode && !(json_is_string(format) && !*json_string_value(format))) {
-        snprintf(msg, len, json_is_object(format) ? "format: JSON schemas are not supported by Bellows yet; "
-                                                    "format \"json\" (JSON mode) is"
-                                                  : "format must be \"json\" or a JSON schema");
+    if (json_is_object(format)) {
+        struct bw_err serr;
+        if (json_schema_to_gbnf(format, &q->grammar, &serr) != BW_OK) {
+            snprintf(msg, len, "format: %s", serr.msg);
+            return serr.code == BW_ENOMEM ? 500 : 400;
+        }
+    } else if (format && !json_is_null(format) && !json_mode && !(json_is_string(format) && !*json_string_value(format))) {
+        snprintf(msg, len, "format must be \"json\" or a JSON schema");
         return 400;
     }
     const json_t *opts = json_object_get(q->body, "options");
@@ -96,7 +108,7 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
     /* think true or an effort on a model whose template cannot think: Ollama's 400
      * (think:false is accepted on any model, as in Ollama). */
     if (think && strcmp(think, "false") && !(api__model_caps(&g->model) & TEMPLATE_CAP_THINKING)) {
-        snprintf(msg, len, "\"%s\" does not support thinking", g->model_name);
+        snprintf(msg, len, "\"%.400s\" does not support thinking", g->model_name);
         return 400;
     }
     struct bw_err err;
@@ -109,7 +121,7 @@ static int prepare(struct api *a, struct http_request *req, struct gen_request *
         return 400;
     }
     r->render_only = q->render_only;
-    r->grammar = json_mode ? api__json_grammar : NULL;
+    r->grammar = q->grammar ? q->grammar : json_mode ? api__json_grammar : NULL;
     r->think = think;
     r->chat_template = api__render_template(&g->model); /* a Jinja TEMPLATE layer replaces the GGUF's */
     return 0;
@@ -170,6 +182,12 @@ static void generate_final(struct gen *g)
     if (!g->stream && g->thinking.len)
         json_object_set_new(o, "thinking", json_stringn(g->thinking.s, g->thinking.len));
     add_final_fields(g, o);
+    if (g->n_context > 0) { /* the prompt and answer tokens, for the next request's `context` */
+        json_t *c = json_array();
+        for (int i = 0; i < g->n_context; i++)
+            json_array_append_new(c, json_integer(g->context[i]));
+        json_object_set_new(o, "context", c);
+    }
     strbuf_add_json(&g->out, o);
 }
 
@@ -184,6 +202,18 @@ static void chat_piece(struct gen *g, const char *text, size_t len, bool thinkin
     strbuf_add_json(&g->out, o);
 }
 
+/* Tool calls, as Ollama sends them: a streamed chunk per call carries it in
+ * message.tool_calls (content ""); the non-streamed message carries them all. */
+static void chat_tool_call(struct gen *g, int index, const json_t *call, const char *id)
+{
+    json_t *o = base_object(g);
+    json_t *m = json_pack("{s:s, s:s, s:[o]}", "role", "assistant", "content", "", "tool_calls",
+                          api__ollama_tool_call(call, index, id));
+    json_object_set_new(o, "message", m);
+    json_object_set_new(o, "done", json_false());
+    api__add_json_line(&g->out, o);
+}
+
 static void chat_final(struct gen *g)
 {
     json_t *o = base_object(g);
@@ -192,23 +222,34 @@ static void chat_final(struct gen *g)
     json_t *m = json_pack("{s:s, s:s%}", "role", "assistant", "content", t, n);
     if (!g->stream && g->thinking.len)
         json_object_set_new(m, "thinking", json_stringn(g->thinking.s, g->thinking.len));
+    json_t *calls = !g->stream && json_array_size(g->tool_calls) ? json_array() : NULL;
+    for (size_t i = 0; calls && i < json_array_size(g->tool_calls); i++) {
+        char id[80];
+        json_array_append_new(calls, api__ollama_tool_call(json_array_get(g->tool_calls, i), (int)i,
+                                                           gen_call_id(g, (int)i, id, sizeof id)));
+    }
+    if (calls)
+        json_object_set_new(m, "tool_calls", calls);
     json_object_set_new(o, "message", m);
     add_final_fields(g, o);
-    strbuf_add_json(&g->out, o);
+    api__add_json_line(&g->out, o);
 }
 
 static const struct gen_format generate_format = {"application/x-ndjson", generate_piece, generate_final,
-                                                  native_stream_error, native_error_reply};
+                                                  native_stream_error, native_error_reply, NULL};
 static const struct gen_format chat_format = {"application/x-ndjson", chat_piece, chat_final, native_stream_error,
-                                              native_error_reply};
+                                              native_error_reply, chat_tool_call};
 
 /* ---- load / unload / render -------------------------------------------------------------- */
 
-/* An empty request loads the model (done_reason "load"), or with keep_alive 0 unloads it. */
+/* An empty request loads the model (done_reason "load"), or with keep_alive 0 unloads it:
+ * then nothing is loaded (Ollama's expireRunner); a loaded model goes once it is idle. */
 static void load_only(struct gen *g, bool chat)
 {
     struct bw_err err;
-    int rc = gen_acquire(g, &err);
+    int rc = g->keep_alive == 0 ? BW_OK : gen_acquire(g, &err);
+    if (g->keep_alive == 0)
+        sched_expire(g->api->cfg.sched, g->model.sched.name); /* BW_ENOTFOUND: not loaded, fine */
     if (rc) {
         api__reply_error(g->req, api_status_for(rc), "%s", err.msg);
         metrics_request(&g->api->metrics, g->route, api_status_for(rc));
@@ -223,7 +264,8 @@ static void load_only(struct gen *g, bool chat)
         json_object_set_new(o, "response", json_string(""));
     json_object_set_new(o, "done", json_true());
     json_object_set_new(o, "done_reason", json_string(unload ? "unload" : "load"));
-    sched_release(g->api->cfg.sched, g->runner, g->keep_alive);
+    if (g->runner)
+        sched_release(g->api->cfg.sched, g->runner, g->keep_alive);
     g->runner = NULL;
     api__reply_json(g->req, 200, o);
     metrics_request(&g->api->metrics, g->route, 200);
@@ -287,12 +329,28 @@ void ollama_generate(struct api *a, struct http_request *req)
         status = 400, snprintf(msg, sizeof msg, "prompt must be a string");
     if (!status && system && !json_is_string(system) && !json_is_null(system))
         status = 400, snprintf(msg, sizeof msg, "system must be a string");
-    if (!status && raw && (json_string_value(json_object_get(q.body, "template")) || json_string_value(system)))
+    /* context: the token array an earlier final object returned (deprecated in Ollama, still
+     * honoured): it goes in front of the rendered prompt, as tokens (engine_request.context). */
+    const json_t *context = json_object_get(q.body, "context");
+    size_t n_context = json_array_size(context);
+    if (!status && context && !json_is_null(context) && !json_is_array(context))
+        status = 400, snprintf(msg, sizeof msg, "context must be an array of token ids");
+    for (size_t i = 0; !status && i < n_context; i++) {
+        const json_t *t = json_array_get(context, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+            status = 400, snprintf(msg, sizeof msg, "context[%zu] must be a token id (an integer from 0)", i);
+    }
+    if (!status && raw &&
+        (json_string_value(json_object_get(q.body, "template")) || json_string_value(system) || n_context))
         status = 400, snprintf(msg, sizeof msg, "raw mode does not support template, system, or context");
     if (!status && str_field(q.body, "suffix") && *str_field(q.body, "suffix"))
-        status = 400, snprintf(msg, sizeof msg, "\"%s\" does not support insert", g->model_name);
-    if (!status && json_is_array(images) && json_array_size(images) > 0)
-        status = 400, snprintf(msg, sizeof msg, "\"%s\" does not support images (vision)", g->model_name);
+        status = 400, snprintf(msg, sizeof msg, "\"%.400s\" does not support insert", g->model_name);
+    if (!status && json_is_array(images))
+        status = api__refuse_images(g->model_name, (int)json_array_size(images), msg, sizeof msg);
+    if (!status && n_context && !(q.context = malloc(n_context * sizeof *q.context)))
+        status = 500, snprintf(msg, sizeof msg, "out of memory");
+    for (size_t i = 0; !status && i < n_context; i++)
+        q.context[i] = (int32_t)json_integer_value(json_array_get(context, i));
     if (status) {
         api__reply_error(req, status, "%s", msg);
         metrics_request(&a->metrics, g->route, status);
@@ -310,6 +368,9 @@ void ollama_generate(struct api *a, struct http_request *req)
     q.pr.req.kind = ENGINE_GENERATE;
     q.pr.req.prompt = p ? p : "";
     q.pr.req.raw = raw;
+    q.pr.req.context = q.context;
+    q.pr.req.n_context = (int)n_context;
+    q.pr.req.want_context = !raw; /* Ollama returns no context for raw prompts */
     /* The request's system wins over the model's SYSTEM layer; a Modelfile TEMPLATE is shown
      * by /api/show but the GGUF's own template renders (Go templates are not supported). */
     q.pr.req.system = !raw ? (json_string_value(system) ? json_string_value(system) : g->model.sm->system) : NULL;
@@ -380,23 +441,30 @@ static int build_messages(struct gen_request *q, const struct api_model *m, json
 /* tools: the OpenAI function list, for the template. Returns the status to fail with. */
 static int take_tools(struct gen_request *q, const json_t *tools, char *msg, size_t len)
 {
-    if (!tools || json_is_null(tools))
-        return 0;
-    if (!json_is_array(tools))
-        return snprintf(msg, len, "tools must be an array"), 400;
-    for (size_t i = 0; i < json_array_size(tools); i++) {
-        const json_t *t = json_array_get(tools, i);
-        const json_t *fn = json_object_get(t, "function");
-        if (!json_is_object(t) || !json_is_object(fn) || !json_is_string(json_object_get(fn, "name")))
-            return snprintf(msg, len, "tools[%zu] must be {\"type\":\"function\",\"function\":{\"name\":...}}", i),
-                   400;
-    }
+    int status = api__check_tools(tools, msg, len);
+    if (status || !tools || json_is_null(tools))
+        return status;
     if (!json_array_size(tools))
         return 0;
     q->tools_json = json_dumps(tools, JSON_COMPACT);
     if (!q->tools_json)
         return snprintf(msg, len, "out of memory"), 500;
     q->pr.req.tools_json = q->tools_json;
+    return 0;
+}
+
+/* tool_choice and parallel_tool_calls, an extension here (OpenAI's shapes, read as /v1
+ * reads them): "none" leaves the tools out of the template and the answer unparsed. */
+static int take_tool_choice(struct gen_request *q, const json_t *tools, char *msg, size_t len)
+{
+    struct api_tool_choice tc;
+    int status = api__tool_choice(q->body, json_is_array(tools) ? tools : NULL, &tc, msg, len);
+    if (status)
+        return status;
+    if (tc.choice && !strcmp(tc.choice, "none"))
+        q->pr.req.tools_json = NULL;
+    q->pr.req.tool_choice = tc.choice;
+    q->pr.req.tool_name = tc.name; /* borrowed from q->body */
     return 0;
 }
 
@@ -417,10 +485,17 @@ void ollama_chat(struct api *a, struct http_request *req)
         status = 400, snprintf(msg, sizeof msg, "messages must be an array");
     if (!status)
         status = take_tools(&q, tools, msg, sizeof msg);
+    if (!status)
+        status = take_tool_choice(&q, tools, msg, sizeof msg);
     if (!status && g->model.sm->messages)
         seed = json_loads(g->model.sm->messages, 0, NULL);
     if (!status)
         status = build_messages(&q, &g->model, seed, msg, sizeof msg);
+    int n_images = 0; /* counted by chat_message_normalize (native `images`) */
+    for (size_t i = 0; !status && i < q.pr.req.n_msgs; i++)
+        n_images += q.msgs[i].n_images;
+    if (!status)
+        status = api__refuse_images(g->model_name, n_images, msg, sizeof msg);
     if (status) {
         api__reply_error(req, status, "%s", msg);
         metrics_request(&a->metrics, g->route, status);
@@ -453,16 +528,20 @@ static void embed_common(struct api *a, struct http_request *req, bool legacy)
     char msg[512];
     json_t *body = api__parse_body(req, msg, sizeof msg);
     struct gen *g = gen_new(a, req, route, &generate_format);
-    int status = body && g ? 0 : 400;
+    int status = body && g ? api__check_limits(a, body, msg, sizeof msg) : 400;
     const json_t *input = body ? json_object_get(body, legacy ? "prompt" : "input") : NULL;
     if (!status && !json_is_string(json_object_get(body, "model")))
         status = 400, snprintf(msg, sizeof msg, "model is required");
-    if (!status && input && !json_is_string(input) && !json_is_array(input))
-        status = 400, snprintf(msg, sizeof msg, "%s must be a string%s", legacy ? "prompt" : "input",
-                               legacy ? "" : " or an array of strings");
-    for (size_t i = 0; !status && json_is_array(input) && i < json_array_size(input); i++)
-        if (!json_is_string(json_array_get(input, i)))
-            status = 400, snprintf(msg, sizeof msg, "input[%zu] must be a string", i);
+    if (!status && input && legacy && !json_is_string(input))
+        status = 400, snprintf(msg, sizeof msg, "prompt must be a string");
+    if (!status && input && !legacy)
+        status = gen_embed_check_input(input, false, msg, sizeof msg);
+    /* /api/embed returns unit vectors, and `dimensions` cuts them (then normalizes again),
+     * as Ollama does; the legacy /api/embeddings returns the model's raw vector. */
+    struct gen_embed_opts eo = {.truncate = body && !json_is_false(json_object_get(body, "truncate")),
+                                .normalize = !legacy};
+    if (!status && !legacy)
+        status = gen_embed_dimensions(json_object_get(body, "dimensions"), &eo.dimensions, msg, sizeof msg);
     if (!status && api__keep_alive(body, &g->keep_alive) != BW_OK)
         status = 400, snprintf(msg, sizeof msg, "keep_alive must be a duration or a number of seconds");
     struct bw_err err;
@@ -475,9 +554,8 @@ static void embed_common(struct api *a, struct http_request *req, bool legacy)
     }
     json_t *list = json_array();
     int prompt_tokens = 0;
-    bool truncate = !json_is_false(json_object_get(body, "truncate"));
     if (!status && input) {
-        int rc = gen_embed_inputs(g, input, truncate, false, list, &prompt_tokens, &err);
+        int rc = gen_embed_inputs(g, input, &eo, list, &prompt_tokens, &err);
         if (rc)
             status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
     }
@@ -548,7 +626,8 @@ static void parameters_text(const char *params, struct strbuf *out)
         size_t n = json_is_array(v) ? json_array_size(v) : 1;
         for (size_t i = 0; i < n; i++) {
             json_t *x = json_is_array(v) ? json_array_get(v, i) : v;
-            char *val = json_dumps(x, JSON_ENCODE_ANY);
+            /* 15 significant digits: 0.3 prints as 0.3, not the double's 0.29999999999999999 */
+            char *val = json_dumps(x, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
             char line[1024];
             int len = snprintf(line, sizeof line, "%-30s %s\n", key, val ? val : "");
             strbuf_add(out, line, (size_t)(len < (int)sizeof line ? len : (int)sizeof line - 1));
@@ -760,6 +839,87 @@ void ollama_delete(struct api *a, struct http_request *req)
     json_decref(body);
 }
 
+/* ---- /api/blobs: an upload streams to a temp file while it is hashed ----------------------
+ *
+ * ollama_blob_begin runs with the headers (http.h begin hook) and opts the POST into a
+ * streamed body, so a blob of any size takes constant memory: each piece is written and
+ * hashed as it arrives (store_blob_write), and ollama_blob commits (sha256 check, fsync,
+ * rename) once the body is in. A blob already in the store is kept and the body is read
+ * and discarded (Ollama answers 200 without reading it; its clients HEAD first anyway). A
+ * Content-Length beyond the free disk is refused before the body (507). Any failure, or
+ * the client going away, removes the temp file (blob_release). */
+
+struct blob_upload {
+    struct store_blob_writer *w; /* NULL when nothing is (or is any longer) being written */
+    bool exists;                 /* the blob was there already: answer 200 */
+    int rc;                      /* a write failed: the answer */
+    struct bw_err err;
+    uint64_t req_id;             /* for the log */
+    uint64_t n_bytes;            /* written so far */
+};
+
+static bool blob_piece(void *ud, const char *data, size_t len)
+{
+    struct blob_upload *u = ud;
+    if (!u->w)
+        return false;
+    int rc = store_blob_write(u->w, data, len, &u->err);
+    u->n_bytes += len;
+    if (rc == BW_OK)
+        return true;
+    store_blob_abort(u->w); /* the temp file goes now, not after the rest of the body */
+    u->w = NULL;
+    u->rc = rc;
+    return false;
+}
+
+static void blob_release(void *ud)
+{
+    struct blob_upload *u = ud;
+    if (u->w) /* not committed: the client left, or the server stopped */
+        LOG_REQ(LOG_INFO, u->req_id, "api", "blob upload abandoned after %llu bytes: its temp file is removed",
+                (unsigned long long)u->n_bytes);
+    store_blob_abort(u->w);
+    free(u);
+}
+
+static void blob_refuse(struct api *a, struct http_request *req, int status, const char *msg)
+{
+    api__reply_error(req, status, "%s", msg);
+    metrics_request(&a->metrics, "/api/blobs", status);
+}
+
+void ollama_blob_begin(struct api *a, struct http_request *req)
+{
+    const char *digest = req->path + strlen("/api/blobs/");
+    if (!names_digest_valid(digest)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "invalid digest '%.100s' (expected sha256:<64 hex digits>)", digest);
+        blob_refuse(a, req, 400, msg);
+        return;
+    }
+    struct blob_upload *u = calloc(1, sizeof *u);
+    if (!u) {
+        blob_refuse(a, req, 500, "out of memory");
+        return;
+    }
+    u->req_id = req->seq;
+    const char *cl = http_header(req, "Content-Length");
+    uint64_t total = cl ? strtoull(cl, NULL, 10) : 0;
+    int rc = BW_OK;
+    if (store_blob_exists(a->cfg.store, digest))
+        u->exists = true;
+    else if ((rc = store_blob_room(a->cfg.store, total, &u->err)) == BW_OK)
+        rc = store_blob_begin(a->cfg.store, digest, total, NULL, NULL, &u->w, &u->err);
+    if (rc == BW_OK && (rc = http_stream_body(req, blob_piece, blob_release, u)) != BW_OK)
+        bw_errf(&u->err, rc, "internal error: cannot stream the body");
+    if (rc != BW_OK) {
+        store_blob_abort(u->w);
+        blob_refuse(a, req, api_status_for(rc), u->err.msg);
+        free(u);
+    }
+}
+
 void ollama_blob(struct api *a, struct http_request *req)
 {
     const char *digest = req->path + strlen("/api/blobs/");
@@ -774,18 +934,31 @@ void ollama_blob(struct api *a, struct http_request *req)
         metrics_request(&a->metrics, "/api/blobs", have ? 200 : 404);
         return;
     }
-    struct store_blob_writer *w;
+    struct blob_upload *u = http_body_ud(req);
     struct bw_err err;
-    int rc = store_blob_begin(a->cfg.store, digest, req->body_len, NULL, NULL, &w, &err);
-    if (rc == BW_OK && req->body_len && (rc = store_blob_write(w, req->body, req->body_len, &err)) != BW_OK)
-        store_blob_abort(w);
-    else if (rc == BW_OK)
-        rc = store_blob_commit(w, NULL, &err);
+    int rc = BW_OK, status = 201;
+    if (u && u->exists) {
+        status = 200; /* kept as it is; the body was discarded */
+    } else if (u && u->rc) {
+        rc = u->rc, err = u->err;
+    } else if (u) {
+        rc = store_blob_commit(u->w, NULL, &err); /* frees the writer on every path */
+        u->w = NULL;
+    } else { /* not streamed (no begin hook): the buffered body */
+        struct store_blob_writer *w;
+        rc = store_blob_begin(a->cfg.store, digest, req->body_len, NULL, NULL, &w, &err);
+        if (rc == BW_OK && req->body_len && (rc = store_blob_write(w, req->body, req->body_len, &err)) != BW_OK)
+            store_blob_abort(w);
+        else if (rc == BW_OK)
+            rc = store_blob_commit(w, NULL, &err);
+    }
     if (rc)
-        api__reply_error(req, api_status_for(rc), "%s", err.msg);
+        api__reply_error(req, status = api_status_for(rc), "%s", err.msg);
     else
-        http_respond(req, 201, "application/json", "", 0, NULL);
-    metrics_request(&a->metrics, "/api/blobs", rc ? api_status_for(rc) : 201);
+        http_respond(req, status, "application/json", "", 0, NULL);
+    metrics_request(&a->metrics, "/api/blobs", status);
+    LOG_REQ(rc ? LOG_WARN : LOG_INFO, req->seq, "api", "blob %s: %d, %zu bytes received%s%s", digest, status,
+            req->body_len, rc ? ": " : status == 200 ? " (already there: kept)" : "", rc ? err.msg : "");
 }
 
 /* ---- /api/create: the store works in a thread, progress streams as NDJSON ------------------- */

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "api/api_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +61,10 @@ void gen_free(struct gen *g)
     strbuf_free(&g->out);
     strbuf_free(&g->text);
     strbuf_free(&g->thinking);
+    json_decref(g->tool_calls);
     free(g->rendered);
     free(g->embd);
+    free(g->context);
     free(g->fmt_ud);
     free(g);
 }
@@ -69,8 +72,9 @@ void gen_free(struct gen *g)
 int gen_open_model(struct gen *g, const char *name, char *msg, size_t len)
 {
     struct bw_err err;
-    snprintf(g->model_name, sizeof g->model_name, "%s", name);
-    int rc = api__model_open(g->api, g->model_name, &g->model, &err);
+    snprintf(g->model_name, sizeof g->model_name, "%s", name ? name : "");
+    /* The client's own string: a name too long for model_name is a 400 there, never cut. */
+    int rc = api__model_open(g->api, name, &g->model, &err);
     if (rc)
         snprintf(msg, len, "%s", err.msg);
     return rc ? api_status_for(rc) : 0;
@@ -85,6 +89,42 @@ int gen_acquire(struct gen *g, struct bw_err *err)
     return rc;
 }
 
+const char *gen_call_id(const struct gen *g, int index, char *buf, size_t len)
+{
+    const json_t *c = json_array_get(g->tool_calls, (size_t)index);
+    const char *own = json_string_value(json_object_get(c, "id"));
+    if (own && *own) {
+        snprintf(buf, len, "%s", own);
+        return buf;
+    }
+    uint64_t h = 1469598103934665603ull; /* FNV-1a of the request id and the index */
+    for (const char *p = g->req->request_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ (uint64_t)index) * 1099511628211ull;
+    char id[9];
+    for (int i = 0; i < 8; i++, h /= 36)
+        id[i] = "abcdefghijklmnopqrstuvwxyz0123456789"[h % 36];
+    id[8] = '\0';
+    snprintf(buf, len, "call_%s", id);
+    return buf;
+}
+
+/* A tool call of the answer (its JSON object text): kept for the final object, and
+ * streamed when the format streams calls. */
+static void on_tool_call(struct gen *g, const struct proto_event *ev)
+{
+    json_t *call = json_loadb(ev->text, ev->len, 0, NULL);
+    if (!json_is_object(call) || (!g->tool_calls && !(g->tool_calls = json_array()))) {
+        json_decref(call);
+        return;
+    }
+    json_array_append_new(g->tool_calls, call);
+    size_t index = json_array_size(g->tool_calls) - 1;
+    char id[80];
+    if (g->stream && g->fmt->tool_call)
+        g->fmt->tool_call(g, (int)index, call, gen_call_id(g, (int)index, id, sizeof id));
+}
+
 /* Consumes one event. Returns true when the request is finished. */
 static bool on_event(struct gen *g, struct proto_event *ev)
 {
@@ -94,6 +134,9 @@ static bool on_event(struct gen *g, struct proto_event *ev)
             g->fmt->piece(g, ev->text, ev->len, ev->thinking);
         else
             strbuf_add(ev->thinking ? &g->thinking : &g->text, ev->text, ev->len);
+        return false;
+    case PROTO_EV_TOOL_CALL:
+        on_tool_call(g, ev);
         return false;
     case PROTO_EV_RENDERED:
         free(g->rendered);
@@ -109,6 +152,13 @@ static bool on_event(struct gen *g, struct proto_event *ev)
         return false;
     case PROTO_EV_DONE:
         g->st = ev->stats;
+        free(g->context);
+        g->context = NULL;
+        g->n_context = 0;
+        if (ev->n_tokens > 0 && (g->context = malloc((size_t)ev->n_tokens * sizeof *g->context))) {
+            memcpy(g->context, ev->tokens, (size_t)ev->n_tokens * sizeof *g->context);
+            g->n_context = ev->n_tokens;
+        }
         /* done_reason points into the event; keep a static copy */
         g->st.done_reason = !ev->stats.done_reason                    ? "stop"
                             : !strcmp(ev->stats.done_reason, "length") ? "length"
@@ -292,23 +342,111 @@ static json_t *base64_floats(const float *v, int n)
     return s;
 }
 
-int gen_embed_inputs(struct gen *g, const json_t *input, bool truncate, bool base64, json_t *vectors,
+/* An array of non-negative integers (token ids). */
+static bool is_token_array(const json_t *a)
+{
+    if (!json_is_array(a) || !json_array_size(a))
+        return false;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (!json_is_integer(json_array_get(a, i)) || json_integer_value(json_array_get(a, i)) < 0 ||
+            json_integer_value(json_array_get(a, i)) > INT32_MAX)
+            return false;
+    return true;
+}
+
+int gen_embed_check_input(const json_t *input, bool tokens_ok, char *msg, size_t len)
+{
+    if (json_is_string(input))
+        return 0;
+    if (!json_is_array(input))
+        return snprintf(msg, len, "input must be %s",
+                        tokens_ok ? "a string, an array of strings, an array of token ids or an array of such arrays"
+                                  : "a string or an array of strings"),
+               400;
+    const json_t *first = json_array_get(input, 0);
+    if (tokens_ok && json_is_integer(first)) /* one input as token ids */
+        return is_token_array(input) ? 0 : (snprintf(msg, len, "input: token ids must be integers from 0"), 400);
+    bool arrays = tokens_ok && json_is_array(first); /* several inputs as token ids */
+    for (size_t i = 0; i < json_array_size(input); i++) {
+        const json_t *x = json_array_get(input, i);
+        if (arrays ? !is_token_array(x) : !json_is_string(x))
+            return snprintf(msg, len, "input[%zu] must be %s", i,
+                            arrays ? "a non-empty array of token ids (integers from 0), as input[0] is" : "a string"),
+                   400;
+    }
+    return 0;
+}
+
+int gen_embed_dimensions(const json_t *v, int *out, char *msg, size_t len)
+{
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+        return snprintf(msg, len, "dimensions must be a positive integer"), 400;
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+int gen_embed_normalize(float *v, int n, int dimensions)
+{
+    if (dimensions > 0 && dimensions < n)
+        n = dimensions;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(v[i]) || isinf(v[i]))
+            return -1;
+        sum += (double)v[i] * v[i];
+    }
+    double norm = sqrt(sum);
+    double scale = 1.0 / (norm > 1e-12 ? norm : 1e-12);
+    for (int i = 0; i < n; i++)
+        v[i] = (float)(v[i] * scale);
+    return n;
+}
+
+/* Copies a JSON token array into a new int32 array (checked by is_token_array). */
+static int32_t *token_ids(const json_t *a, int *n)
+{
+    size_t len = json_array_size(a);
+    int32_t *t = malloc((len ? len : 1) * sizeof *t);
+    for (size_t i = 0; t && i < len; i++)
+        t[i] = (int32_t)json_integer_value(json_array_get(a, i));
+    *n = (int)len;
+    return t;
+}
+
+int gen_embed_inputs(struct gen *g, const json_t *input, const struct gen_embed_opts *o, json_t *vectors,
                      int *prompt_tokens, struct bw_err *err)
 {
-    size_t n = json_is_array(input) ? json_array_size(input) : 1;
+    /* One input: a string, or (o->tokens) one array of token ids. */
+    bool one = !json_is_array(input) || (o->tokens && json_is_integer(json_array_get(input, 0)));
+    size_t n = one ? 1 : json_array_size(input);
     for (size_t i = 0; i < n; i++) {
-        const json_t *s = json_is_array(input) ? json_array_get(input, i) : input;
-        if (!json_is_string(s))
-            return bw_errf(err, BW_EINVAL, "input[%zu] must be a string", i);
+        const json_t *s = one ? input : json_array_get(input, i);
         struct proto_request pr = {.type = PROTO_REQ_EMBED};
         pr.req.kind = ENGINE_EMBED;
-        pr.req.prompt = json_string_value(s);
-        pr.req.truncate = truncate;
+        pr.req.truncate = o->truncate;
+        int32_t *ids = NULL;
+        if (json_is_string(s)) {
+            pr.req.prompt = json_string_value(s);
+        } else if (o->tokens && is_token_array(s)) {
+            if (!(ids = token_ids(s, &pr.req.n_input_tokens)))
+                return bw_errf(err, BW_ENOMEM, "out of memory");
+            pr.req.input_tokens = ids;
+            pr.req.prompt = "";
+        } else {
+            return bw_errf(err, BW_EINVAL, "input[%zu] must be a string", i);
+        }
         int rc = gen_collect(g, &pr, err);
+        free(ids);
         if (rc)
             return rc;
-        json_t *v = base64 ? base64_floats(g->embd, g->n_embd) : json_array();
-        for (int k = 0; !base64 && k < g->n_embd; k++)
+        int dim = g->n_embd;
+        if (o->normalize && (dim = gen_embed_normalize(g->embd, g->n_embd, o->dimensions)) < 0)
+            return bw_errf(err, BW_ERUNNER, "the embedding of input[%zu] contains NaN or infinite values", i);
+        json_t *v = o->base64 ? base64_floats(g->embd, dim) : json_array();
+        for (int k = 0; !o->base64 && k < dim; k++)
             json_array_append_new(v, json_real(g->embd[k]));
         json_array_append_new(vectors, v);
         *prompt_tokens += g->st.prompt_eval_count;

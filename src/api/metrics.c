@@ -71,13 +71,31 @@ void metrics_generation(struct metrics *m, const struct engine_stats *st)
 static void add(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add(struct strbuf *b, const char *fmt, ...)
 {
-    char line[512];
+    char line[4096];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (n > 0)
         strbuf_add(b, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+}
+
+/* A label value as the Prometheus text format wants it: backslash, double quote and
+ * newline escaped (\\, \", \n). Cut (never mid-escape) to fit buf. */
+static const char *label_escape(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < len; s++) {
+        char c = *s;
+        if (c == '\\' || c == '"' || c == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = c == '\n' ? 'n' : c;
+        } else {
+            buf[o++] = c;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 static void histogram(struct strbuf *b, const char *name, const char *help, struct histogram *h)
@@ -100,9 +118,10 @@ char *metrics_render(struct metrics *m, struct sched *sched, size_t *len)
     for (int i = 0; i < METRICS_ROUTES && m->route[i]; i++)
         for (int k = 0; k < 6; k++) {
             uint64_t v = atomic_load(&m->by_status[i][k]);
+            char route[256];
             if (v)
-                add(&b, "bellows_requests_total{route=\"%s\",status=\"%s\"} %llu\n", m->route[i], classes[k],
-                    (unsigned long long)v);
+                add(&b, "bellows_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+                    label_escape(m->route[i], route, sizeof route), classes[k], (unsigned long long)v);
         }
     pthread_mutex_unlock(&m->mu);
     const struct {
@@ -139,11 +158,14 @@ char *metrics_render(struct metrics *m, struct sched *sched, size_t *len)
     struct sched_loaded loaded[16];
     size_t n = sched_list(sched, loaded, 16);
     add(&b, "# HELP bellows_kv_pool_tokens KV cells in each runner's pool.\n# TYPE bellows_kv_pool_tokens gauge\n");
+    char label[2 * NAMES_FULL_MAX + 1];
     for (size_t i = 0; i < n && i < 16; i++)
-        add(&b, "bellows_kv_pool_tokens{model=\"%s\"} %d\n", loaded[i].name, loaded[i].status.pool_cells);
+        add(&b, "bellows_kv_pool_tokens{model=\"%s\"} %d\n", label_escape(loaded[i].name, label, sizeof label),
+            loaded[i].status.pool_cells);
     add(&b, "# HELP bellows_kv_used_tokens KV cells holding tokens.\n# TYPE bellows_kv_used_tokens gauge\n");
     for (size_t i = 0; i < n && i < 16; i++)
-        add(&b, "bellows_kv_used_tokens{model=\"%s\"} %d\n", loaded[i].name, loaded[i].status.used_cells);
+        add(&b, "bellows_kv_used_tokens{model=\"%s\"} %d\n", label_escape(loaded[i].name, label, sizeof label),
+            loaded[i].status.used_cells);
     *len = b.len;
     return b.s;
 }

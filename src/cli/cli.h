@@ -13,6 +13,7 @@ int cli_list(int argc, char **argv);
 int cli_ps(int argc, char **argv);
 int cli_show(int argc, char **argv);
 int cli_create(int argc, char **argv);
+int cli_pull(int argc, char **argv);
 int cli_rm(int argc, char **argv);
 int cli_cp(int argc, char **argv);
 int cli_stop(int argc, char **argv);

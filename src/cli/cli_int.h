@@ -67,6 +67,14 @@ int cli_unload(const char *url, const char *model, bool *was_loaded, struct bw_e
 int64_t cli_json_int(const json_t *o, const char *key, int64_t dflt);
 const char *cli_json_str(const json_t *o, const char *key, const char *dflt);
 
+/* ---- pull.c ---------------------------------------------------------------------------------- */
+
+/* Pulls NAME through the server's /api/pull (insecure: allow plain HTTP), showing the
+ * progress on stderr (cli/progress.h). Ctrl-C stops it (run_install_sigint() first).
+ * Returns BW_OK after "success", or the server's error ("pull model manifest: file does
+ * not exist", ...) with BW_ENOTFOUND for a 404. */
+int cli_pull_model(const char *url, const char *name, bool insecure, struct bw_err *err);
+
 /* ---- models.c ------------------------------------------------------------------------------- */
 
 /* Prints `bellows show`'s summary of a model from its /api/show reply. */

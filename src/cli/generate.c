@@ -34,6 +34,9 @@ static void on_event(void *ud, const struct engine_event *ev)
         fprintf(stderr, "bellows: %.*s\n", (int)ev->len, ev->text);
         g->failed = g->done = true;
         break;
+    case ENGINE_EV_TOOL_CALL: /* generate sends no tools; shown should a call come anyway */
+        printf("\n[tool call] %.*s\n", (int)ev->len, ev->text);
+        break;
     case ENGINE_EV_EMBEDDING:
         break;
     }

@@ -307,8 +307,10 @@ static void usage(FILE *f)
                "  --think[=V]       thinking: true, false, or an effort (low, medium, high); the default is\n"
                "                    on for models whose template can think\n"
                "  --hidethinking    think (when on) but show only the answer\n"
+               "  --insecure        allow plain HTTP when a missing model is pulled\n"
                "  -h, --help        this help\n\n"
                "Without a prompt, an interactive session starts; type /? there for its commands.\n"
+               "A model that is not in the store is pulled first (as `bellows pull` does).\n"
                "When no server answers at BELLOWS_HOST, one is started in the background.\n");
 }
 
@@ -346,6 +348,27 @@ static json_t *keep_alive_json(const char *v)
     return json_string(v);
 }
 
+/* A model the store does not have is pulled first, as `ollama run` does. Any other error
+ * of /api/show is left to the chat request to report. */
+static int ensure_model(struct run_session *s, bool insecure, struct bw_err *err)
+{
+    json_t *body = json_pack("{s:s}", "model", s->model);
+    struct bw_err e;
+    int rc = cli_api(s->url, "POST", "/api/show", body, NULL, &e);
+    json_decref(body);
+    if (rc != BW_ENOTFOUND)
+        return BW_OK;
+    rc = cli_pull_model(s->url, s->model, insecure, err);
+    if (rc == BW_OK || run_interrupted || !err)
+        return rc;
+    char why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err->msg);
+    if (rc == BW_ENOTFOUND)
+        return bw_errf(err, rc, "model '%.80s' not found, here or in the registry (%.120s) — `bellows list` shows the installed ones",
+                       s->model, why);
+    return bw_errf(err, rc, "model '%.80s' not found — pulling it failed: %s", s->model, why);
+}
+
 static void session_fini(struct run_session *s)
 {
     json_decref(s->messages);
@@ -362,7 +385,7 @@ int cli_run(int argc, char **argv)
     char *prompt = NULL;
     size_t prompt_len = 0;
     int status = 0;
-    bool flags_done = false;
+    bool flags_done = false, insecure = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!flags_done && a[0] == '-' && a[1]) {
@@ -384,7 +407,7 @@ int cli_run(int argc, char **argv)
                 json_decref(s.keep_alive);
                 s.keep_alive = keep_alive_json(v);
             } else if (!strcmp(a, "--insecure")) {
-                /* Ollama's flag for registries; nothing to do here */
+                insecure = true; /* for the pull of a missing model */
             } else if (!strcmp(a, "--format") || !strncmp(a, "--format=", 9)) {
                 const char *v = a[8] == '=' ? a + 9 : i + 1 < argc ? argv[++i] : NULL;
                 if (!v || strcmp(v, "json") != 0) {
@@ -464,8 +487,12 @@ int cli_run(int argc, char **argv)
         status = cli_fail_err(&err, NULL);
         goto out;
     }
-    run_infer_think(&s);
     run_install_sigint();
+    if (ensure_model(&s, insecure, &err) != BW_OK) {
+        status = run_interrupted ? (cli_fail_err(&err, NULL), 130) : cli_fail_err(&err, NULL);
+        goto out;
+    }
+    run_infer_think(&s);
     if (interactive) {
         status = run_repl(&s);
         goto out;

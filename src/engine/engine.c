@@ -1,22 +1,17 @@
 /* engine.c -- see engine.h for the contract. Reading order: slots and jobs, the pool
- * (create / resize / account), submit (sizing), admission (prefix reuse), the step
- * (batch, decode, sample, retire), embeddings, status. */
+ * (create / resize / account), finishing, admission (prefix reuse), the step (batch,
+ * decode, sample, retire), embeddings, status. The structs are in engine_int.h; submit
+ * (rendering, tokenizing, sizing) is in engine_prompt.c, a job's text as events in
+ * engine_text.c. */
 #define _GNU_SOURCE
-#include "engine/engine.h"
+#include "engine/engine_int.h"
 #include "util/clock.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "engine/chat.h"
-#include "engine/textout.h"
-#include "template/chat_template.h"
-#include "llama.h"
-#include "template/reasoning.h"
 #include "util/log.h"
 
 #define POOL_FLOOR 4096       /* smallest pool: the smallest reservation D */
@@ -28,12 +23,6 @@ static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
 /* ---- slots and jobs ---------------------------------------------------------------- */
-
-/* A growable token array: the tokens whose KV a slot holds, position = index. */
-struct tokvec {
-    llama_token *v;
-    int n, cap;
-};
 
 static int tokvec_reserve(struct tokvec *t, int cap)
 {
@@ -48,88 +37,7 @@ static int tokvec_reserve(struct tokvec *t, int cap)
     return BW_OK;
 }
 
-enum slot_state {
-    SLOT_FREE,    /* no KV */
-    SLOT_CACHED,  /* a finished sequence's KV, kept for prefix reuse */
-    SLOT_PREFILL, /* a request is evaluating its prompt */
-    SLOT_GEN,     /* a request is generating */
-};
-
-/* One llama sequence id of the pool. Slot i is seq_id i. */
-struct slot {
-    enum slot_state state;
-    struct tokvec kv;
-    uint64_t lru;     /* engine tick of the last use; lowest is evicted first */
-    struct job *job;  /* the request using it, when PREFILL or GEN */
-};
-
-/* One request, from submit to DONE. Owned by the engine: in the wait queue until
- * admitted, then referenced by its slot. */
-struct job {
-    struct job *next; /* wait queue link */
-    uint64_t req_id;
-    enum engine_kind kind;
-    llama_token *prompt; /* the prompt after any cut: what the sequence must hold */
-    int n_prompt;
-    int slot;            /* -1 while queued */
-    int n_reserved;      /* D, grown while generating */
-    int n_prefilled;     /* prompt tokens already in the slot's KV */
-    int num_predict;
-    bool truncate;
-    bool cancelled;
-    struct llama_sampler *chain;
-    struct textout out;
-    bool split;                   /* the text goes through `think` (a thinking template) */
-    struct reasoning_cfg think_cfg;
-    struct reasoning_split think; /* reasoning vs answer, streamed (template/reasoning.h) */
-    llama_token pending; /* sampled, emitted, not yet decoded */
-    bool has_pending;
-    int out_idx;         /* this step's output row in the batch, or -1 */
-    struct engine_stats st;
-    int64_t t_submit, t_admit, t_first;
-    int growths_at_admit;
-};
-
-#define ENGINE_TEMPLATE_CACHE 4
-struct template_slot {
-    struct chat_template *t;
-    uint64_t used;
-};
-
-struct engine {
-    struct engine_params p;
-    engine_emit_fn emit;
-    void *emit_ud;
-
-    struct llama_model *model;
-    const struct llama_vocab *vocab;
-    const char *tmpl;         /* the model's chat template text, or NULL */
-    struct chat_template *jt;       /* ... parsed once */
-    struct chat_template *jt_tools; /* tokenizer.chat_template.tool_use, for requests with tools */
-    char tmpl_error[256];           /* why the GGUF's template does not parse ("" when it does) */
-    struct template_slot overrides[ENGINE_TEMPLATE_CACHE]; /* Modelfile TEMPLATE texts, parsed */
-    const char *bos_text, *eos_text; /* the vocabulary's BOS/EOS token texts, for templates */
-    bool warned_fallback;
-    int n_ctx_train, cmax, n_embd;
-    uint64_t kv_bytes_per_cell;
-    int64_t max_pool_cells;
-
-    struct llama_context *ctx; /* the pool; NULL before the first request */
-    int pool_cells;
-    struct llama_batch batch;
-    int batch_cap;
-    uint8_t *state_buf;        /* reused across moves: fresh buffers are slow to fill */
-    size_t state_buf_len;
-
-    struct slot *slots;        /* n_parallel */
-    struct job *queue_head, *queue_tail;
-    uint64_t tick;
-    uint64_t seed_state;
-    int growths, shrinks;
-    int64_t last_growth_ns;
-};
-
-static struct job *find_job(const struct engine *e, uint64_t req_id)
+struct job *engine__find_job(const struct engine *e, uint64_t req_id)
 {
     for (struct job *j = e->queue_head; j; j = j->next)
         if (j->req_id == req_id)
@@ -140,70 +48,26 @@ static struct job *find_job(const struct engine *e, uint64_t req_id)
     return NULL;
 }
 
-static void job_free(struct job *j)
+void engine__job_free(struct job *j)
 {
     if (!j)
         return;
     if (j->chain)
         llama_sampler_free(j->chain);
     textout_fini(&j->out);
+    if (j->calls)
+        toolcall_fini(&j->tc);
+    free(j->call_grammar);
     free(j->prompt);
+    free(j->sampled.v);
     free(j);
 }
 
-static void emit_simple(struct engine *e, uint64_t req_id, enum engine_event_type type, const char *text,
-                        size_t len, const struct engine_stats *st)
+void engine__emit_simple(struct engine *e, uint64_t req_id, enum engine_event_type type, const char *text,
+                         size_t len, const struct engine_stats *st)
 {
     struct engine_event ev = {.req_id = req_id, .type = type, .text = text, .len = len, .stats = st};
     e->emit(e->emit_ud, &ev);
-}
-
-/* ---- reasoning: a job's text, split into thinking and answer ---------------------------- */
-
-/* Decides once per request, from the template that rendered the prompt and the prompt
- * itself, whether its text is split (template/reasoning.h). Raw prompts never are. */
-static void job_reasoning_init(struct engine *e, struct job *j, const struct engine_request *r, const char *rendered)
-{
-    if (r->kind == ENGINE_EMBED || (r->kind == ENGINE_GENERATE && r->raw))
-        return;
-    /* The same choice as pick_template(): a Modelfile TEMPLATE replaces the GGUF's. */
-    const char *tmpl = r->chat_template && *r->chat_template ? r->chat_template : e->tmpl;
-    reasoning_detect(tmpl, rendered, r->think, &j->think_cfg);
-    j->split = j->think_cfg.format != REASONING_NONE;
-    if (j->split)
-        reasoning_init(&j->think, &j->think_cfg);
-}
-
-struct text_sink {
-    struct engine *e;
-    uint64_t req_id;
-};
-
-static void emit_split_piece(void *ud, bool thinking, const char *text, size_t len)
-{
-    struct text_sink *k = ud;
-    struct engine_event ev = {.req_id = k->req_id, .type = ENGINE_EV_TEXT, .text = text, .len = len,
-                              .thinking = thinking};
-    k->e->emit(k->e->emit_ud, &ev);
-}
-
-/* Emits answer text (after stop strings): as it is, or through the job's splitter. */
-static void emit_text(struct engine *e, struct job *j, const char *text, size_t len)
-{
-    if (!j->split) {
-        emit_simple(e, j->req_id, ENGINE_EV_TEXT, text, len, NULL);
-        return;
-    }
-    struct text_sink k = {e, j->req_id};
-    reasoning_feed(&j->think, text, len, emit_split_piece, &k);
-}
-
-/* The job's text ended: releases what the splitter still holds. */
-static void emit_text_end(struct engine *e, struct job *j)
-{
-    struct text_sink k = {e, j->req_id};
-    if (j->split)
-        reasoning_finish(&j->think, emit_split_piece, &k);
 }
 
 static void emit_error(struct engine *e, uint64_t req_id, int code, const char *msg)
@@ -219,8 +83,8 @@ static struct llama_context *pool_ctx_new(struct engine *e, int n_cells)
 {
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = (uint32_t)n_cells;
-    cp.n_batch = (uint32_t)imin(N_BATCH_MAX, n_cells);
-    cp.n_ubatch = 512;
+    cp.n_ubatch = (uint32_t)e->n_ubatch;
+    cp.n_batch = (uint32_t)imax(imin(N_BATCH_MAX, n_cells), e->n_ubatch);
     cp.n_seq_max = (uint32_t)e->p.n_parallel;
     cp.kv_unified = true; /* one pool any sequence may fill; also what state moves need */
     /* Explicit, never "auto": a state only moves between contexts with the same setting. */
@@ -358,425 +222,14 @@ static int pool_make_room(struct engine *e, int need_extra, int keep, int except
     return pool_resize(e, target);
 }
 
-/* ---- tokenizing and rendering ------------------------------------------------------ */
-
-int engine_tokenize(struct engine *e, const char *text, bool add_special, int32_t **out, int *n_out)
-{
-    int len = (int)strlen(text);
-    int cap = len + 8;
-    llama_token *toks = malloc((size_t)cap * sizeof *toks);
-    if (!toks)
-        return BW_ENOMEM;
-    int n = llama_tokenize(e->vocab, text, len, toks, cap, add_special, true);
-    if (n < 0) {
-        cap = -n;
-        llama_token *bigger = realloc(toks, (size_t)cap * sizeof *toks);
-        if (!bigger) {
-            free(toks);
-            return BW_ENOMEM;
-        }
-        toks = bigger;
-        n = llama_tokenize(e->vocab, text, len, toks, cap, add_special, true);
-    }
-    if (n < 0) {
-        free(toks);
-        return BW_EINVAL;
-    }
-    *out = toks;
-    *n_out = n;
-    return BW_OK;
-}
-
-/* The text of one token (special tokens are not printed). Returns the length, or -1. */
-static int token_piece(struct engine *e, llama_token tok, char *buf, int cap)
-{
-    int n = llama_token_to_piece(e->vocab, tok, buf, cap, 0, false);
-    return n < 0 ? -1 : n;
-}
-
-/* A control token renders as "" (token_piece), but the reasoning markers of some formats
- * are control tokens (<|end|>, <|START_THINKING|>, [THINK]): those render as their text so
- * the splitter sees them. Returns the piece's length, 0 for any other control token. */
-static int marker_piece(struct engine *e, const struct reasoning_cfg *cfg, llama_token tok, char *buf, int cap)
-{
-    int n = llama_token_to_piece(e->vocab, tok, buf, cap, 0, true);
-    return n > 0 && reasoning_marker_token(cfg, buf, (size_t)n) ? n : 0;
-}
-
-int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out, size_t *len)
-{
-    /* libllama looks ids up with bounds-checked C++ accessors: an id out of range would
-     * throw through C and end the process. */
-    int n_vocab = llama_vocab_n_tokens(e->vocab);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= n_vocab)
-            return BW_EINVAL;
-    int cap = n * 8 + 16;
-    char *s = malloc((size_t)cap + 1);
-    if (!s)
-        return BW_ENOMEM;
-    int got = llama_detokenize(e->vocab, tokens, n, s, cap, false, true);
-    if (got < 0) {
-        cap = -got;
-        char *b = realloc(s, (size_t)cap + 1);
-        if (!b) {
-            free(s);
-            return BW_ENOMEM;
-        }
-        s = b;
-        got = llama_detokenize(e->vocab, tokens, n, s, cap, false, true);
-    }
-    if (got < 0) {
-        free(s);
-        return BW_EINVAL;
-    }
-    s[got] = '\0';
-    *out = s;
-    *len = (size_t)got;
-    return BW_OK;
-}
-
-/* ---- chat templates ---------------------------------------------------------------- */
-
-/* The template a request renders with: the Modelfile's Jinja override (parsed once and
- * kept in a small cache), the GGUF's tool_use variant when the request has tools, or the
- * GGUF's own. *out NULL means the model has no template at all: only then does
- * llama_chat_apply_template() (ChatML) render. A GGUF template that does not parse fails
- * every chat with its parse error rather than silently rendering something else. */
-static int pick_template(struct engine *e, const struct engine_request *r, const struct chat_template **out,
-                         struct bw_err *err)
-{
-    *out = NULL;
-    if (r->chat_template && *r->chat_template) {
-        size_t oldest = 0;
-        for (size_t i = 0; i < ENGINE_TEMPLATE_CACHE; i++) {
-            struct template_slot *c = &e->overrides[i];
-            if (c->t && !strcmp(chat_template_text(c->t), r->chat_template)) {
-                c->used = ++e->tick;
-                *out = c->t;
-                return BW_OK;
-            }
-            if (!c->t || c->used < e->overrides[oldest].used)
-                oldest = i;
-        }
-        struct chat_template *t;
-        int rc = chat_template_parse(r->chat_template, &t, err);
-        if (rc)
-            return rc;
-        chat_template_free(e->overrides[oldest].t);
-        e->overrides[oldest] = (struct template_slot){t, ++e->tick};
-        *out = t;
-        return BW_OK;
-    }
-    if (e->tmpl_error[0])
-        return bw_errf(err, BW_EINVAL, "%s", e->tmpl_error);
-    *out = r->tools_json && e->jt_tools ? e->jt_tools : e->jt;
-    return BW_OK;
-}
-
-/* What one request renders with; also the ud of the cut's token counter. */
-struct render_ctx {
-    struct engine *e;
-    const struct engine_request *r;
-    const struct chat_template *tmpl; /* NULL: no template (ChatML through libllama) */
-    int64_t now_unix;
-    int32_t utc_offset_s;
-    struct bw_err *err;
-};
-
-static void render_ctx_init(struct render_ctx *rc, struct engine *e, const struct engine_request *r,
-                            const struct chat_template *t, struct bw_err *err)
-{
-    time_t now = (time_t)(clock_real_ns() / 1000000000);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    *rc = (struct render_ctx){.e = e, .r = r, .tmpl = t, .now_unix = (int64_t)now,
-                              .utc_offset_s = (int32_t)tm.tm_gmtoff, .err = err};
-}
-
-static bool is_cut_marker(const struct policy_msg *m)
-{
-    return !m->json && m->content && !strcmp(m->content, POLICY_CUT_MARKER);
-}
-
-static int render(struct render_ctx *rc, const struct policy_msg *msgs, size_t n, char **out, size_t *len)
-{
-    struct engine *e = rc->e;
-    if (!rc->tmpl) {
-        bool fallback = false;
-        int code = chat_render(NULL, msgs, n, true, out, len, &fallback);
-        if (!e->warned_fallback) {
-            LOG(LOG_WARN, "engine", "the model has no chat template; rendering chats as ChatML");
-            e->warned_fallback = true;
-        }
-        return code ? bw_errf(rc->err, code, "could not render the chat") : BW_OK;
-    }
-    struct chat_render_in in = {.msgs = msgs, .n_msgs = n, .tools_json = rc->r->tools_json, .think = rc->r->think,
-                                .add_generation_prompt = true, .bos_token = e->bos_text, .eos_token = e->eos_text,
-                                .now_unix = rc->now_unix, .utc_offset_s = rc->utc_offset_s};
-    struct bw_err why;
-    int code = chat_template_render(rc->tmpl, &in, out, len, &why);
-    if (code == BW_EINVAL) {
-        /* A cut chat carries the marker as a system message; a template that refuses system
-         * messages (Gemma 2) or one in the middle renders the cut chat without it. */
-        struct policy_msg *kept = malloc((n ? n : 1) * sizeof *kept);
-        size_t k = 0;
-        for (size_t i = 0; kept && i < n; i++)
-            if (!is_cut_marker(&msgs[i]))
-                kept[k++] = msgs[i];
-        if (kept && k < n) {
-            in.msgs = kept;
-            in.n_msgs = k;
-            struct bw_err again;
-            if (chat_template_render(rc->tmpl, &in, out, len, &again) == BW_OK)
-                code = BW_OK;
-        }
-        free(kept);
-    }
-    if (code)
-        return bw_errf(rc->err, code, "chat template error: %s", why.msg);
-    return BW_OK;
-}
-
-/* Tokenizes a rendered chat. A template that prints bos_token itself must not get a second
- * BOS from the tokenizer: when both are there, the tokenizer's goes. */
-static int tokenize_rendered(struct engine *e, const char *text, int32_t **toks, int *n)
-{
-    int rc = engine_tokenize(e, text, true, toks, n);
-    llama_token bos = llama_vocab_bos(e->vocab);
-    if (rc == BW_OK && *n >= 2 && bos != LLAMA_TOKEN_NULL && (*toks)[0] == bos && (*toks)[1] == bos) {
-        memmove(*toks, *toks + 1, (size_t)(*n - 1) * sizeof **toks);
-        (*n)--;
-    }
-    return rc;
-}
-
-/* Rendered + tokenized, with images priced: the counter policy_chat_cut() measures with. */
-#define IMAGE_TOKENS 768 /* the token estimate of one image (no vision encoder yet) */
-
-static int count_rendered(void *ud, const struct policy_msg *msgs, size_t n)
-{
-    struct render_ctx *rc = ud;
-    char *text;
-    size_t len;
-    int code = render(rc, msgs, n, &text, &len);
-    if (code == BW_EINVAL)
-        for (size_t i = 0; i < n; i++)
-            if (is_cut_marker(&msgs[i]))
-                return INT_MAX / 4; /* the template refuses this cut (roles must alternate...): too
-                                       big, so the cut's search tries another one */
-    if (code)
-        return code;
-    int32_t *toks;
-    int n_tok;
-    code = tokenize_rendered(rc->e, text, &toks, &n_tok);
-    free(text);
-    if (code)
-        return code;
-    free(toks);
-    for (size_t i = 0; i < n; i++)
-        n_tok += msgs[i].n_images * IMAGE_TOKENS;
-    return n_tok;
-}
-
-/* ---- submit: sizing once per request ----------------------------------------------- */
-
-static uint32_t pick_seed(struct engine *e, int64_t seed)
-{
-    if (seed >= 0)
-        return (uint32_t)seed;
-    e->seed_state = e->seed_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(e->seed_state >> 33);
-}
-
-static void cut_raw(struct engine *e, struct job *j, int num_keep, int num_predict);
-
-/* Tokenizes a chat into j->prompt, cutting it at Cmax when needed: by the chat rule, or
- * for a templated generate (raw_cut) by the raw-prompt rule, as for any generate request
- * (spec/context.md rules 5 and 6). */
-static int size_chat(struct engine *e, const struct engine_request *r, const struct policy_msg *msgs, size_t n,
-                     struct job *j, int num_predict, int raw_cut_keep, bool raw_cut, char **rendered,
-                     struct bw_err *err)
-{
-    const struct chat_template *t;
-    int rc = pick_template(e, r, &t, err);
-    if (rc)
-        return rc;
-    struct render_ctx rctx;
-    render_ctx_init(&rctx, e, r, t, err);
-    size_t len;
-    rc = render(&rctx, msgs, n, rendered, &len);
-    if (rc)
-        return rc;
-    rc = tokenize_rendered(e, *rendered, &j->prompt, &j->n_prompt);
-    if (rc)
-        return bw_errf(err, rc, "could not tokenize the prompt");
-    int L = j->n_prompt;
-    for (size_t i = 0; i < n; i++)
-        L += msgs[i].n_images * IMAGE_TOKENS;
-    int room = policy_room(L, num_predict, e->cmax);
-    j->st.prompt_tokens = L;
-    j->n_reserved = policy_reservation(L, num_predict, e->cmax);
-    if (!policy_must_cut(L, room, e->cmax))
-        return BW_OK;
-    if (raw_cut) {
-        cut_raw(e, j, raw_cut_keep, num_predict);
-        return BW_OK;
-    }
-
-    struct policy_msg *kept = malloc((n + 1) * sizeof *kept);
-    int *idx = malloc((n + 1) * sizeof *idx);
-    struct policy_chat_cut cut = {.msgs = kept, .idx = idx};
-    rc = kept && idx ? policy_chat_cut(msgs, n, e->cmax, room, count_rendered, &rctx, &cut, err)
-                     : bw_errf(err, BW_ENOMEM, "out of memory");
-    if (rc == BW_OK) {
-        free(*rendered);
-        free(j->prompt);
-        j->prompt = NULL;
-        *rendered = NULL;
-        rc = render(&rctx, cut.msgs, cut.n_kept, rendered, &len);
-        if (rc == BW_OK && (rc = tokenize_rendered(e, *rendered, &j->prompt, &j->n_prompt)))
-            bw_errf(err, rc, "could not tokenize the cut chat");
-        j->st.truncated_messages = (int)cut.n_dropped;
-        j->st.truncated_tokens = L - cut.n_tokens_after;
-    }
-    free(kept);
-    free(idx);
-    return rc;
-}
-
-/* The raw-prompt cut: keep num_keep head tokens and the newest ones. */
-static void cut_raw(struct engine *e, struct job *j, int num_keep, int num_predict)
-{
-    int L = j->n_prompt;
-    int room = policy_room(L, num_predict, e->cmax);
-    if (!policy_must_cut(L, room, e->cmax))
-        return;
-    struct policy_raw_cut cut;
-    if (policy_raw_cut(L, num_keep, policy_prompt_budget(e->cmax, room), &cut, NULL) != BW_OK)
-        return;
-    memmove(j->prompt + cut.n_head, j->prompt + cut.tail_start, (size_t)(L - cut.tail_start) * sizeof *j->prompt);
-    j->n_prompt = L - cut.n_dropped;
-    j->st.truncated_tokens = cut.n_dropped;
-}
-
-int engine_submit(struct engine *e, const struct engine_request *r, struct bw_err *err)
-{
-    if (find_job(e, r->req_id))
-        return bw_errf(err, BW_EBUSY, "request %llu is already in flight", (unsigned long long)r->req_id);
-    struct job *j = calloc(1, sizeof *j);
-    if (!j)
-        return bw_errf(err, BW_ENOMEM, "out of memory");
-    j->req_id = r->req_id;
-    j->kind = r->kind;
-    j->slot = -1;
-    j->out_idx = -1;
-    j->num_predict = r->num_predict > 0 ? r->num_predict : 0;
-    j->truncate = r->truncate;
-    j->t_submit = clock_mono_ns();
-    j->st.context_max = e->cmax;
-    char *rendered = NULL;
-    int rc;
-
-    if (r->kind == ENGINE_CHAT) {
-        if (r->n_msgs == 0) {
-            rc = bw_errf(err, BW_EINVAL, "messages are empty");
-            goto fail;
-        }
-        rc = size_chat(e, r, r->msgs, r->n_msgs, j, r->num_predict, 0, false, &rendered, err);
-    } else if (r->kind == ENGINE_GENERATE && !r->raw) {
-        struct policy_msg m[2];
-        size_t n = 0;
-        if (r->system && *r->system)
-            m[n++] = (struct policy_msg){.role = "system", .content = r->system};
-        m[n++] = (struct policy_msg){.role = "user", .content = r->prompt ? r->prompt : ""};
-        rc = size_chat(e, r, m, n, j, r->num_predict, r->num_keep, true, &rendered, err);
-    } else {
-        rendered = strdup(r->prompt ? r->prompt : "");
-        rc = rendered ? engine_tokenize(e, rendered, true, &j->prompt, &j->n_prompt) : BW_ENOMEM;
-        if (rc) {
-            bw_errf(err, rc, "could not tokenize the prompt");
-        } else if (r->kind == ENGINE_EMBED) {
-            int keep;
-            j->st.prompt_tokens = j->n_prompt;
-            rc = policy_embed_cut(j->n_prompt, e->cmax, r->truncate, &keep, err);
-            if (rc == BW_OK) {
-                j->st.truncated_tokens = j->n_prompt - keep;
-                j->n_prompt = keep;
-                j->n_reserved = keep;
-            }
-        } else {
-            j->st.prompt_tokens = j->n_prompt;
-            j->n_reserved = policy_reservation(j->n_prompt, r->num_predict, e->cmax);
-            cut_raw(e, j, r->num_keep, r->num_predict);
-        }
-    }
-    if (rc)
-        goto fail;
-    if (j->n_prompt == 0) {
-        rc = bw_errf(err, BW_EINVAL, "the prompt is empty");
-        goto fail;
-    }
-    j->st.context_length = j->n_reserved;
-    j->st.prompt_eval_count = j->n_prompt;
-    LOG_REQ(LOG_DEBUG, r->req_id, "engine", "sized L=%d D=%d Cmax=%d pool=%d prompt=%d cut_messages=%d cut_tokens=%d",
-            j->st.prompt_tokens, j->n_reserved, e->cmax, e->pool_cells, j->n_prompt, j->st.truncated_messages,
-            j->st.truncated_tokens);
-
-    if (r->render_only) {
-        if (j->st.truncated_tokens && !j->st.truncated_messages) {
-            /* A raw cut happened on tokens: show what the model would really see. */
-            char *text;
-            size_t len;
-            if (engine_detokenize(e, j->prompt, j->n_prompt, &text, &len) == BW_OK) {
-                free(rendered);
-                rendered = text;
-            }
-        }
-        j->st.done_reason = "render";
-        emit_simple(e, j->req_id, ENGINE_EV_RENDERED, rendered, strlen(rendered), &j->st);
-        emit_simple(e, j->req_id, ENGINE_EV_DONE, NULL, 0, &j->st);
-        free(rendered);
-        job_free(j);
-        return BW_OK;
-    }
-    job_reasoning_init(e, j, r, rendered);
-    free(rendered);
-    rendered = NULL;
-
-    if (r->kind != ENGINE_EMBED) {
-        j->chain = sampling_chain_new(&r->sampling, e->vocab, pick_seed(e, r->sampling.seed), e->cmax, r->grammar);
-        if (!j->chain) {
-            rc = r->grammar ? bw_errf(err, BW_EINVAL, "the grammar does not parse")
-                            : bw_errf(err, BW_ENOMEM, "could not create the sampler");
-            goto fail;
-        }
-    }
-    if ((rc = textout_init(&j->out, r->stop, r->n_stop)) != BW_OK) {
-        bw_errf(err, rc, "invalid stop strings");
-        goto fail;
-    }
-    if (e->queue_tail)
-        e->queue_tail->next = j;
-    else
-        e->queue_head = j;
-    e->queue_tail = j;
-    return BW_OK;
-
-fail:
-    free(rendered);
-    job_free(j);
-    return rc;
-}
-
 /* ---- finishing --------------------------------------------------------------------- */
 
 static void job_finish(struct engine *e, struct job *j, const char *reason)
 {
     struct textout_emit rest;
     if (textout_flush(&j->out, &rest) == BW_OK && rest.len)
-        emit_text(e, j, rest.text, rest.len);
-    emit_text_end(e, j);
+        engine__emit_text(e, j, rest.text, rest.len);
+    engine__emit_text_end(e, j);
     int64_t t = clock_mono_ns();
     j->st.done_reason = reason;
     j->st.total_ns = t - j->t_submit;
@@ -798,8 +251,18 @@ static void job_finish(struct engine *e, struct job *j, const char *reason)
             reason, j->st.prompt_tokens, j->n_reserved, e->cmax, e->pool_cells, j->st.prompt_cache_tokens,
             j->st.prompt_eval_count - j->st.prompt_cache_tokens, j->st.eval_count, j->st.ttft_ns / 1e6,
             j->st.eval_ns > 0 ? j->st.eval_count * 1e9 / j->st.eval_ns : 0.0);
-    emit_simple(e, j->req_id, ENGINE_EV_DONE, NULL, 0, &j->st);
-    job_free(j);
+    struct engine_event done = {.req_id = j->req_id, .type = ENGINE_EV_DONE, .stats = &j->st};
+    llama_token *ctx_toks = NULL;
+    if (j->want_context && (ctx_toks = malloc((size_t)(j->n_prompt + j->sampled.n + 1) * sizeof *ctx_toks))) {
+        memcpy(ctx_toks, j->prompt, (size_t)j->n_prompt * sizeof *ctx_toks);
+        if (j->sampled.n)
+            memcpy(ctx_toks + j->n_prompt, j->sampled.v, (size_t)j->sampled.n * sizeof *ctx_toks);
+        done.tokens = ctx_toks;
+        done.n_tokens = j->n_prompt + j->sampled.n;
+    }
+    e->emit(e->emit_ud, &done);
+    free(ctx_toks);
+    engine__job_free(j);
 }
 
 static void job_fail(struct engine *e, struct job *j, int code, const char *msg)
@@ -810,7 +273,7 @@ static void job_fail(struct engine *e, struct job *j, int code, const char *msg)
     }
     LOG_REQ(LOG_WARN, j->req_id, "engine", "failed: %s", msg);
     emit_error(e, j->req_id, code, msg);
-    job_free(j);
+    engine__job_free(j);
 }
 
 static void queue_remove(struct engine *e, struct job *j)
@@ -833,7 +296,7 @@ static void queue_remove(struct engine *e, struct job *j)
 
 int engine_cancel(struct engine *e, uint64_t req_id)
 {
-    struct job *j = find_job(e, req_id);
+    struct job *j = engine__find_job(e, req_id);
     if (!j)
         return BW_ENOTFOUND;
     j->cancelled = true;
@@ -1043,6 +506,28 @@ static void commit_batch(struct engine *e, const int *chunk)
     }
 }
 
+/* The text of one token (special tokens are not printed). Returns the length, or -1. */
+static int token_piece(struct engine *e, llama_token tok, char *buf, int cap)
+{
+    int n = llama_token_to_piece(e->vocab, tok, buf, cap, 0, false);
+    return n < 0 ? -1 : n;
+}
+
+/* A control token renders as "" (token_piece), but the reasoning markers of some formats
+ * are control tokens (<|end|>, <|START_THINKING|>, [THINK]), and so are the call markers of
+ * others ([TOOL_CALLS], <|python_tag|>, <|tool_call>): those render as their text so the
+ * splitter and the call parser see them. Returns the piece's length, 0 for any other
+ * control token. */
+static int marker_piece(struct engine *e, const struct job *j, llama_token tok, char *buf, int cap)
+{
+    int n = llama_token_to_piece(e->vocab, tok, buf, cap, 0, true);
+    if (n <= 0)
+        return 0;
+    bool marker = (j->split && reasoning_marker_token(&j->think_cfg, buf, (size_t)n)) ||
+                  (j->calls && toolcall_marker_token(&j->tc_cfg, buf, (size_t)n));
+    return marker ? n : 0;
+}
+
 static void sample_and_emit(struct engine *e)
 {
     char piece[256];
@@ -1060,16 +545,18 @@ static void sample_and_emit(struct engine *e)
             j->st.prompt_eval_ns = t - j->t_admit;
         }
         j->st.eval_count++;
+        if (j->want_context && tokvec_reserve(&j->sampled, j->sampled.n + 1) == BW_OK)
+            j->sampled.v[j->sampled.n++] = tok;
         if (llama_vocab_is_eog(e->vocab, tok)) {
             job_finish(e, j, "stop");
             continue;
         }
         int n = token_piece(e, tok, piece, sizeof piece);
-        if (n == 0 && j->split)
-            n = marker_piece(e, &j->think_cfg, tok, piece, sizeof piece);
+        if (n == 0 && (j->split || j->calls))
+            n = marker_piece(e, j, tok, piece, sizeof piece);
         struct textout_emit out = {0};
         if (n > 0 && textout_push(&j->out, piece, (size_t)n, &out) == BW_OK && out.len)
-            emit_text(e, j, out.text, out.len);
+            engine__emit_text(e, j, out.text, out.len);
         if (out.stopped) {
             job_finish(e, j, "stop");
             continue;
@@ -1151,10 +638,24 @@ static void run_embedding(struct engine *e, struct job *j)
     double *acc = calloc((size_t)n_embd, sizeof *acc);
     float *vec = malloc((size_t)n_embd * sizeof *vec);
     enum llama_pooling_type pooling = llama_pooling_type(e->ctx);
-    int cap = (int)llama_n_batch(e->ctx);
     int rc = acc && vec ? 0 : -100;
-    if (pooling != LLAMA_POOLING_TYPE_NONE && j->n_prompt > (int)llama_n_ubatch(e->ctx))
-        rc = -101; /* pooled models need the whole input in one micro-batch */
+    /* A pooled model pools over one micro-batch (and a non-causal one cannot split its
+     * input at all): the whole input must fit in one. The pool's contexts start with
+     * 512-token micro-batches; a longer input (up to Cmax, cut by `truncate` before) makes
+     * them larger, once, by recreating the context (an embedding leaves no KV to move). */
+    if (rc == 0 && pooling != LLAMA_POOLING_TYPE_NONE && j->n_prompt > (int)llama_n_ubatch(e->ctx)) {
+        int old = e->n_ubatch;
+        e->n_ubatch = ceil_to(j->n_prompt, 512);
+        LOG_REQ(LOG_INFO, j->req_id, "engine", "micro-batch %d -> %d tokens for a %d-token embedding input", old,
+                e->n_ubatch, j->n_prompt);
+        if (pool_resize(e, e->pool_cells) != BW_OK) {
+            e->n_ubatch = old;
+            rc = -102;
+        }
+    }
+    if (rc == 0 && pooling != LLAMA_POOLING_TYPE_NONE && j->n_prompt > (int)llama_n_ubatch(e->ctx))
+        rc = -101; /* still too long for one micro-batch */
+    int cap = (int)llama_n_batch(e->ctx);
     llama_set_embeddings(e->ctx, true);
     int64_t t0 = clock_mono_ns();
     for (int done = 0; rc == 0 && done < j->n_prompt;) {
@@ -1186,9 +687,10 @@ static void run_embedding(struct engine *e, struct job *j)
         e->emit(e->emit_ud, &ev);
         job_finish(e, j, "stop");
     } else {
-        job_fail(e, j, rc == -101 ? BW_ETOOLONG : BW_ERUNNER,
-                 rc == -101 ? "input is longer than one micro-batch of this pooled embedding model"
-                            : "embedding evaluation failed");
+        job_fail(e, j, rc == -101 ? BW_ETOOLONG : rc == -102 ? BW_ENOMEM : BW_ERUNNER,
+                 rc == -101   ? "input is longer than one micro-batch of this pooled embedding model"
+                 : rc == -102 ? "no memory for a micro-batch as long as this embedding input"
+                              : "embedding evaluation failed");
     }
     free(acc);
     free(vec);
@@ -1233,24 +735,6 @@ static uint64_t kv_bytes_per_cell(const struct llama_model *m)
     return (uint64_t)llama_model_n_layer(m) * (uint64_t)n_head_kv * (uint64_t)(k_len + v_len) * 2u;
 }
 
-/* The GGUF's templates, parsed once for the life of the runner. */
-static void load_templates(struct engine *e)
-{
-    e->tmpl = llama_model_chat_template(e->model, NULL);
-    struct bw_err err;
-    if (e->tmpl && chat_template_parse(e->tmpl, &e->jt, &err) != BW_OK) {
-        snprintf(e->tmpl_error, sizeof e->tmpl_error, "the model's chat template does not parse: %.200s", err.msg);
-        LOG(LOG_WARN, "engine", "%s", e->tmpl_error);
-    }
-    const char *tools = llama_model_chat_template(e->model, "tool_use");
-    if (tools && chat_template_parse(tools, &e->jt_tools, &err) != BW_OK)
-        LOG(LOG_WARN, "engine", "the model's tool_use chat template does not parse (%s); using its default one",
-            err.msg);
-    llama_token bos = llama_vocab_bos(e->vocab), eos = llama_vocab_eos(e->vocab);
-    e->bos_text = bos != LLAMA_TOKEN_NULL ? llama_vocab_get_text(e->vocab, bos) : "";
-    e->eos_text = eos != LLAMA_TOKEN_NULL ? llama_vocab_get_text(e->vocab, eos) : "";
-}
-
 int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud, struct engine **out,
                struct bw_err *err)
 {
@@ -1290,7 +774,7 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
                        p->model_path);
     }
     e->vocab = llama_model_get_vocab(e->model);
-    load_templates(e);
+    engine__load_templates(e);
     e->n_ctx_train = llama_model_n_ctx_train(e->model);
     e->n_embd = llama_model_n_embd(e->model);
     e->cmax = policy_cmax(e->n_ctx_train, p->context_cap);
@@ -1298,6 +782,7 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
     e->max_pool_cells = p->max_pool_cells > 0 ? p->max_pool_cells : (int64_t)e->p.n_parallel * e->cmax;
     if (e->max_pool_cells < e->p.min_pool_cells)
         e->max_pool_cells = e->p.min_pool_cells;
+    e->n_ubatch = 512;
     e->slots = calloc((size_t)e->p.n_parallel, sizeof *e->slots);
     if (!e->slots) {
         engine_free(e);
@@ -1314,10 +799,10 @@ void engine_free(struct engine *e)
     while (e->queue_head) {
         struct job *j = e->queue_head;
         e->queue_head = j->next;
-        job_free(j);
+        engine__job_free(j);
     }
     for (int i = 0; e->slots && i < e->p.n_parallel; i++) {
-        job_free(e->slots[i].job);
+        engine__job_free(e->slots[i].job);
         free(e->slots[i].kv.v);
     }
     free(e->slots);

@@ -78,8 +78,26 @@ struct engine_request {
     bool render_only;        /* _debug_render_only: report the rendered prompt, generate nothing */
     /* chat template inputs (src/template/) */
     const char *chat_template; /* Jinja text replacing the model's own (Modelfile TEMPLATE), or NULL */
-    const char *tools_json;    /* JSON array text of the OpenAI function list, or NULL */
+    const char *tools_json;    /* JSON array text of the OpenAI function list, or NULL. With
+                                  tools, the answer is parsed for tool calls in the template's
+                                  format (template/toolcall.h): TOOL_CALL events */
+    const char *tool_choice;   /* with tools: NULL or "auto" (the model decides), "required",
+                                  "function" (the one named by tool_name), "none" (no parsing;
+                                  the api also leaves tools out of the template). "required"
+                                  and "function" hold the model to one call with a grammar
+                                  (toolcall_grammar) when grammar is NULL and the format has one */
+    const char *tool_name;     /* tool_choice "function": the function's name */
     const char *think;         /* NULL: unset; "true", "false", "low", "medium", "high" */
+    /* ENGINE_GENERATE: token ids that come before the prompt (after it is rendered, when
+     * not raw), as the model's vocabulary numbers them: the `context` an earlier answer
+     * returned (Ollama's /api/generate). The prompt's own leading BOS is dropped after it. */
+    const int32_t *context;
+    int n_context;
+    bool want_context;         /* ENGINE_GENERATE: DONE carries the prompt + answer tokens */
+    /* ENGINE_EMBED: the input as token ids of the model's vocabulary, used as they are
+     * (no BOS added); prompt is ignored when n_input_tokens > 0. */
+    const int32_t *input_tokens;
+    int n_input_tokens;
 };
 
 struct engine_stats {
@@ -99,6 +117,7 @@ struct engine_stats {
     int pool_cells;           /* pool size when the request finished */
     int pool_growths;         /* growths while the request was live */
     const char *done_reason;  /* "stop", "length", "cancel", "render" (static strings) */
+    int tool_calls;           /* TOOL_CALL events sent (done_reason stays "stop") */
 };
 
 enum engine_event_type {
@@ -108,6 +127,9 @@ enum engine_event_type {
     ENGINE_EV_ERROR,      /* err_code + text: the request failed; nothing more comes */
     ENGINE_EV_EMBEDDING,  /* embd[n_embd], then DONE */
     ENGINE_EV_RENDERED,   /* text: the prompt the model would see (render_only), then DONE */
+    ENGINE_EV_TOOL_CALL,  /* text: one complete call the answer made, a JSON object
+                             {"name":…,"arguments":{…}[,"id":…]} (id: the model's own, or 9
+                             alphanumerics for Mistral's format); call_index 0, 1, … */
 };
 
 struct engine_event {
@@ -116,10 +138,15 @@ struct engine_event {
     const char *text; /* borrowed: valid during the callback only */
     size_t len;
     bool thinking;    /* TEXT: the piece is reasoning, not answer */
+    int call_index;   /* TOOL_CALL: the call's position in the answer */
     const struct engine_stats *stats;
     const float *embd;
     int n_embd;
     int err_code;
+    const int32_t *tokens; /* DONE of a request with want_context: the prompt the model saw
+                              (after any cut) and every token it sampled, the final
+                              end-of-generation token included; borrowed like text */
+    int n_tokens;
 };
 
 typedef void (*engine_emit_fn)(void *ud, const struct engine_event *ev);

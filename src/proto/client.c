@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +29,41 @@ struct runner_client {
 
 int runner_client_fd(const struct runner_client *c) { return c->fd; }
 pid_t runner_client_pid(const struct runner_client *c) { return c->pid; }
+
+/* In the child, between fork and exec (async-signal-safe calls only): the server blocks
+ * SIGINT/SIGTERM in its threads and ignores SIGPIPE, and both would survive exec. The
+ * runner starts with an empty mask and every disposition at its default. */
+static void child_hygiene(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaction(s, &dfl, NULL); /* EINVAL for the few that cannot be set: fine */
+}
+
+/* Marks every descriptor >= lowfd close-on-exec: close_range(2) where the kernel has it
+ * (Linux 5.11), else one fcntl per possible descriptor. Async-signal-safe. */
+static void cloexec_from(int lowfd)
+{
+#if defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
+    if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+#endif
+    struct rlimit rl;
+    int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576
+                  ? (int)rl.rlim_cur
+                  : 65536;
+    for (int fd = lowfd; fd < max; fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0 && !(fl & FD_CLOEXEC))
+            fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    }
+}
 
 static void add_arg(char **argv, int *n, const char *flag, long long value, char *buf, size_t buflen)
 {
@@ -88,9 +126,15 @@ int runner_client_spawn(const struct runner_spawn_opts *o, struct runner_client 
         return bw_errf(err, BW_EIO, "fork: %s", strerror(e));
     }
     if (pid == 0) {
-        /* fd 3 = our end of the socketpair, without CLOEXEC. */
-        if (dup2(sv[1], 3) < 0)
+        child_hygiene();
+        /* fd 3 = our end of the socketpair, without CLOEXEC (dup2 onto itself keeps the
+         * flag, so clear it by hand then). */
+        if (sv[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(sv[1], 3) < 0)
             _exit(127);
+        /* Nothing else crosses exec: every other descriptor (the server's listening socket,
+         * other runners' sockets, a pull's files) becomes close-on-exec; the error pipe
+         * already is, so it still reports a failed exec. */
+        cloexec_from(4);
         execv(o->exe, argv);
         int e = errno;
         ssize_t w = write(pipefd[1], &e, sizeof e);
@@ -221,6 +265,20 @@ int runner_client_recv(struct runner_client *c, struct proto_event *ev, int time
     }
 }
 
+/* Waits up to ms for pid to exit. True when it was reaped here (status set) or is not our
+ * child any more (reaped elsewhere: status untouched). */
+static bool wait_exit(pid_t pid, int ms, int *status)
+{
+    for (int waited = 0;; waited += 10) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            return true;
+        if (waited >= ms)
+            return false;
+        usleep(10000);
+    }
+}
+
 int runner_client_close(struct runner_client *c)
 {
     if (!c)
@@ -228,15 +286,15 @@ int runner_client_close(struct runner_client *c)
     close(c->fd);
     int status = -1;
     if (c->pid > 0) {
-        /* EOF makes the runner exit; give it 2 s, then kill it. */
-        for (int i = 0; i < 200; i++) {
-            pid_t r = waitpid(c->pid, &status, WNOHANG);
-            if (r == c->pid || r < 0)
-                goto reaped;
-            usleep(10000);
-        }
+        /* EOF makes the runner exit; then SIGTERM; a runner that ignores both is killed. */
+        if (wait_exit(c->pid, RUNNER_CLIENT_EOF_GRACE_MS, &status))
+            goto reaped;
+        kill(c->pid, SIGTERM);
+        if (wait_exit(c->pid, RUNNER_CLIENT_TERM_GRACE_MS, &status))
+            goto reaped;
         kill(c->pid, SIGKILL);
-        waitpid(c->pid, &status, 0);
+        while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+            ;
     }
 reaped:
     pthread_mutex_destroy(&c->write_lock);

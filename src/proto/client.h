@@ -1,7 +1,9 @@
 /* client.h -- the server's side of one runner: spawn it, send requests, receive events.
  *
  * runner_client_spawn() fork+execs `bellows runner` over a socketpair (the child sees its
- * end as fd 3) and waits for the "ready" frame. An exec failure comes back through a
+ * end as fd 3) and waits for the "ready" frame. The child starts clean: an empty signal
+ * mask, every signal at its default disposition, and no descriptor but 0-2 and 3 (every
+ * other one is made close-on-exec between fork and exec). An exec failure comes back through a
  * close-on-exec pipe (libuv's habit), a load failure as the runner's "error" frame: both
  * are returned as a BW_E code with the runner's own message.
  *
@@ -53,8 +55,12 @@ int runner_client_recv(struct runner_client *c, struct proto_event *ev, int time
 int runner_client_fd(const struct runner_client *c);
 pid_t runner_client_pid(const struct runner_client *c);
 
-/* Closes the socket (the runner exits on EOF), waits up to 2 s, then kills it. Returns the
- * child's wait status, or -1 if it had been reaped already. */
+/* Closes the socket (the runner exits on EOF) and waits up to RUNNER_CLIENT_EOF_GRACE_MS;
+ * then sends SIGTERM and waits up to RUNNER_CLIENT_TERM_GRACE_MS; then SIGKILL, and reaps
+ * it: no runner outlives this call, none is left a zombie. Returns the child's wait
+ * status, or -1 if it had been reaped already. */
+#define RUNNER_CLIENT_EOF_GRACE_MS 2000
+#define RUNNER_CLIENT_TERM_GRACE_MS 2000
 int runner_client_close(struct runner_client *c);
 
 #endif

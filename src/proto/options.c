@@ -1,6 +1,7 @@
 /* options.c -- see options.h. */
 #include "proto/options.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -60,6 +61,8 @@ int options_apply(const json_t *options, struct engine_request *r, const char **
             if (o->kind == OPT_INT) {
                 if (!is_int_value(v))
                     return bw_errf(err, BW_EINVAL, "option '%s' must be an integer", key);
+                if (json_number_value(v) < INT_MIN || json_number_value(v) > INT_MAX) /* no overflow into int */
+                    return bw_errf(err, BW_EINVAL, "options.%s must be between %d and %d", key, INT_MIN, INT_MAX);
                 *(int *)field = (int)json_number_value(v);
             } else {
                 if (!json_is_number(v))

@@ -57,8 +57,8 @@ static int frame_take(json_t *obj, uint8_t **frame, size_t *frame_len)
 }
 
 static const char *const req_names[] = {"chat", "generate", "embed", "tokenize", "detokenize", "cancel", "status"};
-static const char *const ev_names[] = {"ready", "token", "rendered", "embedding", "tokens",
-                                       "text",  "status", "done",   "error"};
+static const char *const ev_names[] = {"ready", "token",  "rendered", "embedding", "tokens",
+                                       "text",  "status", "done",     "error",     "tool_call"};
 
 const char *proto_req_type_name(enum proto_req_type t) { return req_names[t]; }
 const char *proto_ev_type_name(enum proto_ev_type t) { return ev_names[t]; }
@@ -78,7 +78,39 @@ struct req_priv {
     json_t *doc;
     struct policy_msg *msgs;
     const char *stops[OPTIONS_MAX_STOP];
+    int32_t *context;      /* generate: "context" */
+    int32_t *input_tokens; /* embed: "tokens" */
 };
+
+/* An array of token ids (any integers: the engine checks them against the vocabulary)
+ * into a malloc'd int32 array. BW_OK with *out and *n, BW_EINVAL naming key, BW_ENOMEM. */
+static int decode_tokens(const json_t *arr, const char *key, int32_t **out, int *n, struct bw_err *err)
+{
+    if (!json_is_array(arr))
+        return bw_errf(err, BW_EINVAL, "'%s' must be an array of integers", key);
+    size_t len = json_array_size(arr);
+    if (len > (size_t)INT32_MAX / sizeof **out)
+        return bw_errf(err, BW_EINVAL, "'%s' is too long", key);
+    *out = malloc((len ? len : 1) * sizeof **out);
+    if (!*out)
+        return bw_errf(err, BW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        const json_t *t = json_array_get(arr, i);
+        if (!json_is_integer(t) || json_integer_value(t) < INT32_MIN || json_integer_value(t) > INT32_MAX)
+            return bw_errf(err, BW_EINVAL, "'%s' must be an array of integers", key);
+        (*out)[i] = (int32_t)json_integer_value(t);
+    }
+    *n = (int)len;
+    return BW_OK;
+}
+
+static json_t *tokens_json(const int32_t *t, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++)
+        json_array_append_new(a, json_integer(t[i]));
+    return a;
+}
 
 static int parse_document(const uint8_t *json, size_t len, json_t **doc, struct bw_err *err)
 {
@@ -174,14 +206,28 @@ int proto_request_decode(const uint8_t *json, size_t len, struct proto_request *
         r->prompt = opt_string(doc, "prompt");
         r->system = opt_string(doc, "system");
         r->raw = json_is_true(json_object_get(doc, "raw"));
+        r->want_context = json_is_true(json_object_get(doc, "want_context"));
         if (!r->prompt)
             return bw_errf(err, BW_EINVAL, "'prompt' must be a string");
+        if (json_object_get(doc, "context")) {
+            if ((rc = decode_tokens(json_object_get(doc, "context"), "context", &p->context, &r->n_context, err)))
+                return rc;
+            r->context = p->context;
+        }
         break;
     case PROTO_REQ_EMBED:
         r->kind = ENGINE_EMBED;
         r->prompt = opt_string(doc, "input");
         if (json_is_false(json_object_get(doc, "truncate")))
             r->truncate = false;
+        if (json_object_get(doc, "tokens")) {
+            if ((rc = decode_tokens(json_object_get(doc, "tokens"), "tokens", &p->input_tokens, &r->n_input_tokens,
+                                    err)))
+                return rc;
+            r->input_tokens = p->input_tokens;
+            if (!r->prompt)
+                r->prompt = "";
+        }
         if (!r->prompt)
             return bw_errf(err, BW_EINVAL, "'input' must be a string");
         break;
@@ -217,6 +263,8 @@ int proto_request_decode(const uint8_t *json, size_t len, struct proto_request *
         r->think = opt_string(doc, "think");
         r->chat_template = opt_string(doc, "chat_template");
         r->tools_json = opt_string(doc, "tools");
+        r->tool_choice = opt_string(doc, "tool_choice");
+        r->tool_name = opt_string(doc, "tool_name");
         if ((rc = options_apply(json_object_get(doc, "options"), r, p->stops, err)))
             return rc;
     }
@@ -229,6 +277,8 @@ void proto_request_free(struct proto_request *r)
     if (p) {
         json_decref(p->doc);
         free(p->msgs);
+        free(p->context);
+        free(p->input_tokens);
         free(p);
     }
     free(r->tokens);
@@ -263,9 +313,16 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
         if (q->system)
             json_object_set_new(o, "system", json_string(q->system));
         json_object_set_new(o, "raw", json_boolean(q->raw));
+        if (q->n_context > 0)
+            json_object_set_new(o, "context", tokens_json(q->context, q->n_context));
+        if (q->want_context)
+            json_object_set_new(o, "want_context", json_true());
         break;
     case PROTO_REQ_EMBED:
-        json_object_set_new(o, "input", json_string(q->prompt ? q->prompt : ""));
+        if (q->n_input_tokens > 0)
+            json_object_set_new(o, "tokens", tokens_json(q->input_tokens, q->n_input_tokens));
+        else
+            json_object_set_new(o, "input", json_string(q->prompt ? q->prompt : ""));
         json_object_set_new(o, "truncate", json_boolean(q->truncate));
         break;
     case PROTO_REQ_TOKENIZE:
@@ -295,6 +352,10 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
             json_object_set_new(o, "chat_template", json_string(q->chat_template));
         if (q->tools_json)
             json_object_set_new(o, "tools", json_string(q->tools_json));
+        if (q->tool_choice)
+            json_object_set_new(o, "tool_choice", json_string(q->tool_choice));
+        if (q->tool_name)
+            json_object_set_new(o, "tool_name", json_string(q->tool_name));
     }
     return frame_take(o, frame, frame_len);
 }
@@ -311,6 +372,8 @@ static json_t *stats_to_json(const struct engine_stats *s)
                           "ttft_ns", (json_int_t)s->ttft_ns, "total_ns", (json_int_t)s->total_ns,
                           "queue_ns", (json_int_t)s->queue_ns, "pool_cells", s->pool_cells,
                           "pool_growths", s->pool_growths, "done_reason", s->done_reason ? s->done_reason : "stop");
+    if (o && s->tool_calls)
+        json_object_set_new(o, "tool_calls", json_integer(s->tool_calls));
     if (o && (s->truncated_messages || s->truncated_tokens)) {
         json_object_set_new(o, "truncated_messages", json_integer(s->truncated_messages));
         json_object_set_new(o, "truncated_tokens", json_integer(s->truncated_tokens));
@@ -340,6 +403,7 @@ static void stats_from_json(const json_t *o, struct engine_stats *s)
     s->queue_ns = get_int(o, "queue_ns");
     s->pool_cells = (int)get_int(o, "pool_cells");
     s->pool_growths = (int)get_int(o, "pool_growths");
+    s->tool_calls = (int)get_int(o, "tool_calls");
     s->done_reason = json_string_value(json_object_get(o, "done_reason"));
 }
 
@@ -399,10 +463,13 @@ int proto_event_encode(const struct proto_event *ev, uint8_t **frame, size_t *fr
     case PROTO_EV_TOKEN:
     case PROTO_EV_RENDERED:
     case PROTO_EV_TEXT:
+    case PROTO_EV_TOOL_CALL:
         /* The engine only emits valid UTF-8 (textout.c); jansson rejects anything else. */
         json_object_set_new(o, "text", json_stringn(ev->text ? ev->text : "", ev->len));
         if (ev->type == PROTO_EV_TOKEN && ev->thinking)
             json_object_set_new(o, "thinking", json_true());
+        if (ev->type == PROTO_EV_TOOL_CALL)
+            json_object_set_new(o, "index", json_integer(ev->call_index));
         break;
     case PROTO_EV_ERROR:
         json_object_set_new(o, "code", json_integer(ev->err_code));
@@ -427,6 +494,8 @@ int proto_event_encode(const struct proto_event *ev, uint8_t **frame, size_t *fr
         break;
     case PROTO_EV_DONE:
         json_object_set_new(o, "stats", stats_to_json(&ev->stats));
+        if (ev->n_tokens > 0)
+            json_object_set_new(o, "context", tokens_json(ev->tokens, ev->n_tokens));
         break;
     }
     return frame_take(o, frame, frame_len);
@@ -476,6 +545,7 @@ int proto_event_decode(const uint8_t *json, size_t len, struct proto_event *out,
     case PROTO_EV_RENDERED:
     case PROTO_EV_TEXT:
     case PROTO_EV_ERROR:
+    case PROTO_EV_TOOL_CALL:
         v = json_object_get(doc, out->type == PROTO_EV_ERROR ? "error" : "text");
         if (!json_is_string(v))
             return bw_errf(err, BW_EINVAL, "%s event without text", ev_names[type]);
@@ -483,6 +553,7 @@ int proto_event_decode(const uint8_t *json, size_t len, struct proto_event *out,
         out->len = json_string_length(v);
         out->thinking = out->type == PROTO_EV_TOKEN && json_is_true(json_object_get(doc, "thinking"));
         out->err_code = (int)get_int(doc, "code");
+        out->call_index = (int)get_int(doc, "index");
         break;
     case PROTO_EV_EMBEDDING:
     case PROTO_EV_TOKENS: {
@@ -513,6 +584,11 @@ int proto_event_decode(const uint8_t *json, size_t len, struct proto_event *out,
         break;
     case PROTO_EV_DONE:
         stats_from_json(json_object_get(doc, "stats"), &out->stats);
+        if ((v = json_object_get(doc, "context"))) {
+            if ((rc = decode_tokens(v, "context", &p->tokens, &out->n_tokens, err)))
+                return rc;
+            out->tokens = p->tokens;
+        }
         break;
     }
     return BW_OK;

@@ -81,6 +81,7 @@ enum proto_ev_type {
     PROTO_EV_STATUS,    /* status */
     PROTO_EV_DONE,      /* stats; last event of the request */
     PROTO_EV_ERROR,     /* err_code + text; last event of the request (id 0: the runner itself) */
+    PROTO_EV_TOOL_CALL, /* text: one tool call, {"name":…,"arguments":{…}[,"id":…]}; call_index */
 };
 
 struct proto_ready {
@@ -101,11 +102,12 @@ struct proto_event {
     const char *text;
     size_t len;
     bool thinking;               /* TOKEN: text is reasoning, not answer */
+    int call_index;              /* TOOL_CALL: 0, 1, … in the order the answer made them */
     int err_code;
     struct engine_stats stats;   /* DONE (done_reason points into the event) */
     const float *embd;
     int n_embd;
-    const int32_t *tokens;
+    const int32_t *tokens;       /* TOKENS; DONE: the context (prompt + answer) when asked */
     int n_tokens;
     struct engine_status status; /* STATUS */
     struct proto_ready ready;    /* READY */

@@ -83,6 +83,10 @@ static void on_engine_event(void *ud, const struct engine_event *e)
         break;
     case ENGINE_EV_RENDERED: ev.type = PROTO_EV_RENDERED; break;
     case ENGINE_EV_ERROR: ev.type = PROTO_EV_ERROR; break;
+    case ENGINE_EV_TOOL_CALL:
+        ev.type = PROTO_EV_TOOL_CALL;
+        ev.call_index = e->call_index;
+        break;
     case ENGINE_EV_EMBEDDING:
         ev.type = PROTO_EV_EMBEDDING;
         ev.embd = e->embd;
@@ -91,6 +95,8 @@ static void on_engine_event(void *ud, const struct engine_event *e)
     case ENGINE_EV_DONE:
         ev.type = PROTO_EV_DONE;
         ev.stats = *e->stats;
+        ev.tokens = e->tokens; /* the context, when the request asked for it */
+        ev.n_tokens = e->n_tokens;
         break;
     }
     send_event(rn, &ev);

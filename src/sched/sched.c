@@ -48,6 +48,7 @@ struct sched_runner {
     enum runner_state state;
     int refs;
     int64_t expires_at;   /* monotonic ns; INT64_MAX = forever */
+    bool expire_idle;     /* sched_expire: unload at the last release, whatever its keep_alive */
     bool linked;          /* in s->runners */
     struct sched_runner *next;
     /* set once at load */
@@ -63,7 +64,7 @@ struct sched_runner {
 };
 
 struct load_count {
-    char name[256];
+    char name[NAMES_FULL_MAX + 1];
     int loads;
 };
 
@@ -463,6 +464,7 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
         }
         if (r) {
             r->refs++;
+            r->expire_idle = false; /* a new request's keep_alive decides again */
             *out = r;
             LOG(LOG_DEBUG, "sched", "reusing the runner of %s (pid %d)", m->name, (int)r->pid);
             break;
@@ -564,9 +566,11 @@ void sched_release(struct sched *s, struct sched_runner *r, int64_t keep_alive_n
     pthread_mutex_lock(&s->mu);
     r->refs--;
     s->depth--;
-    r->expires_at = keep_alive_ns < 0 ? INT64_MAX : clock_mono_ns() + keep_alive_ns;
+    int64_t now = clock_mono_ns();
+    /* Saturating: a keep_alive past the end of int64 time is forever, not the year 1734. */
+    r->expires_at = keep_alive_ns < 0 || keep_alive_ns > INT64_MAX - now ? INT64_MAX : now + keep_alive_ns;
     bool destroy = false;
-    if (r->refs == 0 && (!r->linked || keep_alive_ns == 0 || runner_is_dead(r))) {
+    if (r->refs == 0 && (!r->linked || keep_alive_ns == 0 || r->expire_idle || runner_is_dead(r))) {
         if (r->linked)
             unlink_runner(s, r);
         destroy = true;
@@ -593,6 +597,31 @@ int sched_unload(struct sched *s, const char *name)
     bool destroy = r->refs == 0;
     if (!destroy) /* in use: stop the process now; the last release frees the struct */
         shutdown(runner_client_fd(r->client), SHUT_RDWR);
+    pthread_mutex_unlock(&s->mu);
+    if (destroy)
+        runner_destroy(r);
+    return BW_OK;
+}
+
+int sched_expire(struct sched *s, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    struct sched_runner *r = find_runner(s, name);
+    while (r && r->state == RUNNER_LOADING) { /* a load in progress: expire what it loads */
+        pthread_cond_wait(&s->changed, &s->mu);
+        r = find_runner(s, name);
+    }
+    if (!r) {
+        pthread_mutex_unlock(&s->mu);
+        return BW_ENOTFOUND;
+    }
+    r->expires_at = clock_mono_ns();
+    bool destroy = r->refs == 0;
+    if (destroy)
+        unlink_runner(s, r);
+    else
+        r->expire_idle = true; /* the last release unloads it */
+    pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->mu);
     if (destroy)
         runner_destroy(r);
@@ -690,7 +719,8 @@ size_t sched_list(struct sched *s, struct sched_loaded *out, size_t max)
         snprintf(l->path, sizeof l->path, "%s", r->path);
         l->pid = r->pid;
         l->size_estimate = r->size_est;
-        l->expires_at_unix_ns = r->expires_at == INT64_MAX ? 0 : now_r + (r->expires_at - now_m);
+        int64_t left = r->expires_at - now_m;
+        l->expires_at_unix_ns = r->expires_at == INT64_MAX || left > INT64_MAX - now_r ? 0 : now_r + left;
         l->n_calls = r->refs;
         l->loads = loads_of(s, r->name);
         r->refs++; /* hold it while we ask for its status */

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "proto/proto.h"
+#include "store/names.h"
 #include "util/err.h"
 
 struct sched;
@@ -88,9 +89,15 @@ void sched_call_end(struct sched_call *c);
  * BW_OK, or BW_ENOTFOUND when it was not loaded. */
 int sched_unload(struct sched *s, const char *name);
 
+/* Ollama's expireRunner: the model unloads as soon as it is idle (now, when it is), without
+ * loading anything -- what `keep_alive: 0` on an empty generate/chat asks. Requests in
+ * flight finish first; one that acquires the model meanwhile keeps it (its keep_alive
+ * decides again). Returns BW_OK, or BW_ENOTFOUND when the model was not loaded. */
+int sched_expire(struct sched *s, const char *name);
+
 /* What /api/ps shows. */
 struct sched_loaded {
-    char name[256];
+    char name[NAMES_FULL_MAX + 1]; /* the longest model name fits: never cut */
     char path[1024];
     pid_t pid;
     uint64_t size_estimate;

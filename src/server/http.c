@@ -29,7 +29,13 @@
  *
  * Streams: the content reader calls pull on the connection thread (it may block). The
  * request-completed callback calls done(ud, completed): completed only when pull returned
- * 0 and MHD reports the response finished (MHD_REQUEST_TERMINATED_COMPLETED_OK). */
+ * 0 and MHD reports the response finished (MHD_REQUEST_TERMINATED_COMPLETED_OK).
+ *
+ * Streamed request bodies: in call (1), when the headers pass the checks (gate()), the
+ * begin hook may opt in (http_stream_body). Then the 413 logic is skipped, each piece of
+ * (2) goes to the body callback instead of the buffer, and (3) runs the checks again
+ * (they pass: same headers) and the handler. release(ud) runs in the request-completed
+ * callback, after a stream's done, so a client that leaves mid-body still frees it. */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "server/http.h"
 #include "util/clock.h"
@@ -76,6 +82,7 @@ struct http_server {
     char hostname[HTTP_HOSTNAME_MAX]; /* this machine's name, lowercase ("" if unknown) */
     http_handler_fn handler;
     void *handler_ud;
+    http_begin_fn begin;      /* NULL: every body is buffered */
 };
 
 struct http_conn {
@@ -96,6 +103,13 @@ struct http_conn {
     http_pull_fn pull;
     http_done_fn done;
     void *ud;
+    /* a streamed request body (http_stream_body) */
+    bool in_begin;            /* inside the begin hook: may opt in */
+    bool body_stream;         /* opted in: release is owed */
+    bool body_stop;           /* body_fn returned false: the rest is discarded */
+    http_body_fn body_fn;
+    http_release_fn release;
+    void *body_ud;
     char request_id[HTTP_RID_MAX + 1];
 };
 
@@ -405,6 +419,19 @@ bool http_client_gone(const struct http_request *req)
     return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+int http_stream_body(struct http_request *req, http_body_fn body, http_release_fn release, void *ud)
+{
+    struct http_conn *c = req->conn;
+    if (!c->in_begin || c->body_stream || c->responded || !body || !release) return BW_EINVAL;
+    c->body_fn = body;
+    c->release = release;
+    c->body_ud = ud;
+    c->body_stream = true;
+    return BW_OK;
+}
+
+void *http_body_ud(const struct http_request *req) { return req->conn->body_stream ? req->conn->body_ud : NULL; }
+
 /* ---- MHD callbacks -------------------------------------------------------------------- */
 
 static bool is_public(const struct http_server *s, const char *path)
@@ -447,8 +474,11 @@ static void preflight(struct http_conn *c)
     c->in_handler = false;
 }
 
-/* The whole request is in: the checks of http.h, then the handler. */
-static void serve(struct http_server *s, struct http_conn *c)
+/* The header checks of http.h (all but the size), in order, without answering; sets
+ * c->cors_origin for an allowed Origin. Depends on the headers only. */
+enum gate { GATE_OK, GATE_HOST, GATE_ORIGIN, GATE_PREFLIGHT, GATE_AUTH };
+
+static enum gate gate(struct http_server *s, struct http_conn *c)
 {
     const char *origin = http_header(&c->req, "Origin");
     const char *host = http_header(&c->req, MHD_HTTP_HEADER_HOST);
@@ -457,32 +487,36 @@ static void serve(struct http_server *s, struct http_conn *c)
         if (origin_allowed(s, origin)) c->cors_origin = origin;
         else bad_origin = true;
     }
+    if (s->loopback && !host_allowed(s, host)) return GATE_HOST;
+    /* Like Ollama (gin-contrib/cors): a cross-origin request from an origin not on the list is
+     * refused, not just left without CORS headers: a blind POST from a web page must not run. */
+    if (bad_origin) return GATE_ORIGIN;
+    /* Preflights carry no credentials, so they come before the API-key check. */
+    if (strcmp(c->req.method, MHD_HTTP_METHOD_OPTIONS) == 0) return GATE_PREFLIGHT;
+    if (s->api_key && !is_public(s, c->req.path) && !authorized(s, c)) return GATE_AUTH;
+    return GATE_OK;
+}
 
+/* The whole request is in: the checks of http.h, then the handler. */
+static void serve(struct http_server *s, struct http_conn *c)
+{
+    enum gate g = gate(s, c);
     if (c->too_large) {
         char msg[80];
         snprintf(msg, sizeof msg, "request body is larger than %zu bytes", s->max_body);
         respond_error(c, 413, msg, NULL);
         return;
     }
-    if (s->loopback && !host_allowed(s, host)) {
-        respond_error(c, 403, "host not allowed", NULL);
-        return;
-    }
-    /* Like Ollama (gin-contrib/cors): a cross-origin request from an origin not on the list is
-     * refused, not just left without CORS headers: a blind POST from a web page must not run. */
-    if (bad_origin) {
-        respond_error(c, 403, "origin not allowed", NULL);
-        return;
-    }
-    /* Preflights carry no credentials, so they come before the API-key check. */
-    if (strcmp(c->req.method, MHD_HTTP_METHOD_OPTIONS) == 0) {
-        preflight(c);
-        return;
-    }
-    if (s->api_key && !is_public(s, c->req.path) && !authorized(s, c)) {
+    switch (g) {
+    case GATE_OK: break;
+    case GATE_HOST: respond_error(c, 403, "host not allowed", NULL); return;
+    case GATE_ORIGIN: respond_error(c, 403, "origin not allowed", NULL); return;
+    case GATE_PREFLIGHT: preflight(c); return;
+    case GATE_AUTH: {
         const char *const h[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
         respond_error(c, 401, "unauthorized", h);
         return;
+    }
     }
 
     c->req.body = c->body;
@@ -534,6 +568,14 @@ static struct http_conn *begin(struct http_server *s, struct MHD_Connection *mc,
     make_request_id(c, MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "X-Request-Id"));
     c->req.request_id = c->request_id;
 
+    /* A route that streams its body opts in here, before the size limit applies. */
+    if (s->begin && gate(s, c) == GATE_OK) {
+        c->in_begin = c->in_handler = true;
+        s->begin(s->handler_ud, &c->req);
+        c->in_begin = c->in_handler = false;
+        if (c->responded || c->body_stream) return c;
+    }
+
     const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         errno = 0;
@@ -569,7 +611,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!c->too_large && !c->responded && !append_body(c, upload_data, *upload_data_size)) {
+        if (c->body_stream) {
+            c->body_len += *upload_data_size;
+            if (!c->body_stop && !c->responded && !c->body_fn(c->body_ud, upload_data, *upload_data_size))
+                c->body_stop = true;
+        } else if (!c->too_large && !c->responded && !append_body(c, upload_data, *upload_data_size)) {
             c->too_large = true;
             drop_body(c);
         }
@@ -603,6 +649,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
         bool completed = c->stream_eof && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
         c->streaming = false;
         c->done(c->ud, completed);
+    }
+    if (c->body_stream) {
+        c->body_stream = false;
+        c->release(c->body_ud);
     }
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         LOG_REQ(LOG_DEBUG, c->req.seq, "http", "%s %s %d rid=%s ended: %s", c->req.method, c->req.path,
@@ -692,6 +742,7 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct b
     s->max_body = cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
     s->handler = cfg->handler;
     s->handler_ud = cfg->handler_ud;
+    s->begin = cfg->begin;
     if (cfg->api_key && *cfg->api_key && !(s->api_key = strdup(cfg->api_key))) goto oom;
     size_t n_pub = 0;
     while (cfg->public_paths && cfg->public_paths[n_pub]) n_pub++;

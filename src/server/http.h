@@ -1,21 +1,27 @@
 /* http.h -- the HTTP edge of `bellows serve`: libmicrohttpd (the only includer of
  * microhttpd.h), request bodies, limits, request ids and the security checks of
  * spec/api.md. It knows no route and no JSON: every accepted request goes to one handler
- * (api.c), which answers with a buffered body or a pulled stream.
+ * (api.c), which answers with a buffered body or a pulled stream; an optional begin hook
+ * sees each request's headers first and may take the body as a stream (below).
  *
- * Threads: libmicrohttpd runs one thread per connection. The handler, the pull callback of
- * a stream and its done callback all run on that connection's thread, one at a time; they
- * may block (waiting for tokens from a runner). Nothing here is shared between
+ * Threads: libmicrohttpd runs one thread per connection. The begin hook, the body and
+ * release callbacks of a streamed body, the handler, the pull callback of a stream and its
+ * done callback all run on that connection's thread, one at a time; they may block
+ * (waiting for tokens from a runner, writing to disk). Nothing here is shared between
  * connections except the immutable config and an atomic request counter.
  *
  * What happens before the handler, in order (each answers itself and stops):
  *   body larger than max_body              -> 413 {"error":"request body is larger than N bytes"}
+ *                                             (not for a streamed body, below)
  *   loopback bind and Host not a local name -> 403 (DNS-rebinding guard)
  *   an Origin that is not allowed           -> 403 {"error":"origin not allowed"} (as Ollama's CORS)
  *   OPTIONS preflight                       -> 204 with CORS headers (browsers send no key on it)
  *   api_key set, path not public, and no/wrong "Authorization: Bearer <key>" -> 401
  * Every response carries X-Request-Id (the client's when it sent one, else a generated
- * one) and, for allowed origins, Access-Control-Allow-Origin. */
+ * one) and, for allowed origins, Access-Control-Allow-Origin.
+ *
+ * Request bodies are buffered whole (up to max_body) unless the route streams them: see
+ * "streamed request bodies" below (blob uploads of any size, in constant memory). */
 #ifndef BELLOWS_HTTP_H
 #define BELLOWS_HTTP_H
 
@@ -32,8 +38,8 @@ struct http_conn; /* private: one request's connection state */
 struct http_request {
     const char *method;      /* "GET", "POST", ... */
     const char *path;        /* without the query string */
-    const char *body;        /* the whole body, NUL-terminated (NULL when empty) */
-    size_t body_len;
+    const char *body;        /* the whole body, NUL-terminated (NULL when empty or streamed) */
+    size_t body_len;         /* its length; for a streamed body, the bytes received */
     const char *request_id;  /* echoed in X-Request-Id */
     uint64_t seq;            /* a process-unique number (> 0), for runner request ids */
     const char *user_agent;  /* may be NULL */
@@ -70,6 +76,41 @@ int http_respond_stream(struct http_request *req, int status, const char *conten
 /* The handler: must call one http_respond* (a handler that does not is answered 500). */
 typedef void (*http_handler_fn)(void *ud, struct http_request *req);
 
+/* ---- streamed request bodies -------------------------------------------------------- */
+
+/* A route may take its body in pieces as they arrive instead of one buffer. The begin hook
+ * (http_config.begin, optional) is called once per request on the connection thread as
+ * soon as the headers are in, only when they pass every check above (Host, Origin, API
+ * key; never for OPTIONS), before any of the body is read. req is as for the handler but
+ * without a body (http_header/http_query work). The hook does one of:
+ *   - nothing: the body is buffered as usual, max_body and its 413 apply;
+ *   - http_stream_body(): the body streams (below), max_body does not apply;
+ *   - http_respond(): the request is answered at once (a refusal: no space for the
+ *     declared Content-Length, a bad path). The body is not read: no "100 Continue" goes
+ *     out, and MHD closes the connection after the answer when a body was coming (a
+ *     client still writing may then see a reset rather than the answer). The handler is
+ *     not called.
+ *
+ * A streamed body: body(ud, data, len) is called for each piece, in order (len > 0; pieces
+ * are at most about 32 KiB, libmicrohttpd's connection buffer; chunked encoding is already
+ * decoded). It may block (disk writes): the client is slowed by TCP flow control, nothing
+ * piles up in memory. It returns true for more, false to have the rest of the body read
+ * and discarded without further calls. When the whole body is in, the handler runs as for
+ * any request (req->body NULL, req->body_len the bytes received) and finds ud again
+ * through http_body_ud(). release(ud) is called exactly once, from the request-completed
+ * callback, whether or not the handler ran (the client went away mid-body, the server
+ * stopped): the place to remove a half-written file and free ud. */
+typedef bool (*http_body_fn)(void *ud, const char *data, size_t len);
+typedef void (*http_release_fn)(void *ud);
+typedef void (*http_begin_fn)(void *ud, struct http_request *req);
+
+/* From the begin hook only, at most once, and not after http_respond(). Returns BW_OK, or
+ * BW_EINVAL (outside the hook, a second call, a NULL callback, already answered): nothing
+ * changes and this call's callbacks are never called. */
+int http_stream_body(struct http_request *req, http_body_fn body, http_release_fn release, void *ud);
+/* The ud given to http_stream_body for this request, or NULL when its body is buffered. */
+void *http_body_ud(const struct http_request *req);
+
 struct http_config {
     const char *host;            /* bind address, e.g. "127.0.0.1" or "0.0.0.0" */
     int port;                    /* 0 = pick a free one (see http_port) */
@@ -79,6 +120,7 @@ struct http_config {
     const char *const *public_paths; /* NULL-terminated: paths that need no API key ("/", "/health") */
     http_handler_fn handler;
     void *handler_ud;
+    http_begin_fn begin;         /* may be NULL: every body buffered; called with handler_ud */
 };
 
 /* Binds and starts serving. Returns BW_OK with *out, or BW_EIO with the reason in err

@@ -145,7 +145,7 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;
     }
-    struct api_config ac = {.store = store, .sched = sched, .flash_attn = cfg.flash_attn};
+    struct api_config ac = {.store = store, .sched = sched, .flash_attn = cfg.flash_attn, .limits = cfg.limits};
     if (api_new(&ac, &api, &err) != BW_OK) {
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;
@@ -158,7 +158,8 @@ int cli_serve(int argc, char **argv)
                              .origins = cfg.origins,
                              .public_paths = public_paths,
                              .handler = api_handle,
-                             .handler_ud = api};
+                             .handler_ud = api,
+                             .begin = api_begin};
     if (http_start(&hc, &http, &err) != BW_OK) {
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;

@@ -130,6 +130,13 @@ void serve_config_client_url(char *buf, size_t len)
     snprintf(buf, len, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
+/* The lookup limits_from_env takes: the trimmed value, in a buffer per call site's thread. */
+static const char *limits_env(const char *name)
+{
+    static _Thread_local char buf[64];
+    return env(name, buf, sizeof buf);
+}
+
 int serve_config_from_env(struct serve_config *c, struct bw_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -142,6 +149,7 @@ int serve_config_from_env(struct serve_config *c, struct bw_err *err)
     c->max_body = 64u << 20;
     c->flash_attn = true;
     c->idle_shrink_s = 60;
+    limits_defaults(&c->limits);
     char buf[4096];
     int rc;
     if (env("BELLOWS_HOST", buf, sizeof buf) &&
@@ -171,7 +179,7 @@ int serve_config_from_env(struct serve_config *c, struct bw_err *err)
             return bw_errf(err, BW_EINVAL, "BELLOWS_POOL_SHRINK_AFTER=%s: expected a duration like 60s", buf);
         c->idle_shrink_s = ns / 1e9;
     }
-    return BW_OK;
+    return limits_from_env(&c->limits, limits_env, err);
 }
 
 void serve_config_print_env_help(FILE *f)
@@ -191,4 +199,5 @@ void serve_config_print_env_help(FILE *f)
                "  BELLOWS_POOL_SHRINK_AFTER idle time before a KV pool shrinks (default 60s)\n"
                "  BELLOWS_MEMORY_LIMIT      memory models may use (default: what the system has free)\n"
                "  BELLOWS_DEBUG             1 for a log line per decision\n");
+    limits_print_env_help(f);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "proto/limits.h"
 #include "util/err.h"
 
 struct serve_config {
@@ -26,6 +27,7 @@ struct serve_config {
     int num_threads;         /* BELLOWS_NUM_THREADS, default: all cores */
     double idle_shrink_s;    /* BELLOWS_POOL_SHRINK_AFTER, seconds, default 60 */
     uint64_t memory_limit;   /* BELLOWS_MEMORY_LIMIT, bytes for models, default: MemAvailable */
+    struct limits limits;    /* BELLOWS_MAX_MESSAGES, BELLOWS_MAX_TOOLS, BELLOWS_MAX_INPUTS (proto/limits.h) */
 };
 
 /* Fills cfg from the environment. BW_EINVAL names the variable and the bad value. */

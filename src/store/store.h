@@ -137,8 +137,14 @@ bool store_blob_exists(struct store *st, const char *digest);
 /* The absolute path of a blob into buf. Returns 0, or BW_EINVAL (bad digest or too long). */
 int store_blob_path(struct store *st, const char *digest, char *buf, size_t len, struct bw_err *err);
 
+/* Is there room for a LEN-byte blob? Returns 0 when the filesystem of blobs/ has at least
+ * LEN bytes free for this user (or its free space cannot be read: the writes will tell),
+ * else BW_ENOSPC "not enough disk space ...". Space can still run out while writing. */
+int store_blob_room(struct store *st, uint64_t len, struct bw_err *err);
+
 /* A blob being written in pieces (an HTTP body arriving in chunks). Not thread-safe per
- * writer; one writer per upload. */
+ * writer; one writer per upload. The bytes go to a hidden temp file in blobs/ that only
+ * commit renames into place; write errors on a full disk (ENOSPC, EDQUOT) are BW_ENOSPC. */
 struct store_blob_writer;
 
 /* Start a blob. DIGEST ("sha256:<hex>") is what the bytes must hash to, or NULL to accept
@@ -146,11 +152,13 @@ struct store_blob_writer;
  * 0 when unknown. Returns 0 and sets *out, or BW_EINVAL / BW_EIO / BW_ENOMEM. */
 int store_blob_begin(struct store *st, const char *digest, uint64_t total, store_progress_fn progress,
                      void *ud, struct store_blob_writer **out, struct bw_err *err);
-/* Append bytes. On error the writer is still alive: call store_blob_abort(). */
+/* Append bytes. On error (BW_EIO, BW_ENOSPC) the writer is still alive: call
+ * store_blob_abort(). */
 int store_blob_write(struct store_blob_writer *w, const void *data, size_t len, struct bw_err *err);
 /* Finish: check the digest, make the blob appear atomically (an identical existing blob is
  * kept). Frees W on every path. Returns 0 and, when HEX is not NULL, the digest's 64 hex
- * digits into it; BW_EINVAL "digest mismatch ..." leaves no file behind; BW_EIO. */
+ * digits into it; BW_EINVAL "digest mismatch ..." leaves no file behind; BW_EIO, BW_ENOSPC
+ * (no file behind either). */
 int store_blob_commit(struct store_blob_writer *w, char *hex, struct bw_err *err);
 /* Drop the bytes written so far and free W. NULL is fine. */
 void store_blob_abort(struct store_blob_writer *w);
@@ -199,5 +207,36 @@ int store_copy(struct store *st, const char *src, const char *dst, struct bw_err
 /* Remove NAME's manifest, then the blobs no other manifest names, then empty manifest
  * directories. Returns 0, BW_EINVAL, BW_ENOTFOUND "model 'NAME' not found", BW_EIO. */
 int store_delete(struct store *st, const char *name, struct bw_err *err);
+
+/* ---- pulled models (store_put.c) --------------------------------------------------------
+ * A registry pull (src/registry) downloads blobs itself, into partial files beside the
+ * blobs that it verifies and renames into place; the store only reads the manifest it got
+ * and writes it last. */
+
+/* One entry of a manifest, as a registry names it. */
+struct store_layer {
+    char media[128];                   /* mediaType */
+    char digest[7 + NAMES_HEX_LEN + 1]; /* "sha256:<64 lowercase hex>" */
+    uint64_t size;                     /* bytes; 0 when the manifest gives none */
+};
+
+/* The absolute blobs directory (valid until store_close()): blob files are
+ * sha256-<hex>; a pull keeps its partial files there too. */
+const char *store_blobs_dir(const struct store *st);
+
+/* Parse manifest TEXT: the layers in order, then the config when there is one (the order
+ * Ollama downloads them in).
+ * Returns 0 and *out (caller frees) with *n_out entries, or BW_EIO "corrupt manifest: ..."
+ * (not JSON, no layers, an invalid digest), BW_ENOMEM. */
+int store_manifest_layers(const char *text, size_t len, struct store_layer **out, size_t *n_out,
+                          struct bw_err *err);
+
+/* Make TEXT (a manifest, kept byte for byte so its digest is the registry's) NAME's
+ * manifest, atomically, once every blob it names is in the store with the size it says;
+ * what an overwritten manifest named and nothing else uses is pruned. Returns 0, BW_EINVAL
+ * (bad name), BW_EIO (corrupt manifest, a blob of the wrong size, a write failed), BW_EBUSY
+ * (a blob is missing: a delete pruned it meanwhile; download it again). On error nothing
+ * changed. */
+int store_manifest_put(struct store *st, const char *name, const char *text, size_t len, struct bw_err *err);
 
 #endif

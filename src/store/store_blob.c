@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,10 +196,32 @@ int store_blob_begin(struct store *st, const char *digest, uint64_t total, store
     return BW_OK;
 }
 
+/* A failed write or sync of a blob, errno in E: a full disk gets its own code and words. */
+static int write_error(struct store_blob_writer *w, int e, struct bw_err *err)
+{
+    if (e == ENOSPC || e == EDQUOT)
+        return bw_errf(err, BW_ENOSPC, "no space left on device: the disk holding %.150s filled up after %llu bytes "
+                       "of the blob", w->st->blobs, (unsigned long long)w->n_bytes);
+    return bw_errf(err, BW_EIO, "cannot write a blob: %s", strerror(e));
+}
+
+int store_blob_room(struct store *st, uint64_t len, struct bw_err *err)
+{
+    struct statvfs v;
+    if (statvfs(st->blobs, &v))
+        return BW_OK;
+    uint64_t avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+    if (len <= avail)
+        return BW_OK;
+    return bw_errf(err, BW_ENOSPC, "not enough disk space: the blob is %llu bytes (%.1f GiB) but only %llu bytes "
+                   "(%.1f GiB) are free in %.120s", (unsigned long long)len, (double)len / (1 << 30),
+                   (unsigned long long)avail, (double)avail / (1 << 30), st->blobs);
+}
+
 int store_blob_write(struct store_blob_writer *w, const void *data, size_t len, struct bw_err *err)
 {
     if (write_all(w->fd, data, len))
-        return bw_errf(err, BW_EIO, "cannot write a blob: %s", strerror(errno));
+        return write_error(w, errno, err);
     sha256_update(&w->sha, data, len);
     w->n_bytes += len;
     if (w->progress && w->n_bytes >= w->next_report) {
@@ -238,7 +261,7 @@ int store__blob_commit(struct store_blob_writer *w, char *hex, bool *created, st
         return rc;
     }
     if (fdatasync(w->fd)) {
-        int rc = bw_errf(err, BW_EIO, "cannot write a blob: %s", strerror(errno));
+        int rc = write_error(w, errno, err);
         store_blob_abort(w);
         return rc;
     }

@@ -53,6 +53,10 @@ json_t *chat_template_context(const struct chat_render_in *in, struct bw_err *er
     json_object_set_new(ctx, "messages", msgs);
     for (size_t i = 0; i < in->n_msgs; i++) {
         const struct policy_msg *m = &in->msgs[i];
+        if (in->parsed && in->parsed[i]) {
+            json_array_append(msgs, in->parsed[i]);
+            continue;
+        }
         json_t *o = m->json ? json_loads(m->json, 0, NULL) : NULL;
         if (!json_is_object(o)) {
             json_decref(o);

@@ -38,6 +38,8 @@ const char *chat_template_text(const struct chat_template *t);
 struct chat_render_in {
     const struct policy_msg *msgs; /* role/content, and json (the whole message) when set */
     size_t n_msgs;
+    json_t *const *parsed;         /* optional, parallel to msgs: msgs[i] already as an object with
+                                      role and content set (NULL entries: made from msgs[i]) */
     const char *tools_json;        /* JSON array text, or NULL */
     const char *think;             /* NULL, "true", "false", "low", "medium", "high" */
     bool add_generation_prompt;

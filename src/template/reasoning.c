@@ -157,6 +157,24 @@ static bool header_is_analysis(const char *b, size_t n)
     return l == 8 && !memcmp(c, "analysis", 8);
 }
 
+/* Does the complete header b[0..n) (without <|message|>) address a function
+ * (`to=functions.NAME`)? Sets the recipient text ("functions.NAME") when it does. */
+static bool header_function(const char *b, size_t n, const char **rcp, size_t *rcp_len)
+{
+    const char *t = memmem(b, n, "to=", 3);
+    if (!t)
+        return false;
+    t += 3;
+    size_t rest = (size_t)(b + n - t), l = 0;
+    while (l < rest && t[l] != ' ' && t[l] != '<')
+        l++;
+    if (l <= 10 || memcmp(t, "functions.", 10))
+        return false;
+    *rcp = t;
+    *rcp_len = l;
+    return true;
+}
+
 /* ---- output --------------------------------------------------------------------------- */
 
 static void flush(struct reasoning_split *s)
@@ -263,7 +281,15 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
         case ST_H_HEADER: {
             const char *m = memmem(b + p, n - p, H_MESSAGE, strlen(H_MESSAGE));
             if (m) {
-                s->msg_thinking = header_is_analysis(b + p, (size_t)(m - (b + p)));
+                const char *rcp;
+                size_t rcp_len;
+                s->msg_call = s->cfg.calls && header_function(b + p, (size_t)(m - (b + p)), &rcp, &rcp_len);
+                s->msg_thinking = !s->msg_call && header_is_analysis(b + p, (size_t)(m - (b + p)));
+                if (s->msg_call) {
+                    put(s, false, REASONING_CALL_OPEN, strlen(REASONING_CALL_OPEN));
+                    put(s, false, rcp, rcp_len);
+                    put(s, false, REASONING_CALL_ARGS, strlen(REASONING_CALL_ARGS));
+                }
                 p = (size_t)(m - b) + strlen(H_MESSAGE);
                 s->state = ST_H_MSG;
                 continue;
@@ -291,6 +317,9 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
             }
             if (first) {
                 put(s, s->msg_thinking, b + p, (size_t)(first - (b + p)));
+                if (s->msg_call)
+                    put(s, false, REASONING_CALL_CLOSE, strlen(REASONING_CALL_CLOSE));
+                s->msg_call = false;
                 p = (size_t)(first - b) + first_len;
                 s->state = ST_H_HEADER;
                 continue;
@@ -300,6 +329,8 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
             else if (!k)
                 k = utf8_tail(b + p, n - p);
             put(s, s->msg_thinking, b + p, n - p - k);
+            if (final && s->msg_call) /* <|call|> ends the generation: it is never rendered */
+                put(s, false, REASONING_CALL_CLOSE, strlen(REASONING_CALL_CLOSE));
             return k;
         }
         }

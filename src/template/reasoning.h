@@ -32,7 +32,12 @@
  * `[<|start|>assistant]<|channel|>NAME[ …]<|message|>` then text up to `<|end|>`,
  * `<|return|>` or `<|call|>`. The analysis channel is reasoning, every other channel
  * (final, commentary) is answer. Text that cannot be a header is answer text as written;
- * a header still unfinished when the stream ends is dropped.
+ * a header still unfinished when the stream ends is dropped. With cfg.calls (the request
+ * has tools), a message whose header names a function recipient (`to=functions.NAME`, in
+ * the role or the channel part) is a tool call: it is passed on as answer text
+ *     REASONING_CALL_OPEN "functions.NAME" REASONING_CALL_ARGS <the message> REASONING_CALL_CLOSE
+ * whatever its channel, for template/toolcall.h to read (closed at the end of the stream
+ * too: `<|call|>` ends the generation and is not rendered).
  *
  * Streaming: bytes that could still become a marker are held (at most the marker's length
  * minus one; a Harmony header at most 200 bytes), as is an incomplete UTF-8 sequence at the
@@ -57,7 +62,14 @@ struct reasoning_cfg {
                                   "gemma4", "harmony" (static strings) */
     const char *open, *close;  /* REASONING_TAGS: the markers (static strings), else NULL */
     bool starts_inside;        /* the generation begins inside the reasoning */
+    bool calls;                /* Harmony: pass function calls on (set by the caller, not by
+                                  reasoning_detect: only requests with tools want them) */
 };
+
+/* How a Harmony function call is passed on as answer text (see DESIGN). */
+#define REASONING_CALL_OPEN "<|start|>to="
+#define REASONING_CALL_ARGS "<|message|>"
+#define REASONING_CALL_CLOSE "<|call|>"
 
 /* Decides the format for one request from the template's text and the prompt it rendered.
  *   template_text   the chat template that rendered the prompt (Jinja source), or NULL:
@@ -90,6 +102,7 @@ struct reasoning_split {
     struct reasoning_cfg cfg;
     int state;
     bool msg_thinking;              /* Harmony: the current message is analysis */
+    bool msg_call;                  /* Harmony: the current message is a function call */
     char hold[REASONING_HOLD_MAX];  /* bytes that may still become a marker */
     size_t n_hold;
     char out[REASONING_OUT_MAX];    /* coalesced output of the current call */

@@ -27,6 +27,7 @@ const char *bw_strerror(int code)
     case BW_EIO: return "i/o error";
     case BW_ERUNNER: return "runner error";
     case BW_ETOOLONG: return "prompt too long";
+    case BW_ENOSPC: return "no space left on device";
     default: return "unknown error";
     }
 }

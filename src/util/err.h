@@ -16,6 +16,7 @@ enum {
     BW_EIO = -5,       /* file or socket I/O failed */
     BW_ERUNNER = -6,   /* the runner or libllama failed */
     BW_ETOOLONG = -7,  /* prompt does not fit the model's context even after the cut (400) */
+    BW_ENOSPC = -8,    /* the disk is full, or too full for what was announced (507) */
 };
 
 struct bw_err {

@@ -69,8 +69,8 @@ test('X-Request-Id is echoed, or generated, on every response', async () => {
   assert.equal((await r.json()).request_id, 'chat-7');
 });
 
-test('pull and push answer 501', async () => {
-  const r = await post(srv.url, '/api/pull', { model: 'llama3' });
+test('push answers 501 (pull is tests/api/pull.test.mjs)', async () => {
+  const r = await post(srv.url, '/api/push', { model: 'llama3' });
   assert.equal(r.status, 501);
 });
 

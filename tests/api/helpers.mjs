@@ -12,6 +12,10 @@ export const MODELS = process.env.BELLOWS_TEST_MODELS ?? new URL('../../build/mo
 export const DEMO_GGUF = join(MODELS, 'demo.gguf');
 export const CTX4K_GGUF = join(MODELS, 'ctx4k.gguf');
 
+// No test reaches the internet: a server's registry requests (libcurl reads these) go to a
+// closed local port, except those for 127.0.0.1 (the fake registry of pull.test.mjs).
+export const NO_INTERNET = { https_proxy: 'http://127.0.0.1:9', http_proxy: 'http://127.0.0.1:9', no_proxy: '127.0.0.1,localhost' };
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -38,6 +42,7 @@ export async function startServer(env = {}) {
       BELLOWS_MODELS: store,
       BELLOWS_DEMO_MODEL: DEMO_GGUF,
       BELLOWS_NUM_THREADS: '2',
+      ...NO_INTERNET,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

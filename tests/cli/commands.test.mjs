@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, freePort, BIN, DEMO_GGUF } from '../api/helpers.mjs';
+import { startServer, freePort, BIN, DEMO_GGUF, NO_INTERNET } from '../api/helpers.mjs';
 
 const PTYRUN = process.env.BELLOWS_PTYRUN ?? new URL('../../build/tests/bellows_ptyrun', import.meta.url).pathname;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -24,6 +24,7 @@ function cli(args, { input, env = {}, timeoutMs = 60000, cwd } = {}) {
         BELLOWS_HOST: `127.0.0.1:${srv.port}`,
         BELLOWS_NO_AUTOSTART: '1',
         XDG_STATE_HOME: state,
+        ...NO_INTERNET, // an auto-started server inherits it: `run` of a missing model pulls
         ...env,
       },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -284,11 +285,15 @@ test('stop unloads; stopping a model that is not running says so', async () => {
 
 test('a missing model: the error names the fix, the exit status is 1', async () => {
   const hint = "Error: model 'nope' not found — `bellows list` shows the installed ones\n";
-  for (const args of [['run', 'nope', 'hi'], ['show', 'nope'], ['rm', 'nope'], ['cp', 'nope', 'x']]) {
+  for (const args of [['show', 'nope'], ['rm', 'nope'], ['cp', 'nope', 'x']]) {
     const r = await cli(args);
     assert.equal(r.code, 1, args.join(' '));
     assert.equal(r.stderr, hint, args.join(' '));
   }
+  // run pulls a missing model first (tests/cli/pull.test.mjs); here the registry is unreachable
+  const r = await cli(['run', 'nope', 'hi']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^Error: model 'nope' not found — pulling it failed: pull model manifest: Get "https:\/\/registry\.ollama\.ai\/v2\/library\/nope\/manifests\/latest": .*\n$/);
 });
 
 test('no server and no auto-start: the error says how to start one', async () => {

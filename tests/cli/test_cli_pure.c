@@ -1,5 +1,6 @@
-/* test_cli_pure.c -- the CLI's pure parts: Ollama-style formatting (cli/format.c) and the
- * Modelfile parser with typed parameters (cli/modelfile.c). */
+/* test_cli_pure.c -- the CLI's pure parts: Ollama-style formatting (cli/format.c), the
+ * Modelfile parser with typed parameters (cli/modelfile.c) and the pull progress view
+ * (cli/progress.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 #include "cli/format.h"
 #include "cli/modelfile.h"
+#include "cli/progress.h"
 
 #define S(ns) ((int64_t)(ns) * 1000000000LL)
 
@@ -266,6 +268,120 @@ static void test_thinking_view(void **state)
     free(s);
 }
 
+/* ---- pull progress (cli/progress.c) ---------------------------------------------------------- */
+
+static void pull_rate_counts_only_new_bytes_over_a_window(void **state)
+{
+    (void)state;
+    struct cli_rate r = {0};
+    cli_rate_reset(&r, 0, 10000000); /* a resumed download: 10 MB already there */
+    cli_rate_add(&r, S(1) / 2, 11000000);
+    assert_true(cli_rate_bps(&r) == 0); /* under a second: no speed yet */
+    cli_rate_add(&r, S(2), 14000000);
+    assert_true(cli_rate_bps(&r) > 1999999 && cli_rate_bps(&r) < 2000001); /* 4 MB in 2 s */
+    for (int i = 3; i < 40; i++)
+        cli_rate_add(&r, S(i), 14000000 + (int64_t)(i - 2) * 1000000); /* then 1 MB/s */
+    assert_int_equal(r.n, CLI_RATE_SAMPLES);
+    assert_true(cli_rate_bps(&r) > 999999 && cli_rate_bps(&r) < 1000001); /* the old burst left the window */
+}
+
+static void pull_eta_has_two_units_at_most(void **state)
+{
+    (void)state;
+    char b[32];
+    cli_fmt_eta(3, b, sizeof b);
+    assert_string_equal(b, "3s");
+    cli_fmt_eta(75, b, sizeof b);
+    assert_string_equal(b, "1m15s");
+    cli_fmt_eta(7500, b, sizeof b);
+    assert_string_equal(b, "2h5m");
+    cli_fmt_eta(400000, b, sizeof b);
+    assert_string_equal(b, "99h+");
+}
+
+static void pull_line_plain_and_with_a_bar(void **state)
+{
+    (void)state;
+    char b[512];
+    cli_progress_line("pulling 0123456789ab:", 13000000, 27000000, 0, 0, b, sizeof b);
+    assert_string_equal(b, "pulling 0123456789ab:  48% 13 MB/27 MB");
+    cli_progress_line("pulling 0123456789ab:", 27000000, 27000000, 0, 0, b, sizeof b);
+    assert_string_equal(b, "pulling 0123456789ab: 100% 27 MB");
+    cli_progress_line("pulling 0123456789ab:", 13500000, 27000000, 4500000, 80, b, sizeof b);
+    assert_non_null(strstr(b, "pulling 0123456789ab:  50% ▕"));
+    assert_non_null(strstr(b, "█ "));
+    assert_non_null(strstr(b, " 14 MB/ 27 MB  4.5 MB/s      3s"));
+    assert_true(fmt_width(b) <= 80 && fmt_width(b) >= 70);
+    cli_progress_line("pulling 0123456789ab:", 27000000, 27000000, 4500000, 80, b, sizeof b);
+    assert_null(strstr(b, "/s")); /* done: the size alone */
+    assert_non_null(strstr(b, "100% ▕"));
+    assert_non_null(strstr(b, "▏  27 MB"));
+}
+
+static char *view_run(bool tty, const char *const events[][2], const int64_t nums[][2], int n)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    struct cli_pull_view v = {.tty = tty, .width = 80};
+    for (int i = 0; i < n; i++)
+        cli_pull_view_feed(&v, events[i][0], events[i][1], nums[i][0], nums[i][1], NULL, S(i), f);
+    cli_pull_view_end(&v, f);
+    assert_true(v.success);
+    fclose(f);
+    return out;
+}
+
+static void pull_view_prints_steps_and_finished_layers(void **state)
+{
+    (void)state;
+    static const char *const ev[][2] = {
+        {"pulling manifest", NULL},
+        {"pulling 0123456789ab", "sha256:0123456789abcdef"},
+        {"pulling 0123456789ab", "sha256:0123456789abcdef"},
+        {"pulling 0123456789ab", "sha256:0123456789abcdef"},
+        {"pulling fedcba987654", "sha256:fedcba9876543210"},
+        {"verifying sha256 digest", NULL},
+        {"writing manifest", NULL},
+        {"writing manifest", NULL},
+        {"success", NULL},
+    };
+    static const int64_t nums[][2] = {{0, 0}, {27000000, 0}, {27000000, 9000000}, {27000000, 27000000},
+                                      {410, 410}, {0, 0}, {0, 0}, {0, 0}, {0, 0}};
+    char *plain = view_run(false, ev, nums, 9);
+    assert_string_equal(plain, "pulling manifest\n"
+                               "pulling 0123456789ab: 100% 27 MB\n"
+                               "pulling fedcba987654: 100% 410 B\n"
+                               "verifying sha256 digest\n"
+                               "writing manifest\n"
+                               "success\n");
+    free(plain);
+    char *tty = view_run(true, ev, nums, 9);
+    assert_non_null(strstr(tty, "pulling manifest\n\r\033[Kpulling 0123456789ab:   0% ▕"));
+    assert_non_null(strstr(tty, "\r\033[Kpulling 0123456789ab: 100% ▕"));
+    assert_non_null(strstr(tty, "27 MB\n\r\033[Kpulling fedcba987654: 100%"));
+    assert_non_null(strstr(tty, "410 B\nverifying sha256 digest\nwriting manifest\nsuccess\n"));
+    free(tty);
+}
+
+static void pull_view_keeps_the_error_and_ends_a_cut_layer(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    struct cli_pull_view v = {.tty = false};
+    cli_pull_view_feed(&v, "pulling manifest", NULL, 0, 0, NULL, 0, f);
+    cli_pull_view_feed(&v, "pulling 0123456789ab", "sha256:0123456789ab", 1000, 400, NULL, S(1), f);
+    cli_pull_view_feed(&v, NULL, NULL, 0, 0, "digest mismatch", S(2), f);
+    cli_pull_view_end(&v, f);
+    fclose(f);
+    assert_string_equal(out, "pulling manifest\npulling 0123456789ab:  40% 400 B/1 KB\n");
+    assert_string_equal(v.error, "digest mismatch");
+    assert_false(v.success);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +390,11 @@ int main(void)
         cmocka_unit_test(test_table),          cmocka_unit_test(test_modelfile),
         cmocka_unit_test(test_modelfile_errors), cmocka_unit_test(test_param_set),
         cmocka_unit_test(test_think_value),    cmocka_unit_test(test_thinking_view),
+        cmocka_unit_test(pull_rate_counts_only_new_bytes_over_a_window),
+        cmocka_unit_test(pull_eta_has_two_units_at_most),
+        cmocka_unit_test(pull_line_plain_and_with_a_bar),
+        cmocka_unit_test(pull_view_prints_steps_and_finished_layers),
+        cmocka_unit_test(pull_view_keeps_the_error_and_ends_a_cut_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,8 @@ struct result {
     int err_code;
     struct engine_stats st;
     int done_order; /* 1 = first request to finish */
+    char calls[2048]; /* TOOL_CALL texts, one per line */
+    int n_calls;
 };
 
 struct collector {
@@ -99,6 +101,16 @@ static void on_event(void *ud, const struct engine_event *ev)
         r->err_code = ev->err_code;
         r->done_order = ++c->n_done;
         break;
+    case ENGINE_EV_TOOL_CALL: {
+        assert_int_equal(ev->call_index, r->n_calls);
+        size_t at = strlen(r->calls);
+        assert_true(at + ev->len + 2 < sizeof r->calls);
+        memcpy(r->calls + at, ev->text, ev->len);
+        r->calls[at + ev->len] = '\n';
+        r->calls[at + ev->len + 1] = '\0';
+        r->n_calls++;
+        break;
+    }
     case ENGINE_EV_EMBEDDING:
         break;
     }
@@ -670,6 +682,118 @@ static void grammar_constrains_the_answer(void **state)
     collector_reset(&c);
 }
 
+/* Tool calls (issue 11): a random model never writes a call on its own, so a grammar
+ * makes it write one, character for character; the answer then goes through the call
+ * parser of the template's format. Text before the call streams as text; the call is one
+ * TOOL_CALL event; done_reason stays "stop". Without tools nothing is parsed. */
+static void grammar_forced_tool_calls_are_parsed(void **state)
+{
+    (void)state;
+    static const char hermes[] = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+                                 "{% endfor %}{% if tools %}<tools>{{ tools | tojson }}</tools> Call with "
+                                 "<tool_call>{...}</tool_call>.{% endif %}<|im_start|>assistant\n";
+    static const char tools[] = "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                                "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}]";
+    static const char one[] = "root ::= \"Sure. <tool_call>\\n{\\\"name\\\": \\\"get_weather\\\", "
+                              "\\\"arguments\\\": {\\\"city\\\": \\\"Paris\\\", \\\"days\\\": 2.5}}\\n</tool_call>\"";
+    static const char two[] = "root ::= call \"\\n\" call\n"
+                              "call ::= \"<tool_call>{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {}}</tool_call>\"";
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 1, 0, 0);
+    struct policy_msg m[] = {{.role = "user", .content = "Weather in Paris?"}};
+
+    struct engine_request r = greedy_chat(1, m, 1, 200);
+    r.chat_template = hermes;
+    r.tools_json = tools;
+    r.grammar = one;
+    submit_ok(e, &r);
+    run_until_idle(e);
+    struct result *res = slot_for(&c, 1);
+    assert_true(res->done && !res->failed);
+    assert_string_equal(res->text, "Sure. ");
+    assert_string_equal(res->calls, "{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\",\"days\":2.5}}\n");
+    assert_int_equal(res->st.tool_calls, 1);
+    assert_string_equal(res->st.done_reason, "stop");
+
+    r.req_id = 2; /* two calls */
+    r.grammar = two;
+    submit_ok(e, &r);
+    run_until_idle(e);
+    res = slot_for(&c, 2);
+    assert_true(res->done && !res->failed);
+    assert_null(res->text);
+    assert_int_equal(res->n_calls, 2);
+    assert_int_equal(res->st.tool_calls, 2);
+
+    r.req_id = 3; /* no tools: the same text is the answer */
+    r.tools_json = NULL;
+    r.grammar = one;
+    submit_ok(e, &r);
+    run_until_idle(e);
+    res = slot_for(&c, 3);
+    assert_non_null(strstr(res->text, "Sure. <tool_call>\n{\"name\": \"get_weather\""));
+    assert_int_equal(res->n_calls, 0);
+    assert_int_equal(res->st.tool_calls, 0);
+
+    r.req_id = 4; /* tool_choice "none": not parsed either */
+    r.tools_json = tools;
+    r.tool_choice = "none";
+    submit_ok(e, &r);
+    run_until_idle(e);
+    res = slot_for(&c, 4);
+    assert_int_equal(res->n_calls, 0);
+    assert_non_null(strstr(res->text, "<tool_call>"));
+
+    /* The demo's own template has no call format: the generic one reads a JSON answer. */
+    r = greedy_chat(5, m, 1, 200);
+    r.tools_json = tools;
+    r.grammar = "root ::= \"{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": {\\\"city\\\": \\\"Oslo\\\"}}\"";
+    submit_ok(e, &r);
+    run_until_idle(e);
+    res = slot_for(&c, 5);
+    assert_null(res->text);
+    assert_string_equal(res->calls, "{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}\n");
+
+    /* tool_choice "function" with no grammar of the request's own: the engine's call grammar
+     * holds the model to that call (get_time takes no arguments: exactly {}). */
+    static const char two_tools[] = "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                                    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}},"
+                                    "{\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"parameters\":{}}}]";
+    for (int k = 0; k < 2; k++) {
+        r = greedy_chat(6 + (uint64_t)k, m, 1, 100);
+        r.chat_template = k ? NULL : hermes; /* hermes, then the generic format */
+        r.tools_json = two_tools;
+        r.tool_choice = "function";
+        r.tool_name = "get_time";
+        submit_ok(e, &r);
+        run_until_idle(e);
+        res = slot_for(&c, 6 + (uint64_t)k);
+        assert_true(res->done && !res->failed);
+        assert_null(res->text);
+        assert_string_equal(res->calls, "{\"name\":\"get_time\",\"arguments\":{}}\n");
+        assert_string_equal(res->st.done_reason, "stop");
+    }
+
+    /* Mistral's format: a call written without [CALL_ID] gets a 9-character id, as its
+     * templates want when the call is fed back. */
+    r = greedy_chat(8, m, 1, 100);
+    r.chat_template = "{{ messages[0].content }}{% if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]"
+                      "{% endif %}[TOOL_CALLS]name[ARGS]{}";
+    r.tools_json = two_tools;
+    r.grammar = "root ::= \"[TOOL_CALLS]get_time[ARGS]{}\"";
+    submit_ok(e, &r);
+    run_until_idle(e);
+    res = slot_for(&c, 8);
+    assert_null(res->text);
+    assert_int_equal(res->n_calls, 1);
+    const char *id = strstr(res->calls, "\"id\":\"");
+    assert_non_null(id);
+    assert_int_equal(strcspn(id + 6, "\""), 9);
+    assert_no_live(e);
+    engine_free(e);
+    collector_reset(&c);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -689,6 +813,7 @@ int main(void)
         cmocka_unit_test(live_prefix_is_copied_not_recomputed),
         cmocka_unit_test(unknown_templates_fall_back_to_chatml),
         cmocka_unit_test(grammar_constrains_the_answer),
+        cmocka_unit_test(grammar_forced_tool_calls_are_parsed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,8 @@ static struct {
     atomic_int pulls_after_done;
     atomic_int slow_started;
     atomic_int twice_first, twice_second;
+    /* streamed request bodies */
+    atomic_int begin_calls, released, handled, pieces, late_rc;
 } obs;
 
 static void obs_reset(void)
@@ -67,6 +69,73 @@ static void obs_reset(void)
     atomic_store(&obs.gone_seen, 0);
     atomic_store(&obs.pulls_after_done, 0);
     atomic_store(&obs.slow_started, 0);
+    atomic_store(&obs.begin_calls, 0);
+    atomic_store(&obs.released, 0);
+    atomic_store(&obs.handled, 0);
+    atomic_store(&obs.pieces, 0);
+    atomic_store(&obs.late_rc, 99);
+}
+
+/* ---- streamed request bodies: /upload* take their body through the begin hook ----------- */
+
+struct upload_ud {
+    size_t n;        /* bytes seen by the body callback */
+    uint32_t sum;    /* FNV-1a of them */
+    size_t max_piece;
+    int calls;
+    bool stop_after_first;
+};
+
+static uint32_t fnv1a(uint32_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 16777619u;
+    return h;
+}
+
+static bool upload_piece(void *ud, const char *data, size_t len)
+{
+    struct upload_ud *u = ud;
+    atomic_fetch_add(&obs.pieces, 1);
+    u->calls++;
+    u->n += len;
+    u->sum = fnv1a(u->sum, data, len);
+    if (len > u->max_piece) u->max_piece = len;
+    return !u->stop_after_first;
+}
+
+static void upload_release(void *ud)
+{
+    atomic_fetch_add(&obs.released, 1);
+    free(ud);
+}
+
+static void test_begin(void *ud, struct http_request *req)
+{
+    (void)ud;
+    atomic_fetch_add(&obs.begin_calls, 1);
+    if (strcmp(req->path, "/upload-refuse") == 0) {
+        http_respond(req, 507, "application/json", "{\"error\":\"no room\"}", 19, NULL);
+    } else if (strcmp(req->path, "/upload") == 0 || strcmp(req->path, "/upload-stop") == 0) {
+        struct upload_ud *u = calloc(1, sizeof *u);
+        if (!u) abort();
+        u->sum = 2166136261u;
+        u->stop_after_first = strcmp(req->path, "/upload-stop") == 0;
+        if (http_stream_body(req, upload_piece, upload_release, u) != BW_OK) abort();
+        /* a second opt-in is refused */
+        if (http_stream_body(req, upload_piece, upload_release, u) != BW_EINVAL) abort();
+    }
+}
+
+static void upload_handler(struct http_request *req)
+{
+    struct upload_ud *u = http_body_ud(req);
+    atomic_fetch_add(&obs.handled, 1);
+    char b[256];
+    int n = u ? snprintf(b, sizeof b, "n=%zu len=%zu sum=%08x calls=%d body=%s piece_ok=%d", u->n, req->body_len,
+                         (unsigned)u->sum, u->calls, req->body ? "yes" : "null", u->max_piece <= 64 * 1024)
+              : snprintf(b, sizeof b, "not streamed");
+    http_respond(req, 200, "text/plain", b, (size_t)n, NULL);
 }
 
 struct stream_ud {
@@ -127,7 +196,13 @@ static void stream_done(void *ud, bool completed)
 static void test_handler(void *ud, struct http_request *req)
 {
     (void)ud;
-    if (strcmp(req->path, "/echo") == 0) {
+    if (strncmp(req->path, "/upload", 7) == 0) {
+        upload_handler(req);
+    } else if (strcmp(req->path, "/late-stream") == 0) {
+        /* outside the begin hook: refused */
+        atomic_store(&obs.late_rc, http_stream_body(req, upload_piece, upload_release, NULL));
+        http_respond(req, 200, "text/plain", http_body_ud(req) ? "ud" : "no-ud", http_body_ud(req) ? 2 : 5, NULL);
+    } else if (strcmp(req->path, "/echo") == 0) {
         http_respond(req, 200, "application/json", req->body, req->body_len, NULL);
     } else if (strcmp(req->path, "/info") == 0) {
         char b[512];
@@ -172,6 +247,7 @@ static struct http_server *start_server(const char *api_key, const char *origins
         .origins = origins,
         .public_paths = public_paths,
         .handler = test_handler,
+        .begin = test_begin,
     };
     struct http_server *s = NULL;
     struct bw_err err = {0};
@@ -992,6 +1068,240 @@ static void test_bind_errors(void **state)
     }
 }
 
+/* ---- streamed request bodies (http.h) ------------------------------------------------------ */
+
+static struct rd *rd_new(int fd)
+{
+    struct rd *rd = calloc(1, sizeof *rd);
+    assert_non_null(rd);
+    rd->fd = fd;
+    rd->deadline = now_ms() + IO_TIMEOUT_MS;
+    return rd;
+}
+
+/* A body far over max_body goes through the body callback, in pieces, with or without
+ * Content-Length; release runs once per request; buffered routes keep their 413. */
+static void test_stream_body(void **state)
+{
+    int port = http_port(*state);
+    struct resp r;
+    size_t n_big = 256 * 1024; /* 256 x MAX_BODY */
+    char *big = malloc(n_big);
+    assert_non_null(big);
+    for (size_t i = 0; i < n_big; i++) big[i] = (char)(i * 7 + (i >> 9));
+    char want[128];
+    snprintf(want, sizeof want, "n=%zu len=%zu sum=%08x ", n_big, n_big, (unsigned)fnv1a(2166136261u, big, n_big));
+
+    /* Content-Length; Expect: 100-continue gets its 100 although the length is over max_body */
+    int fd = connect_port(port);
+    char raw[512];
+    int n = snprintf(raw, sizeof raw,
+                     "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: %zu\r\nExpect: 100-continue\r\n\r\n",
+                     n_big);
+    send_all(fd, raw, (size_t)n);
+    struct rd *rd = rd_new(fd);
+    char line[256];
+    assert_true(rd_line(rd, line, sizeof line));
+    assert_non_null(strstr(line, " 100 "));
+    assert_true(rd_line(rd, line, sizeof line));
+    assert_string_equal(line, "");
+    send_all(fd, big, n_big);
+    assert_true(read_response(rd, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, want));
+    assert_non_null(strstr(r.body, "body=null piece_ok=1"));
+    assert_true(atoi(strstr(r.body, "calls=") + 6) > 1); /* in pieces */
+    resp_free(&r);
+
+    /* the same keep-alive connection: a chunked upload, then a buffered request */
+    n = snprintf(raw, sizeof raw, "POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n");
+    send_all(fd, raw, (size_t)n);
+    for (size_t off = 0; off < n_big; off += 10000) {
+        size_t k = n_big - off < 10000 ? n_big - off : 10000;
+        n = snprintf(raw, sizeof raw, "%zx\r\n", k);
+        send_all(fd, raw, (size_t)n);
+        send_all(fd, big + off, k);
+        send_all(fd, "\r\n", 2);
+    }
+    send_all(fd, "0\r\n\r\n", 5);
+    n = snprintf(raw, sizeof raw, "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi");
+    send_all(fd, raw, (size_t)n);
+    assert_true(read_response(rd, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, want));
+    resp_free(&r);
+    assert_true(read_response(rd, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hi");
+    resp_free(&r);
+    free(rd);
+    close(fd);
+    assert_true(wait_until(&obs.released, 2, 2000));
+    assert_int_equal(atomic_load(&obs.handled), 2);
+
+    /* an empty streamed body: the handler runs, no piece */
+    obs_reset();
+    request(port, "POST", "/upload", NULL, "", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "n=0 len=0 "));
+    assert_non_null(strstr(r.body, "calls=0"));
+    resp_free(&r);
+    assert_true(wait_until(&obs.released, 1, 2000));
+
+    /* the buffered routes keep max_body */
+    request(port, "POST", "/echo", NULL, "x", &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    big[2 * MAX_BODY] = '\0';
+    memset(big, 'a', 2 * MAX_BODY);
+    request(port, "POST", "/echo", NULL, big, &r);
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    /* and know nothing of streaming */
+    obs_reset();
+    request(port, "POST", "/late-stream", NULL, "abc", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "no-ud");
+    assert_int_equal(atomic_load(&obs.late_rc), BW_EINVAL);
+    assert_int_equal(atomic_load(&obs.released), 0);
+    resp_free(&r);
+    free(big);
+}
+
+/* body() returning false: the rest is read and thrown away, the handler still runs. */
+static void test_stream_body_stop(void **state)
+{
+    int port = http_port(*state);
+    struct resp r;
+    char *big = malloc(200001);
+    memset(big, 'z', 200000);
+    big[200000] = '\0';
+    request(port, "POST", "/upload-stop", NULL, big, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "len=200000 "));
+    assert_non_null(strstr(r.body, "calls=1 "));
+    resp_free(&r);
+    assert_true(wait_until(&obs.released, 1, 2000));
+    free(big);
+}
+
+/* The hook answering at once: before the body (no 100 Continue), no release, no handler. */
+static void test_stream_body_refused(void **state)
+{
+    int port = http_port(*state);
+    int fd = connect_port(port);
+    const char *q = "POST /upload-refuse HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000000\r\n"
+                    "Expect: 100-continue\r\n\r\n";
+    send_all(fd, q, strlen(q));
+    struct rd *rd = rd_new(fd);
+    struct resp r;
+    assert_true(read_response(rd, &r, false));
+    assert_int_equal(r.status, 507);
+    assert_string_equal(r.body, "{\"error\":\"no room\"}");
+    assert_true(has_header(&r, "X-Request-Id"));
+    resp_free(&r);
+    free(rd);
+    close(fd);
+    sleep_ms(50);
+    assert_int_equal(atomic_load(&obs.begin_calls), 1);
+    assert_int_equal(atomic_load(&obs.handled), 0);
+    assert_int_equal(atomic_load(&obs.released), 0);
+
+    struct resp r2;
+    request(port, "GET", "/info", NULL, NULL, &r2);
+    assert_int_equal(r2.status, 200);
+    resp_free(&r2);
+}
+
+/* A client gone mid-body: release runs (the place to drop a half-written file), the
+ * handler never does, and the server keeps serving. */
+static void test_stream_body_disconnect(void **state)
+{
+    int port = http_port(*state);
+    int fd = connect_port(port);
+    const char *q = "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000\r\n\r\n";
+    send_all(fd, q, strlen(q));
+    char chunk[4000];
+    memset(chunk, 'q', sizeof chunk);
+    send_all(fd, chunk, sizeof chunk);
+    int64_t end = now_ms() + 2000;
+    while (atomic_load(&obs.pieces) == 0 && now_ms() < end) sleep_ms(5);
+    assert_true(atomic_load(&obs.pieces) > 0);
+    assert_int_equal(atomic_load(&obs.released), 0);
+    close(fd);
+    assert_true(wait_until(&obs.released, 1, 2000));
+    sleep_ms(50);
+    assert_int_equal(atomic_load(&obs.released), 1);
+    assert_int_equal(atomic_load(&obs.handled), 0);
+    struct resp r;
+    request(port, "POST", "/upload", NULL, "after", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "n=5 len=5 "));
+    resp_free(&r);
+    assert_true(wait_until(&obs.released, 2, 2000)); /* release may follow the answer */
+
+    /* http_stop with an upload in flight: released too */
+    obs_reset();
+    struct http_server *s = start_server(NULL, NULL);
+    fd = connect_port(http_port(s));
+    send_all(fd, q, strlen(q));
+    send_all(fd, chunk, sizeof chunk);
+    end = now_ms() + 2000;
+    while (atomic_load(&obs.pieces) == 0 && now_ms() < end) sleep_ms(5);
+    assert_true(atomic_load(&obs.pieces) > 0);
+    http_stop(s);
+    assert_int_equal(atomic_load(&obs.released), 1);
+    assert_int_equal(atomic_load(&obs.handled), 0);
+    close(fd);
+}
+
+/* The hook sees only requests that passed the header checks: no key, a bad Host or Origin,
+ * a preflight: not called, and the request is answered as a buffered one. */
+static void test_stream_body_gates(void **state)
+{
+    (void)state;
+    obs_reset();
+    struct http_server *s = start_server("k3y", NULL);
+    int port = http_port(s);
+    struct resp r;
+    request(port, "POST", "/upload", NULL, "data", &r);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    request(port, "POST", "/upload", "Authorization: Bearer k3y\r\nOrigin: http://evil.example\r\n", "data", &r);
+    assert_int_equal(r.status, 403);
+    resp_free(&r);
+    request(port, "OPTIONS", "/upload", "Origin: http://localhost:3000\r\nAccess-Control-Request-Method: POST\r\n",
+            NULL, &r);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    const char *evil = "POST /upload HTTP/1.1\r\nHost: evil.example.com\r\nAuthorization: Bearer k3y\r\n"
+                       "Content-Length: 4\r\nConnection: close\r\n\r\ndata";
+    exchange(port, evil, strlen(evil), &r);
+    assert_int_equal(r.status, 403);
+    resp_free(&r);
+    /* unauthorized and larger than max_body: the buffered 413, nothing streamed */
+    char *big = malloc(4 * MAX_BODY + 1);
+    memset(big, 'u', 4 * MAX_BODY);
+    big[4 * MAX_BODY] = '\0';
+    request(port, "POST", "/upload", NULL, big, &r);
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    assert_int_equal(atomic_load(&obs.begin_calls), 0);
+    assert_int_equal(atomic_load(&obs.pieces), 0);
+
+    request(port, "POST", "/upload", "Authorization: Bearer k3y\r\nOrigin: http://localhost:3000\r\n", big, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "n=4096 len=4096 "));
+    char v[128];
+    assert_true(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    assert_string_equal(v, "http://localhost:3000");
+    resp_free(&r);
+    assert_int_equal(atomic_load(&obs.begin_calls), 1);
+    free(big);
+    http_stop(s);
+    assert_int_equal(atomic_load(&obs.released), 1);
+}
+
 /* Requests on several connections at once (thread per connection). */
 struct par {
     int port;
@@ -1045,6 +1355,11 @@ int main(void)
         cmocka_unit_test(test_stop_with_open_stream),
         cmocka_unit_test_setup_teardown(test_bind_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_body_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_body_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_body_disconnect, setup, teardown),
+        cmocka_unit_test(test_stream_body_gates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -593,6 +593,19 @@ static void blob_put_checks_the_digest(void **state)
     assert_int_equal(count_blobs(f), 2);
 }
 
+/* A blob upload that announces its size is refused up front when the disk cannot hold it. */
+static void blob_room_checks_the_free_space(void **state)
+{
+    struct fixture *f = *state;
+    struct bw_err err = {0};
+    assert_int_equal(store_blob_room(f->st, 0, &err), BW_OK);
+    assert_int_equal(store_blob_room(f->st, 4096, &err), BW_OK);
+    assert_int_equal(store_blob_room(f->st, UINT64_MAX, &err), BW_ENOSPC);
+    assert_non_null(strstr(err.msg, "not enough disk space: the blob is 18446744073709551615 bytes"));
+    assert_non_null(strstr(err.msg, "are free in "));
+    assert_int_equal(count_blobs(f), 0);
+}
+
 static void create_rejects_a_corrupt_gguf_and_leaves_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -810,6 +823,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(overwrite_prunes_the_old_layers, setup, teardown),
         cmocka_unit_test_setup_teardown(create_from_model_inherits_and_merges, setup, teardown),
         cmocka_unit_test_setup_teardown(blob_put_checks_the_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(blob_room_checks_the_free_space, setup, teardown),
         cmocka_unit_test_setup_teardown(create_rejects_a_corrupt_gguf_and_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(create_rejects_bad_names_json_and_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(an_ollama_tree_is_listed_and_resolved, setup, teardown),

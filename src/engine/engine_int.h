@@ -1,0 +1,136 @@
+/* engine_int.h -- what the engine's files share: the engine, its slots and jobs, and the
+ * functions one file calls in another. Not a public interface (engine.h is); the same
+ * thread rules hold: one thread calls everything.
+ *   engine.c         the pool, admission, the step, embeddings, lifecycle
+ *   engine_prompt.c  submit: chat templates, rendering, tokenizing, sizing and the cuts
+ *   engine_text.c    a job's text: the reasoning split and the tool-call parser, as events */
+#ifndef BELLOWS_ENGINE_INT_H
+#define BELLOWS_ENGINE_INT_H
+
+#include "engine/engine.h"
+
+#include "engine/textout.h"
+#include "llama.h"
+#include "template/chat_template.h"
+#include "template/reasoning.h"
+#include "template/toolcall.h"
+
+/* ---- slots and jobs ---------------------------------------------------------------- */
+
+/* A growable token array: the tokens whose KV a slot holds, position = index. */
+struct tokvec {
+    llama_token *v;
+    int n, cap;
+};
+
+enum slot_state {
+    SLOT_FREE,    /* no KV */
+    SLOT_CACHED,  /* a finished sequence's KV, kept for prefix reuse */
+    SLOT_PREFILL, /* a request is evaluating its prompt */
+    SLOT_GEN,     /* a request is generating */
+};
+
+/* One llama sequence id of the pool. Slot i is seq_id i. */
+struct slot {
+    enum slot_state state;
+    struct tokvec kv;
+    uint64_t lru;     /* engine tick of the last use; lowest is evicted first */
+    struct job *job;  /* the request using it, when PREFILL or GEN */
+};
+
+/* One request, from submit to DONE. Owned by the engine: in the wait queue until
+ * admitted, then referenced by its slot. */
+struct job {
+    struct job *next; /* wait queue link */
+    uint64_t req_id;
+    enum engine_kind kind;
+    llama_token *prompt; /* the prompt after any cut: what the sequence must hold */
+    int n_prompt;
+    int slot;            /* -1 while queued */
+    int n_reserved;      /* D, grown while generating */
+    int n_prefilled;     /* prompt tokens already in the slot's KV */
+    int num_predict;
+    bool truncate;
+    bool cancelled;
+    struct llama_sampler *chain;
+    struct textout out;
+    bool split;                   /* the text goes through `think` (a thinking template) */
+    struct reasoning_cfg think_cfg;
+    struct reasoning_split think; /* reasoning vs answer, streamed (template/reasoning.h) */
+    bool calls;                   /* the answer goes through `tc` (the request has tools) */
+    struct toolcall_cfg tc_cfg;
+    struct toolcall_parser tc;    /* content vs tool calls, streamed (template/toolcall.h) */
+    char *call_grammar;           /* tool_choice "required"/"function": holds the model to a call */
+    llama_token pending; /* sampled, emitted, not yet decoded */
+    bool has_pending;
+    int out_idx;         /* this step's output row in the batch, or -1 */
+    struct engine_stats st;
+    int64_t t_submit, t_admit, t_first;
+    int growths_at_admit;
+    bool want_context;   /* DONE carries prompt + sampled tokens (engine_request.want_context) */
+    struct tokvec sampled; /* every sampled token, end-of-generation included (want_context) */
+};
+
+#define ENGINE_TEMPLATE_CACHE 4
+struct template_slot {
+    struct chat_template *t;
+    uint64_t used;
+};
+
+struct engine {
+    struct engine_params p;
+    engine_emit_fn emit;
+    void *emit_ud;
+
+    struct llama_model *model;
+    const struct llama_vocab *vocab;
+    const char *tmpl;         /* the model's chat template text, or NULL */
+    struct chat_template *jt;       /* ... parsed once */
+    struct chat_template *jt_tools; /* tokenizer.chat_template.tool_use, for requests with tools */
+    char tmpl_error[256];           /* why the GGUF's template does not parse ("" when it does) */
+    struct template_slot overrides[ENGINE_TEMPLATE_CACHE]; /* Modelfile TEMPLATE texts, parsed */
+    const char *bos_text, *eos_text; /* the vocabulary's BOS/EOS token texts, for templates */
+    bool warned_fallback;
+    int n_ctx_train, cmax, n_embd;
+    uint64_t kv_bytes_per_cell;
+    int64_t max_pool_cells;
+
+    struct llama_context *ctx; /* the pool; NULL before the first request */
+    int pool_cells;
+    int n_ubatch;              /* micro-batch of the pool's contexts: 512, grown for pooled
+                                  embeddings, which need a whole input in one micro-batch */
+    struct llama_batch batch;
+    int batch_cap;
+    uint8_t *state_buf;        /* reused across moves: fresh buffers are slow to fill */
+    size_t state_buf_len;
+
+    struct slot *slots;        /* n_parallel */
+    struct job *queue_head, *queue_tail;
+    uint64_t tick;
+    uint64_t seed_state;
+    int growths, shrinks;
+    int64_t last_growth_ns;
+};
+
+/* ---- engine.c ------------------------------------------------------------------------ */
+
+struct job *engine__find_job(const struct engine *e, uint64_t req_id); /* queued or live, or NULL */
+void engine__job_free(struct job *j); /* NULL is fine */
+/* Emits one event with no more than a text and stats (TEXT, RENDERED, DONE). */
+void engine__emit_simple(struct engine *e, uint64_t req_id, enum engine_event_type type, const char *text,
+                         size_t len, const struct engine_stats *st);
+
+/* ---- engine_prompt.c ------------------------------------------------------------------ */
+
+void engine__load_templates(struct engine *e); /* the GGUF's, parsed once, at engine_new */
+
+/* ---- engine_text.c: a job's text as events ------------------------------------------- */
+
+void engine__job_toolcall_init(struct engine *e, struct job *j, const struct engine_request *r);
+void engine__job_reasoning_init(struct engine *e, struct job *j, const struct engine_request *r,
+                                const char *rendered);
+void engine__job_call_grammar(struct job *j, const struct engine_request *r);
+void engine__emit_text(struct engine *e, struct job *j, const char *text, size_t len);
+void engine__emit_text_end(struct engine *e, struct job *j);
+
+#endif

@@ -1,0 +1,170 @@
+/* engine_text.c -- a job's generated text as events (see engine_int.h): split into
+ * thinking and answer (template/reasoning.h) for thinking templates, the answer split into
+ * content and tool calls (template/toolcall.h) for requests with tools. */
+#include "engine/engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/* ---- reasoning: a job's text, split into thinking and answer ---------------------------- */
+
+/* Decides once per request, from the template that rendered the prompt and the prompt
+ * itself, whether its text is split (template/reasoning.h). Raw prompts never are. */
+void engine__job_reasoning_init(struct engine *e, struct job *j, const struct engine_request *r, const char *rendered)
+{
+    if (r->kind == ENGINE_EMBED || (r->kind == ENGINE_GENERATE && r->raw))
+        return;
+    /* The same choice as pick_template(): a Modelfile TEMPLATE replaces the GGUF's. */
+    const char *tmpl = r->chat_template && *r->chat_template ? r->chat_template : e->tmpl;
+    reasoning_detect(tmpl, rendered, r->think, &j->think_cfg);
+    j->think_cfg.calls = j->calls; /* Harmony: function calls go on to the call parser */
+    j->split = j->think_cfg.format != REASONING_NONE;
+    if (j->split)
+        reasoning_init(&j->think, &j->think_cfg);
+}
+
+struct text_sink {
+    struct engine *e;
+    struct job *j;
+};
+
+static void emit_answer(struct engine *e, struct job *j, const char *text, size_t len);
+
+static void emit_split_piece(void *ud, bool thinking, const char *text, size_t len)
+{
+    struct text_sink *k = ud;
+    if (!thinking) {
+        emit_answer(k->e, k->j, text, len);
+        return;
+    }
+    struct engine_event ev = {.req_id = k->j->req_id, .type = ENGINE_EV_TEXT, .text = text, .len = len,
+                              .thinking = true};
+    k->e->emit(k->e->emit_ud, &ev);
+}
+
+/* ---- tool calls: a job's answer, split into content and calls ---------------------------- */
+
+/* Decides once per request whether its answer is parsed for tool calls: only with tools,
+ * in the format of the template that rendered the prompt (the tool_use variant when it
+ * was picked). Must run before engine__job_reasoning_init (Harmony's calls come through it). */
+void engine__job_toolcall_init(struct engine *e, struct job *j, const struct engine_request *r)
+{
+    if (!r->tools_json || r->kind == ENGINE_EMBED || (r->kind == ENGINE_GENERATE && r->raw) ||
+        (r->tool_choice && !strcmp(r->tool_choice, "none")))
+        return;
+    const char *tmpl = r->chat_template && *r->chat_template ? r->chat_template
+                       : e->jt_tools                         ? chat_template_text(e->jt_tools)
+                                                             : e->tmpl;
+    toolcall_detect(tmpl, &j->tc_cfg);
+    toolcall_init(&j->tc, &j->tc_cfg, r->tools_json);
+    j->calls = true;
+    LOG_REQ(LOG_DEBUG, r->req_id, "engine", "tool calls: format=%s tool_choice=%s%s%s", j->tc_cfg.name,
+            r->tool_choice ? r->tool_choice : "auto", r->tool_name ? " name=" : "", r->tool_name ? r->tool_name : "");
+}
+
+/* tool_choice "required" / "function": a grammar holds the model to one call in the
+ * template's format (toolcall_grammar), unless the request brings its own grammar (JSON
+ * mode, a schema). When the prompt opened a reasoning block, the grammar closes it first.
+ * Formats the grammar does not write yet leave the model to decide, as "auto" does; so
+ * does "auto" itself, where a lazy grammar triggered by the format's call markers
+ * (toolcall_openers, llama_sampler_init_grammar_lazy_patterns) is the next step. Runs after
+ * engine__job_reasoning_init. */
+void engine__job_call_grammar(struct job *j, const struct engine_request *r)
+{
+    if (!j->calls || r->grammar || !r->tool_choice)
+        return;
+    bool function = !strcmp(r->tool_choice, "function");
+    if (!function && strcmp(r->tool_choice, "required"))
+        return;
+    const struct reasoning_cfg *t = &j->think_cfg;
+    const char *close = j->split && t->format == REASONING_TAGS && t->starts_inside ? t->close : NULL;
+    j->call_grammar = toolcall_grammar(&j->tc_cfg, r->tools_json, function ? r->tool_name : NULL, close);
+    LOG_REQ(LOG_DEBUG, r->req_id, "engine", "tool_choice %s: %s", r->tool_choice,
+            j->call_grammar ? "a grammar holds the model to a call" : "this format has no call grammar yet");
+}
+
+static void emit_call_content(void *ud, const char *text, size_t len)
+{
+    struct text_sink *k = ud;
+    engine__emit_simple(k->e, k->j->req_id, ENGINE_EV_TEXT, text, len, NULL);
+}
+
+/* One parsed call as the event's JSON object {"name","arguments"[,"id"]}. */
+static void emit_call(void *ud, const struct toolcall *c)
+{
+    struct text_sink *k = ud;
+    json_t *o = json_object();
+    json_t *args = json_loads(c->arguments, 0, NULL);
+    json_object_set_new(o, "name", json_string(c->name));
+    json_object_set_new(o, "arguments", args ? args : json_object());
+    char minted[10];
+    const char *id = c->id;
+    if (!id && k->j->tc_cfg.format == TOOLCALL_MISTRAL) {
+        /* Mistral's templates refuse a call id that is not 9 alphanumerics when the call is
+         * fed back: a call the model wrote without one gets such an id here. */
+        uint64_t h = (k->j->req_id ^ 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull + (uint64_t)c->index;
+        for (int i = 0; i < 9; i++, h = h * 6364136223846793005ull + 1442695040888963407ull)
+            minted[i] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(h >> 33) % 62];
+        minted[9] = '\0';
+        id = minted;
+    }
+    if (id)
+        json_object_set_new(o, "id", json_string(id));
+    char *text = toolcall_json_dump(o);
+    json_decref(o);
+    if (!text) { /* out of memory: the call is lost, the request goes on */
+        LOG_REQ(LOG_WARN, k->j->req_id, "engine", "out of memory: tool call %d dropped", c->index);
+        return;
+    }
+    k->j->st.tool_calls++;
+    struct engine_event ev = {.req_id = k->j->req_id, .type = ENGINE_EV_TOOL_CALL, .text = text,
+                              .len = strlen(text), .call_index = c->index};
+    k->e->emit(k->e->emit_ud, &ev);
+    free(text);
+}
+
+/* The answer (after stop strings and the reasoning split): as it is, or through the
+ * job's call parser. */
+static void emit_answer(struct engine *e, struct job *j, const char *text, size_t len)
+{
+    if (!j->calls) {
+        engine__emit_simple(e, j->req_id, ENGINE_EV_TEXT, text, len, NULL);
+        return;
+    }
+    struct text_sink k = {e, j};
+    struct toolcall_sink sink = {emit_call_content, emit_call, &k};
+    toolcall_feed(&j->tc, text, len, &sink);
+}
+
+static void emit_answer_end(struct engine *e, struct job *j)
+{
+    struct text_sink k = {e, j};
+    struct toolcall_sink sink = {emit_call_content, emit_call, &k};
+    if (j->calls)
+        toolcall_finish(&j->tc, &sink);
+}
+
+/* ---- a job's text ------------------------------------------------------------------------ */
+
+/* Emits generated text (after stop strings): through the job's splitter when it thinks,
+ * its answer part through the call parser when it has tools. */
+void engine__emit_text(struct engine *e, struct job *j, const char *text, size_t len)
+{
+    if (!j->split) {
+        emit_answer(e, j, text, len);
+        return;
+    }
+    struct text_sink k = {e, j};
+    reasoning_feed(&j->think, text, len, emit_split_piece, &k);
+}
+
+/* The job's text ended: releases what the splitter and the call parser still hold. */
+void engine__emit_text_end(struct engine *e, struct job *j)
+{
+    struct text_sink k = {e, j};
+    if (j->split)
+        reasoning_finish(&j->think, emit_split_piece, &k);
+    emit_answer_end(e, j);
+}

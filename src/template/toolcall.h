@@ -1,0 +1,169 @@
+/* toolcall.h -- the tool calls a model writes, parsed out of its answer, streamed.
+ *
+ * A model given tools answers either with text or with calls written in its template's own
+ * format (`<tool_call>{…}</tool_call>`, `[TOOL_CALLS]…`, …). This module finds which format
+ * a template uses (toolcall_detect) and turns the stream of answer text into content pieces
+ * and complete calls (toolcall_feed / toolcall_finish). It does not render anything, does
+ * not decide whether a request may call tools (the api does), and never sees reasoning: the
+ * engine feeds it the answer only, after template/reasoning.h split the thinking off.
+ *
+ * PURE: no I/O, no libllama; jansson for the calls' JSON. Not thread-safe: one struct
+ * toolcall_parser per sequence, used by the thread that owns it (the runner's engine loop).
+ *
+ * DESIGN
+ * Formats (the families whose templates ship in the pinned llama.cpp's models/templates/;
+ * llama.cpp's common/chat*.cpp parsers are the behavioural reference):
+ *     hermes       <tool_call>{"name":…,"arguments":{…}}</tool_call>   Hermes 2/3, Qwen2.5,
+ *                  Qwen3, QwQ, Granite 4, MiMo, …; the same tags around a Qwen3-Coder XML
+ *                  body or a GLM body are understood too
+ *     qwen3-coder  <tool_call><function=NAME><parameter=X>…</parameter></function></tool_call>
+ *                  (Qwen3-Coder, Qwen3.5, Nemotron 3, StepFun); a bare <function=NAME>…
+ *                  </function> without the outer tags is a call as well
+ *     glm          <tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>
+ *     llama3       {"name":…,"parameters":{…}} as the answer itself (Llama 3.1–3.3), or after
+ *                  <|python_tag|> (also NAME.call(k="v") and plain code, as a "python" call),
+ *                  or <function=NAME>{…}</function> (Llama 3.1's custom format, Functionary)
+ *     mistral      [TOOL_CALLS][{"name":…,"arguments":{…},"id":…}] (Nemo) or
+ *                  [TOOL_CALLS]NAME[CALL_ID]ID[ARGS]{…} / [TOOL_CALLS]NAME[ARGS]{…}
+ *                  (Small 3.2, Devstral, Ministral 3), one [TOOL_CALLS] per call
+ *     harmony      gpt-oss: a message whose header says to=functions.NAME. reasoning.c
+ *                  reads Harmony's headers; with reasoning_cfg.calls set it passes such a
+ *                  message on as answer text REASONING_CALL_OPEN RECIPIENT <|message|>
+ *                  ARGS <|call|> (reasoning.h), which this parser reads
+ *     deepseek     <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME
+ *                  ```json {…} ```<｜tool▁call▁end｜>…<｜tool▁calls▁end｜> (R1, V3), and
+ *                  V3.1's <｜tool▁call▁begin｜>NAME<｜tool▁sep｜>{…}<｜tool▁call▁end｜>
+ *     gemma4       <|tool_call>call:NAME{key:<|"|>text<|"|>,n:1}<tool_call|>
+ *     kimi         <|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:0
+ *                  <|tool_call_argument_begin|>{…}<|tool_call_end|><|tool_calls_section_end|>
+ *     command-r    <|START_ACTION|>[{"tool_name":…,"parameters":{…}}]<|END_ACTION|>
+ *     json         any other template with tools: the whole answer is {"name":…,
+ *                  "arguments":{…}}, {"tool_calls":[…]} or {"tool_call":{…}} naming one of
+ *                  the request's tools
+ *
+ * Streaming: content is handed on as it comes; only bytes that could still be the start
+ * of a call marker are held (at most the longest marker), and an incomplete UTF-8 sequence
+ * at the end of a piece. For llama3 and json, whose calls have no marker, leading
+ * whitespace and an answer that starts with `{` are held until the JSON value is complete.
+ * Once a marker is seen the call is held whole until it is complete, then parsed. Calls
+ * are numbered 0, 1, … in the order written; whitespace between and after calls is dropped.
+ *
+ * Nothing is lost: a call that does not parse (bad JSON, unknown shape, a call still open
+ * when the stream ends, more than TOOLCALL_MAX_CALL bytes) is content, as written. A call
+ * whose closing marker is missing at the end of the stream but whose body is complete (the
+ * JSON closed) is a call: a stop string or the token limit may eat the marker.
+ *
+ * Argument values of the XML formats (qwen3-coder, glm) are text; they are given as JSON
+ * values (numbers, booleans, objects) when the tool's parameter schema says the parameter
+ * is not a string, or, without a schema, when the text is valid JSON other than a string. */
+#ifndef BELLOWS_TOOLCALL_H
+#define BELLOWS_TOOLCALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+enum toolcall_format {
+    TOOLCALL_NONE = 0, /* no parsing: everything is content */
+    TOOLCALL_HERMES,
+    TOOLCALL_QWEN3_CODER,
+    TOOLCALL_GLM,
+    TOOLCALL_LLAMA3,
+    TOOLCALL_MISTRAL,
+    TOOLCALL_HARMONY,
+    TOOLCALL_DEEPSEEK,
+    TOOLCALL_GEMMA4,
+    TOOLCALL_KIMI,
+    TOOLCALL_COMMAND_R,
+    TOOLCALL_JSON,
+};
+
+struct toolcall_cfg {
+    enum toolcall_format format;
+    const char *name; /* "none", "hermes", "qwen3-coder", "glm", "llama3", "mistral", "harmony",
+                         "deepseek", "gemma4", "kimi", "command-r", "json" (static strings) */
+    bool name_args;   /* mistral: the template writes NAME[ARGS]{…} (Small 3.2, Devstral,
+                         Ministral), not Nemo's JSON array; how toolcall_grammar writes a call */
+};
+
+/* Decides the format from the chat template that rendered the prompt (Jinja source).
+ * NULL (no template) gives json. Always fills *out. */
+void toolcall_detect(const char *template_text, struct toolcall_cfg *out);
+
+/* True when a control token whose text is text[0..len) belongs to cfg's call markers, so the
+ * engine must render it as text ([TOOL_CALLS], <|python_tag|>, <|tool_call>, …). */
+bool toolcall_marker_token(const struct toolcall_cfg *cfg, const char *text, size_t len);
+
+/* One complete call; its strings are borrowed for the callback only. */
+struct toolcall {
+    int index;             /* 0, 1, … within the stream */
+    const char *name;
+    const char *arguments; /* a JSON object, compact text ("{}" when the model gave none) */
+    const char *id;        /* the call id the model wrote (mistral, kimi, command-r), or NULL */
+};
+
+struct toolcall_sink {
+    /* A piece of content: len > 0, valid UTF-8 when the input was. */
+    void (*content)(void *ud, const char *text, size_t len);
+    void (*call)(void *ud, const struct toolcall *call);
+    void *ud;
+};
+
+#define TOOLCALL_MAX_CALL (1u << 20) /* a "call" longer than this is content */
+
+/* Caller-provided storage; the fields are private to toolcall*.c. */
+struct toolcall_parser {
+    struct toolcall_cfg cfg;
+    int state;
+    char *buf;        /* undecided bytes: a partial marker, or the call being read */
+    size_t n_buf, cap_buf;
+    int opener;       /* which marker opened the call being read (-1: a bare JSON answer) */
+    size_t scanned;   /* bytes of buf the end-of-call search has looked at */
+    size_t json_at;   /* where the JSON value of the call starts in buf (0: not found yet) */
+    int json_depth;
+    bool json_in_str, json_esc;
+    bool json_seen;   /* the answer's first value was tried as a call (llama3, json) */
+    int n_calls;
+    void *tools;      /* the request's tools (json_t *), for schemas and names; may be NULL */
+};
+
+/* Starts a stream. tools_json is the request's OpenAI function list (JSON array text) or
+ * NULL; it is read for the parameter types of the XML formats and the names the json
+ * format accepts. Cannot fail (a tools text that does not parse is ignored). Release with
+ * toolcall_fini(). */
+void toolcall_init(struct toolcall_parser *p, const struct toolcall_cfg *cfg, const char *tools_json);
+void toolcall_fini(struct toolcall_parser *p);
+
+/* Feeds the next answer bytes; calls sink for what can no longer change. Cannot fail: when
+ * memory runs out, the held bytes are handed on as content. */
+void toolcall_feed(struct toolcall_parser *p, const char *text, size_t len, const struct toolcall_sink *sink);
+
+/* The stream ended: what is held becomes a call when it is one, else content. Feeding
+ * after finish is not supported. */
+void toolcall_finish(struct toolcall_parser *p, const struct toolcall_sink *sink);
+
+/* The markers that open a call in cfg's format (static strings), at most max of them, for
+ * a lazy grammar's triggers; returns how many. *bare_json is set when a call may also be a
+ * bare JSON answer with no marker (llama3, json). */
+size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t max, bool *bare_json);
+
+/* A GBNF grammar (root "root") that makes the model write one call in cfg's format, to one
+ * of the functions of tools_json (JSON array text), or to `only` when set (tool_choice
+ * "function"): tool_choice "required" held by the sampler. The arguments are any JSON
+ * object, exactly {} for a function whose parameters have no properties (the tools'
+ * schemas are not applied yet). close, when set, is written first: the reasoning block the
+ * prompt opened is closed before the call. Returns a malloc'd string, or NULL (out of
+ * memory, no function, or a format whose calls it does not write yet: qwen3-coder, glm,
+ * harmony, deepseek, gemma4 — the model then decides, as with "auto"). */
+char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close);
+
+/* Calls handed on so far. */
+int toolcall_count(const struct toolcall_parser *p);
+
+/* v as compact JSON text whose numbers read as the model wrote them: reals as short as
+ * they round-trip (jansson's default precision writes 48.85 as 48.850000000000001). A
+ * malloc'd string (caller frees), or NULL when out of memory. For the api's replies too. */
+char *toolcall_json_dump(const json_t *v);
+
+#endif

@@ -1,0 +1,340 @@
+/* test_json_schema.c -- unit tests for src/grammar/ (json_schema.h): JSON Schema to GBNF
+ * (issue 11, item 4).
+ *
+ * tests/unit/json_schema_cases.json holds the schemas: "cases" are the shapes of llama.cpp's
+ * tests/test-json-schema-to-grammar.cpp and the test_schema cases of
+ * tests/test-grammar-integration.cpp (with texts that must pass and texts that must fail);
+ * "generate" are the bounded schemas tests/api/structured.test.mjs generates from. Every
+ * grammar must be taken by libllama (llama_sampler_init_grammar on a vocab-only model), and
+ * each text is fed token by token through the grammar sampler: a passing text is never
+ * refused and may end (end of generation allowed), a failing one is refused or cannot end.
+ * Then the errors: unsupported keywords name themselves, bad references, recursion with
+ * no end, left recursion, the limits. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <llama.h>
+
+#include "grammar/json_schema.h"
+
+#ifndef BELLOWS_LLAMA_DIR
+#error BELLOWS_LLAMA_DIR must name the llama.cpp source (its models/ has the vocab files)
+#endif
+#ifndef BELLOWS_SCHEMA_CASES
+#error BELLOWS_SCHEMA_CASES must name tests/unit/json_schema_cases.json
+#endif
+
+static struct llama_model *g_model;
+static const struct llama_vocab *g_vocab;
+static json_t *g_cases;
+
+static void quiet(enum ggml_log_level level, const char *text, void *ud) {}
+
+static int setup(void **state)
+{
+    llama_log_set(quiet, NULL);
+    llama_backend_init();
+    struct llama_model_params mp = llama_model_default_params();
+    mp.vocab_only = true;
+    g_model = llama_model_load_from_file(BELLOWS_LLAMA_DIR "/models/ggml-vocab-llama-bpe.gguf", mp);
+    if (!g_model)
+        return -1;
+    g_vocab = llama_model_get_vocab(g_model);
+    json_error_t je;
+    g_cases = json_load_file(BELLOWS_SCHEMA_CASES, 0, &je);
+    if (!g_cases)
+        fprintf(stderr, "%s:%d: %s\n", BELLOWS_SCHEMA_CASES, je.line, je.text);
+    return g_cases ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    json_decref(g_cases);
+    llama_model_free(g_model);
+    llama_backend_free();
+    return 0;
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+static char *convert(const char *schema_text, struct bw_err *err)
+{
+    json_error_t je;
+    json_t *s = json_loads(schema_text, JSON_DECODE_ANY, &je);
+    assert_non_null(s);
+    char *g = NULL;
+    int rc = json_schema_to_gbnf(s, &g, err);
+    json_decref(s);
+    return rc == BW_OK ? g : NULL;
+}
+
+/* TEXT fed token by token through the grammar: true when no token is refused and the end of
+ * generation is allowed at the end. */
+static bool accepts(const char *grammar, const char *text)
+{
+    struct llama_sampler *s = llama_sampler_init_grammar(g_vocab, grammar, "root");
+    assert_non_null(s);
+    int len = (int)strlen(text);
+    int n = llama_tokenize(g_vocab, text, len, NULL, 0, false, false);
+    if (n < 0)
+        n = -n;
+    llama_token *toks = calloc((size_t)n + 1, sizeof *toks);
+    assert_non_null(toks);
+    assert_int_equal(llama_tokenize(g_vocab, text, len, toks, n, false, false), n);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        llama_token_data d = {.id = toks[i], .logit = 0.0f, .p = 0.0f};
+        llama_token_data_array a = {.data = &d, .size = 1, .selected = -1, .sorted = false};
+        llama_sampler_apply(s, &a);
+        ok = d.logit != -INFINITY;
+        if (ok)
+            llama_sampler_accept(s, toks[i]);
+    }
+    if (ok) {
+        llama_token_data d = {.id = llama_vocab_eos(g_vocab), .logit = 0.0f, .p = 0.0f};
+        llama_token_data_array a = {.data = &d, .size = 1, .selected = -1, .sorted = false};
+        llama_sampler_apply(s, &a);
+        ok = d.logit != -INFINITY;
+    }
+    free(toks);
+    llama_sampler_free(s);
+    return ok;
+}
+
+static char *dump(const json_t *v) { return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT); }
+
+/* ---- the corpus --------------------------------------------------------------------------------- */
+
+/* test-grammar-integration.cpp's test_schema cases and the shapes of
+ * test-json-schema-to-grammar.cpp: what must pass passes, what must fail fails. */
+static void cases_accept_and_reject(void **state)
+{
+    const json_t *cases = json_object_get(g_cases, "cases");
+    assert_true(json_array_size(cases) >= 30);
+    size_t i, n_texts = 0, n_bad = 0;
+    const json_t *c;
+    json_array_foreach(cases, i, c) {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        char *schema = dump(json_object_get(c, "schema"));
+        struct bw_err err = {0};
+        char *g = convert(schema, &err);
+        if (!g) {
+            fprintf(stderr, "case \"%s\": %s\n", name, err.msg);
+            n_bad++;
+            free(schema);
+            continue;
+        }
+        for (int want = 1; want >= 0; want--) {
+            size_t k;
+            const json_t *t;
+            json_array_foreach(json_object_get(c, want ? "pass" : "fail"), k, t) {
+                n_texts++;
+                if (accepts(g, json_string_value(t)) != (bool)want) {
+                    fprintf(stderr, "case \"%s\": %s %s\n%s\n", name, json_string_value(t),
+                            want ? "was refused" : "was accepted", g);
+                    n_bad++;
+                }
+            }
+        }
+        free(g);
+        free(schema);
+    }
+    fprintf(stderr, "%zu schemas, %zu texts\n", json_array_size(cases), n_texts);
+    assert_int_equal(n_bad, 0);
+}
+
+/* The API test's schemas: each converts, and libllama takes the grammar. */
+static void generate_schemas_convert(void **state)
+{
+    const json_t *gen = json_object_get(g_cases, "generate");
+    assert_true(json_array_size(gen) >= 30);
+    size_t i;
+    const json_t *c;
+    json_array_foreach(gen, i, c) {
+        char *schema = dump(json_object_get(c, "schema"));
+        struct bw_err err = {0};
+        char *g = convert(schema, &err);
+        if (!g)
+            fprintf(stderr, "generate \"%s\": %s\n", json_string_value(json_object_get(c, "name")), err.msg);
+        assert_non_null(g);
+        struct llama_sampler *s = llama_sampler_init_grammar(g_vocab, g, "root");
+        assert_non_null(s);
+        llama_sampler_free(s);
+        free(g);
+        free(schema);
+    }
+}
+
+/* ---- shapes ---------------------------------------------------------------------------------------- */
+
+/* Properties in their listed order, required first, each optional one after the previous
+ * ones: llama.cpp's expected rule, word for word. */
+static void object_rule_as_llama_cpp_writes_it(void **state)
+{
+    char *g = convert("{\"properties\": {\"b\": {\"type\": \"string\"}, \"a\": {\"type\": \"string\"}, \"d\": {\"type\": "
+                      "\"string\"}, \"c\": {\"type\": \"string\"}}, \"required\": [\"a\", \"b\"], \"additionalProperties\": false}",
+                      NULL);
+    assert_non_null(g);
+    assert_non_null(strstr(g, "root ::= \"{\" space b-kv \",\" space a-kv ( \",\" space ( d-kv d-rest | c-kv ) )? space \"}\"\n"));
+    assert_non_null(strstr(g, "d-rest ::= ( \",\" space c-kv )?\n"));
+    assert_non_null(strstr(g, "space ::= | \" \" | \"\\n\"{1,2} [ \\t]{0,20}\n"));
+    free(g);
+    g = convert("{\"type\": \"string\", \"pattern\": \"^abc?d*efg+(hij)?kl$\"}", NULL);
+    assert_non_null(g);
+    assert_non_null(strstr(g, "root ::= \"\\\"\" (\"ab\" \"c\"? \"d\"* \"ef\" \"g\"+ (\"hij\")? \"kl\") \"\\\"\"\n"));
+    free(g);
+}
+
+/* maxLength / maxItems over the repetition limit: the grammar allows at most the limit. */
+static void large_maximum_is_lowered(void **state)
+{
+    char *g = convert("{\"type\": \"string\", \"maxLength\": 5000}", NULL);
+    assert_non_null(g);
+    assert_non_null(strstr(g, "char{0,1000}"));
+    free(g);
+    g = convert("{\"type\": \"array\", \"items\": {\"type\": \"integer\"}, \"maxItems\": 100000}", NULL);
+    assert_non_null(g);
+    assert_non_null(strstr(g, "{0,999}"));
+    free(g);
+}
+
+/* ---- errors ---------------------------------------------------------------------------------------- */
+
+static void expect_error(const char *schema, const char *needle)
+{
+    struct bw_err err = {0};
+    char *g = convert(schema, &err);
+    if (g)
+        fprintf(stderr, "expected an error for %s, got\n%s\n", schema, g);
+    assert_null(g);
+    assert_int_equal(err.code, BW_EINVAL);
+    if (!strstr(err.msg, needle))
+        fprintf(stderr, "for %s: \"%s\" does not say \"%s\"\n", schema, err.msg, needle);
+    assert_non_null(strstr(err.msg, needle));
+}
+
+static void unsupported_keywords_are_named(void **state)
+{
+    expect_error("{\"not\": {\"type\": \"string\"}}", "keyword 'not'");
+    expect_error("{\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"uniqueItems\": true}", "'uniqueItems'");
+    expect_error("{\"type\": \"integer\", \"multipleOf\": 3}", "'multipleOf'");
+    expect_error("{\"if\": {\"type\": \"string\"}, \"then\": {\"maxLength\": 2}}", "'if'");
+    expect_error("{\"type\": \"object\", \"patternProperties\": {\"^x\": {}}}", "'patternProperties'");
+    expect_error("{\"type\": \"object\", \"minProperties\": 1}", "'minProperties'");
+    expect_error("{\"type\": \"array\", \"contains\": {\"type\": \"integer\"}}", "'contains'");
+    expect_error("{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"object\", \"propertyNames\": {\"pattern\": \"^x\"}}}}",
+                 "'propertyNames' is not supported (at #/properties/a)");
+    /* what changes nothing is accepted */
+    struct bw_err err = {0};
+    char *g = convert("{\"type\": \"array\", \"uniqueItems\": false, \"minProperties\": 0, \"title\": \"t\", \"x-unknown\": 1}", &err);
+    assert_non_null(g);
+    free(g);
+}
+
+static void bad_schemas(void **state)
+{
+    expect_error("{\"type\": \"kaboom\"}", "unknown type \"kaboom\"");
+    expect_error("{\"type\": 123}", "type must be");
+    expect_error("false", "false");
+    expect_error("{\"$ref\": \"https://example.com/s.json\"}", "only references inside the schema");
+    expect_error("{\"$ref\": \"#/$defs/missing\"}", "points to nothing");
+    expect_error("{\"type\": \"string\", \"minLength\": 5, \"maxLength\": 2}", "minLength is larger than maxLength");
+    expect_error("{\"type\": \"string\", \"minLength\": 5000}", "minLength over 1000");
+    expect_error("{\"type\": \"integer\", \"minimum\": 5, \"maximum\": 2}", "minimum is above maximum");
+    expect_error("{\"type\": \"string\", \"enum\": [1, 2]}", "no enum value is of type \"string\"");
+    expect_error("{\"allOf\": [{\"type\": \"string\"}, {\"type\": \"integer\"}]}", "types have nothing in common");
+    expect_error("{\"type\": \"object\", \"properties\": {\"a\": {}}, \"required\": [\"b\"], \"additionalProperties\": false}",
+                 "required property \"b\" is not in properties");
+    expect_error("{\"prefixItems\": [{\"type\": \"string\"}], \"items\": false, \"minItems\": 3}",
+                 "minItems 3");
+}
+
+static void patterns_without_grammar_form(void **state)
+{
+    expect_error("{\"type\": \"string\", \"pattern\": \"^(?=a)b$\"}", "lookahead");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^(a)\\\\1$\"}", "backreferences");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^a\\\\bb$\"}", "word boundary");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^a|^b$\"}", "anchors inside");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^(a$\"}", "unbalanced parentheses");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^[a-\"}", "unterminated character class");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^*a$\"}", "nothing to repeat");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^\\\\p{L}$\"}", "Unicode properties");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^a*$\", \"minLength\": 1}", "'minLength' next to pattern");
+    expect_error("{\"type\": \"string\", \"pattern\": \"^a{5}$\", \"maxLength\": 3}", "'maxLength' next to pattern");
+    expect_error("{\"type\": \"string\", \"format\": \"date\", \"maxLength\": 5}", "'maxLength' next to format \"date\"");
+}
+
+/* Schemas that recurse forever: no finite instance, or a cycle that reads nothing. */
+static void recursion_without_end(void **state)
+{
+    expect_error("{\"$ref\": \"#/$defs/n\", \"$defs\": {\"n\": {\"type\": \"object\", \"properties\": {\"next\": "
+                 "{\"$ref\": \"#/$defs/n\"}}, \"required\": [\"next\"]}}}",
+                 "no finite instance");
+    expect_error("{\"$ref\": \"#/$defs/a\", \"$defs\": {\"a\": {\"anyOf\": [{\"$ref\": \"#/$defs/a\"}, {\"type\": \"null\"}]}}}",
+                 "left recursion");
+    expect_error("{\"$ref\": \"#/$defs/a\", \"$defs\": {\"a\": {\"$ref\": \"#/$defs/b\"}, \"b\": {\"$ref\": \"#/$defs/a\"}}}",
+                 "left recursion");
+    expect_error("{\"allOf\": [{\"$ref\": \"#\"}]}", "nested deeper");
+    expect_error("{\"$ref\": \"#\", \"$defs\": {}}", "left recursion");
+}
+
+static void limits(void **state)
+{
+    /* depth */
+    char buf[4096] = "";
+    for (int i = 0; i < 100; i++)
+        strcat(buf, "{\"items\": ");
+    strcat(buf, "{}");
+    for (int i = 0; i < 100; i++)
+        strcat(buf, "}");
+    expect_error(buf, "nested deeper than 64");
+    /* rules */
+    json_t *props = json_object();
+    for (int i = 0; i < 5000; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "p%d", i);
+        json_object_set_new(props, k, json_pack("{s:s}", "type", "string"));
+    }
+    json_t *s = json_pack("{s:s, s:o}", "type", "object", "properties", props);
+    char *text = dump(s);
+    expect_error(text, "more than 4096 grammar rules");
+    free(text);
+    json_decref(s);
+    /* bytes */
+    size_t n = 2u << 20;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    s = json_pack("{s:[s]}", "enum", big);
+    free(big);
+    text = dump(s);
+    expect_error(text, "larger than 1048576 bytes");
+    free(text);
+    json_decref(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cases_accept_and_reject),
+        cmocka_unit_test(generate_schemas_convert),
+        cmocka_unit_test(object_rule_as_llama_cpp_writes_it),
+        cmocka_unit_test(large_maximum_is_lowered),
+        cmocka_unit_test(unsupported_keywords_are_named),
+        cmocka_unit_test(bad_schemas),
+        cmocka_unit_test(patterns_without_grammar_form),
+        cmocka_unit_test(recursion_without_end),
+        cmocka_unit_test(limits),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
