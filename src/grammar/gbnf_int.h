@@ -1,6 +1,6 @@
 /* gbnf_int.h -- what the files of the JSON-Schema-to-GBNF converter share (json_schema.c,
- * gbnf_rules.c, gbnf_check.c, schema_merge.c, schema_pattern.c, schema_numbers.c).
- * Private to src/grammar/.
+ * schema_object.c, schema_merge.c, schema_pattern.c + regex_parse.c (regex_int.h),
+ * schema_numbers.c, gbnf_rules.c, gbnf_check.c). Private to src/grammar/.
  *
  * One conversion is one struct gconv: the rule table being built, the $ref table, the
  * first error. Every function that can fail records the error in the gconv (the first one
@@ -81,10 +81,11 @@ const char *grule_reserve(struct gconv *c, const char *name);
 void grule_unreserve(struct gconv *c, const char *name);
 struct grule *grule_find(struct gconv *c, const char *name);
 
-/* Built-in rules: "space", "char", "string", "number", "integer", "integral-part",
- * "decimal-part", "boolean", "null", "value", "object", "array", "dot", "uuid", "date",
- * "time", "date-time", "date-string", "time-string", "date-time-string", "email",
- * "hostname", "ipv4", "ipv6", "uri" (and the -string forms of the last five).
+/* Built-in rules (gbnf_rules.c's table; every name is reserved): "space", "char",
+ * "key-char", "string", "number", "integer", "integral-part", "decimal-part", "boolean",
+ * "null", "value", "object", "array", "dot", "uuid", "date", "time", "date-time",
+ * "hostname-label", "hostname", "email", "ipv4-octet", "ipv4", "ipv6-h16", "ipv6", "uri",
+ * and the "-string" forms of the formats.
  * gprim_add(c, NAME, KIND) adds KIND's body under NAME (KIND's dependencies under their own
  * names) and returns the rule's name, or NULL. */
 const char *gprim_add(struct gconv *c, const char *name, const char *kind);

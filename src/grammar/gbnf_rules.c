@@ -193,8 +193,9 @@ static bool count_bytes(struct gconv *c, size_t n)
     return true;
 }
 
-/* The slot NAME (cleaned) or NAME0, NAME1, ... gets: an existing rule with BODY (or a
- * reserved one when body is NULL... never shared), or a free name. */
+/* Where rule NAME (cleaned) goes: NAME itself when free, reserved (filled now) or holding
+ * the same BODY; else the first of NAME0, NAME1, ... that is free or holds BODY. With
+ * reserve, a free name gets an empty (reserved) rule; reserved rules are never shared. */
 static const char *place(struct gconv *c, const char *name, const char *body, bool reserve)
 {
     if (c->code)

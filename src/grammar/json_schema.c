@@ -28,7 +28,9 @@ bool schema_is_annotation(const char *k)
 static bool empty_or_true(const json_t *v) { return json_is_true(v) || (json_is_object(v) && !json_object_size(v)); }
 
 /* Keywords that change what is valid and that no grammar of ours holds. A value that
- * changes nothing (uniqueItems: false, minProperties: 0, ...) is accepted. */
+ * changes nothing (minProperties: 0, ...) is accepted. uniqueItems is accepted and not
+ * enforced, as llama.cpp and Ollama do: Pydantic writes it for every set field, and
+ * refusing those schemas would refuse most structured-output clients over a rare case. */
 static int check_keywords(struct gconv *c, const json_t *schema)
 {
     static const char *const NO[] = {"not", "if", "then", "else", "multipleOf", "maxProperties", "contains",
@@ -40,9 +42,7 @@ static int check_keywords(struct gconv *c, const json_t *schema)
         bool bad = false;
         for (size_t i = 0; i < sizeof NO / sizeof NO[0] && !bad; i++)
             bad = !strcmp(k, NO[i]);
-        if (!strcmp(k, "uniqueItems"))
-            bad = !json_is_false(v);
-        else if (!strcmp(k, "minProperties"))
+        if (!strcmp(k, "minProperties"))
             bad = json_number_value(v) > 0;
         else if (!strcmp(k, "patternProperties") || !strcmp(k, "dependentRequired") || !strcmp(k, "dependencies"))
             bad = !(json_is_object(v) && !json_object_size(v));

@@ -61,10 +61,10 @@
  *     "no maximum").
  * Keywords that change what is valid and that no grammar here holds are errors naming
  * the keyword: not, if/then/else, multipleOf, maxProperties, contains, minContains,
- * maxContains, dependentSchemas, $dynamicRef, $recursiveRef, and uniqueItems (unless
- * false), minProperties (unless 0), patternProperties / dependentRequired / dependencies
+ * maxContains, dependentSchemas, $dynamicRef, $recursiveRef, minProperties (unless 0), patternProperties / dependentRequired / dependencies
  * (unless {}), propertyNames / unevaluatedProperties / unevaluatedItems (unless true or
- * {}). Annotations and unknown keywords are ignored.
+ * {}). Annotations and unknown keywords are ignored, and so is uniqueItems (as llama.cpp
+ * and Ollama do: Pydantic writes it for sets; a grammar cannot hold it).
  * Limits, so that a hostile schema costs little: nesting depth JSON_SCHEMA_MAX_DEPTH,
  * JSON_SCHEMA_MAX_RULES rules, JSON_SCHEMA_MAX_BYTES of grammar, 64 allOf branches
  * (allOf/$ref inside allOf 16 deep), 64 nested regex groups. The finished grammar is checked (gbnf_check.c): a $ref cycle
