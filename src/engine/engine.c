@@ -326,6 +326,10 @@ static bool admit_one(struct engine *e, struct job *j)
         struct slot *s = &e->slots[i];
         if (s->job) {
             int c = j->kind == ENGINE_EMBED ? 0 : common_prefix(&s->kv, j->prompt, j->n_prompt);
+            /* A recurrent state is the state after all of the live sequence's tokens: a
+             * copy is a prefix only when the whole sequence is (and leaves one to evaluate). */
+            if (e->recurrent && (c != s->kv.n || c >= j->n_prompt))
+                c = 0;
             if (c > copy_len) {
                 copy_from = i;
                 copy_len = c;
@@ -378,8 +382,22 @@ static bool admit_one(struct engine *e, struct job *j)
         llama_memory_seq_cp(mem, copy_from, target, 0, reuse);
         memcpy(s->kv.v, e->slots[copy_from].kv.v, (size_t)reuse * sizeof *s->kv.v);
     } else if (!llama_memory_seq_rm(mem, target, reuse, -1)) {
+        /* A recurrent state cannot go back to a shorter prefix: evaluate from scratch
+         * (correct, slower) rather than continue from a state that holds more. */
         llama_memory_seq_rm(mem, target, -1, -1);
         reuse = 0;
+    }
+    if (reuse > 0 && e->n_swa > 0 && !e->recurrent) {
+        /* A sliding-window cache drops what fell out of the window: the token at `reuse`
+         * sees positions from reuse - n_swa + 1, which the sequence must still hold. (The
+         * hybrids' pos_min is their recurrent state's; they only ever extend a sequence.) */
+        llama_pos pmin = llama_memory_seq_pos_min(mem, target);
+        if (pmin > imax(0, reuse - e->n_swa + 1)) {
+            LOG_REQ(LOG_DEBUG, j->req_id, "engine", "seq=%d: the window holds positions from %d, not %d: no reuse",
+                    target, (int)pmin, imax(0, reuse - e->n_swa + 1));
+            llama_memory_seq_rm(mem, target, -1, -1);
+            reuse = 0;
+        }
     }
     s->kv.n = reuse;
     s->job = j;
@@ -509,6 +527,8 @@ static void commit_batch(struct engine *e, const int *chunk)
 /* The text of one token (special tokens are not printed). Returns the length, or -1. */
 static int token_piece(struct engine *e, llama_token tok, char *buf, int cap)
 {
+    if (e->no_vocab)
+        return 0; /* no token texts: libllama would assert */
     int n = llama_token_to_piece(e->vocab, tok, buf, cap, 0, false);
     return n < 0 ? -1 : n;
 }
@@ -520,6 +540,8 @@ static int token_piece(struct engine *e, llama_token tok, char *buf, int cap)
  * control token. */
 static int marker_piece(struct engine *e, const struct job *j, llama_token tok, char *buf, int cap)
 {
+    if (e->no_vocab)
+        return 0;
     int n = llama_token_to_piece(e->vocab, tok, buf, cap, 0, true);
     if (n <= 0)
         return 0;
@@ -774,6 +796,11 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
                        p->model_path);
     }
     e->vocab = llama_model_get_vocab(e->model);
+    e->no_vocab = !e->vocab || llama_vocab_type(e->vocab) == LLAMA_VOCAB_TYPE_NONE || llama_vocab_n_tokens(e->vocab) <= 0;
+    e->recurrent = llama_model_is_recurrent(e->model) || llama_model_is_hybrid(e->model);
+    e->n_swa = llama_model_n_swa(e->model);
+    if (e->no_vocab)
+        LOG(LOG_WARN, "engine", "%s has no tokenizer: it serves token prompts only", p->model_path);
     engine__load_templates(e);
     e->n_ctx_train = llama_model_n_ctx_train(e->model);
     e->n_embd = llama_model_n_embd(e->model);
@@ -858,5 +885,6 @@ void engine_status(const struct engine *e, struct engine_status *st)
 }
 
 int engine_n_ctx_train(const struct engine *e) { return e->n_ctx_train; }
+bool engine_has_vocab(const struct engine *e) { return !e->no_vocab; }
 int engine_n_embd(const struct engine *e) { return e->n_embd; }
 const char *engine_chat_template(const struct engine *e) { return e->tmpl; }

@@ -204,7 +204,12 @@ int engine_tokenize(struct engine *e, const char *text, bool add_special, int32_
  * (caller frees), or BW_EINVAL when an id is outside the vocabulary. */
 int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out, size_t *len);
 
-/* Model facts for status and the CLI. */
+/* Model facts for status and the CLI. engine_has_vocab: false for a model without a usable
+ * vocabulary (random test models, some converted ones): it serves token prompts only (an
+ * ENGINE_GENERATE with an empty prompt and the tokens in `context`, or ENGINE_EMBED with
+ * input_tokens); a text request fails with BW_EINVAL "this model has no tokenizer", and
+ * the answer has no text: its tokens come in DONE with want_context. */
+bool engine_has_vocab(const struct engine *e);
 int engine_n_ctx_train(const struct engine *e);
 int engine_n_embd(const struct engine *e);
 const char *engine_chat_template(const struct engine *e); /* may be NULL */

@@ -90,6 +90,11 @@ struct engine {
     char tmpl_error[256];           /* why the GGUF's template does not parse ("" when it does) */
     struct template_slot overrides[ENGINE_TEMPLATE_CACHE]; /* Modelfile TEMPLATE texts, parsed */
     const char *bos_text, *eos_text; /* the vocabulary's BOS/EOS token texts, for templates */
+    bool no_vocab;            /* no usable vocabulary (type NONE or 0 tokens): token prompts only;
+                                 libllama asserts on any text call (tokenize, token_to_piece) */
+    bool recurrent;           /* recurrent or hybrid memory: a state cannot be trimmed back, and a
+                                 live copy copies the whole state, not a prefix */
+    int n_swa;                /* sliding window of the SWA layers (0: none) */
     bool warned_fallback;
     int n_ctx_train, cmax, n_embd;
     uint64_t kv_bytes_per_cell;

@@ -17,8 +17,13 @@
 
 /* ---- tokenizing and rendering ------------------------------------------------------ */
 
+#define NO_TOKENIZER "this model has no tokenizer: send the prompt as token ids (`context` with an empty " \
+                     "prompt, or a token-id prompt for /v1/completions)"
+
 int engine_tokenize(struct engine *e, const char *text, bool add_special, int32_t **out, int *n_out)
 {
+    if (e->no_vocab)
+        return BW_EINVAL; /* libllama asserts (aborts the runner) on a vocabulary of type NONE */
     int len = (int)strlen(text);
     int cap = len + 8;
     llama_token *toks = malloc((size_t)cap * sizeof *toks);
@@ -48,6 +53,8 @@ int engine_detokenize(struct engine *e, const int32_t *tokens, int n, char **out
 {
     /* libllama looks ids up with bounds-checked C++ accessors: an id out of range would
      * throw through C and end the process. */
+    if (e->no_vocab)
+        return BW_EINVAL; /* no token texts */
     int n_vocab = llama_vocab_n_tokens(e->vocab);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
@@ -429,8 +436,33 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
     j->st.context_max = e->cmax;
     char *rendered = NULL;
     int rc;
+    /* A token prompt: the tokens in `context`, no text. Raw: used as they are (what
+     * rendering "" and dropping its BOS gave). A model without a vocabulary takes only these
+     * (and embedding token inputs): any text would need its tokenizer. */
+    bool no_text = (!r->prompt || !*r->prompt) && (!r->system || !*r->system);
+    bool token_prompt = r->kind == ENGINE_GENERATE && r->n_context > 0 && no_text && (r->raw || e->no_vocab);
+    if (e->no_vocab && !token_prompt && !(r->kind == ENGINE_EMBED && r->n_input_tokens > 0)) {
+        rc = bw_errf(err, BW_EINVAL, NO_TOKENIZER);
+        goto fail;
+    }
+    if (e->no_vocab && r->grammar) {
+        rc = bw_errf(err, BW_EINVAL, "this model has no tokenizer: a grammar needs one");
+        goto fail;
+    }
 
-    if (r->kind == ENGINE_CHAT) {
+    if (token_prompt) {
+        rendered = strdup("");
+        j->prompt = malloc((size_t)r->n_context * sizeof *j->prompt);
+        rc = !rendered || !j->prompt ? bw_errf(err, BW_ENOMEM, "out of memory")
+                                     : check_tokens(e, r->context, r->n_context, "context", err);
+        if (rc == BW_OK) {
+            memcpy(j->prompt, r->context, (size_t)r->n_context * sizeof *j->prompt);
+            j->n_prompt = r->n_context;
+            j->st.prompt_tokens = j->n_prompt;
+            j->n_reserved = policy_reservation(j->n_prompt, r->num_predict, e->cmax);
+            cut_raw(e, j, r->num_keep, r->num_predict);
+        }
+    } else if (r->kind == ENGINE_CHAT) {
         if (r->n_msgs == 0) {
             rc = bw_errf(err, BW_EINVAL, "messages are empty");
             goto fail;
@@ -521,7 +553,7 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
     rendered = NULL;
 
     if (r->kind != ENGINE_EMBED) {
-        const char *grammar = r->grammar ? r->grammar : j->call_grammar;
+        const char *grammar = r->grammar ? r->grammar : e->no_vocab ? NULL : j->call_grammar;
         j->chain = sampling_chain_new(&r->sampling, e->vocab, pick_seed(e, r->sampling.seed), e->cmax, grammar);
         if (!j->chain) {
             rc = grammar ? bw_errf(err, BW_EINVAL, "the grammar does not parse")
@@ -559,6 +591,11 @@ void engine__load_templates(struct engine *e)
         LOG(LOG_WARN, "engine", "the model's tool_use chat template does not parse (%s); using its default one",
             err.msg);
     llama_token bos = llama_vocab_bos(e->vocab), eos = llama_vocab_eos(e->vocab);
+    int n_vocab = llama_vocab_n_tokens(e->vocab);
+    if (e->no_vocab || bos >= n_vocab)
+        bos = LLAMA_TOKEN_NULL; /* llama_vocab_get_text asserts / throws on these */
+    if (e->no_vocab || eos >= n_vocab)
+        eos = LLAMA_TOKEN_NULL;
     e->bos_text = bos != LLAMA_TOKEN_NULL ? llama_vocab_get_text(e->vocab, bos) : "";
     e->eos_text = eos != LLAMA_TOKEN_NULL ? llama_vocab_get_text(e->vocab, eos) : "";
 }

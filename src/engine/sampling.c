@@ -22,13 +22,23 @@ void sampling_params_default(struct sampling_params *p)
 struct llama_sampler *sampling_chain_new(const struct sampling_params *p, const struct llama_vocab *vocab,
                                          uint32_t seed, int n_ctx, const char *grammar)
 {
+    return sampling_chain_new_lazy(p, vocab, seed, n_ctx, grammar, false, NULL, 0, NULL, 0);
+}
+
+struct llama_sampler *sampling_chain_new_lazy(const struct sampling_params *p, const struct llama_vocab *vocab,
+                                              uint32_t seed, int n_ctx, const char *grammar, bool lazy,
+                                              const char **patterns, size_t n_patterns, const llama_token *tokens,
+                                              size_t n_tokens)
+{
     struct llama_sampler_chain_params cp = llama_sampler_chain_default_params();
     cp.no_perf = true;
     struct llama_sampler *chain = llama_sampler_chain_init(cp);
     if (!chain)
         return NULL;
     if (grammar) {
-        struct llama_sampler *g = llama_sampler_init_grammar(vocab, grammar, "root");
+        struct llama_sampler *g =
+            lazy ? llama_sampler_init_grammar_lazy_patterns(vocab, grammar, "root", patterns, n_patterns, tokens, n_tokens)
+                 : llama_sampler_init_grammar(vocab, grammar, "root");
         if (!g) {
             llama_sampler_free(chain);
             return NULL;

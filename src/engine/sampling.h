@@ -35,5 +35,12 @@ void sampling_params_default(struct sampling_params *p);
  * allocate it or the grammar does not parse. */
 struct llama_sampler *sampling_chain_new(const struct sampling_params *p, const struct llama_vocab *vocab,
                                          uint32_t seed, int n_ctx, const char *grammar);
+/* The same; with lazy set, the grammar waits until the generated text matches one of
+ * patterns (ECMAScript regexes, llama_sampler_init_grammar_lazy_patterns: the grammar is
+ * then fed the text from the match, or its first group, on) or one of tokens is sampled. */
+struct llama_sampler *sampling_chain_new_lazy(const struct sampling_params *p, const struct llama_vocab *vocab,
+                                              uint32_t seed, int n_ctx, const char *grammar, bool lazy,
+                                              const char **patterns, size_t n_patterns, const llama_token *tokens,
+                                              size_t n_tokens);
 
 #endif

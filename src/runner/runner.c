@@ -133,7 +133,8 @@ static void handle(struct runner *rn, const uint8_t *payload, size_t len)
         int32_t *toks;
         int n;
         if (engine_tokenize(rn->engine, r.req.prompt, r.add_special, &toks, &n) != BW_OK) {
-            send_error(rn, r.id, BW_EINVAL, "could not tokenize the content");
+            send_error(rn, r.id, BW_EINVAL,
+                       engine_has_vocab(rn->engine) ? "could not tokenize the content" : "this model has no tokenizer");
             break;
         }
         ev.type = PROTO_EV_TOKENS;
@@ -147,7 +148,9 @@ static void handle(struct runner *rn, const uint8_t *payload, size_t len)
         char *text;
         size_t n;
         if (engine_detokenize(rn->engine, r.tokens, r.n_tokens, &text, &n) != BW_OK) {
-            send_error(rn, r.id, BW_EINVAL, "could not detokenize (a token id out of range?)");
+            send_error(rn, r.id, BW_EINVAL, engine_has_vocab(rn->engine)
+                                                ? "could not detokenize (a token id out of range?)"
+                                                : "this model has no tokenizer");
             break;
         }
         ev.type = PROTO_EV_TEXT;

@@ -465,6 +465,24 @@ static void streamed_text_never_splits_utf8(void **state)
     run_until_idle(e);
     assert_true(c.r[0].n_pieces > 50);
     assert_true(c.r[0].utf8_ok);
+    collector_reset(&c);
+    /* Multibyte output made certain: a grammar allows only CJK characters and the emoji
+     * (3 and 4 bytes each), so every piece is cut from multibyte text, and a byte-level
+     * token is a partial character more often than not. */
+    r = greedy_chat(2, m, 1, 120);
+    r.sampling.temperature = 1.5f;
+    r.sampling.seed = 7;
+    r.sampling.top_k = 0;
+    r.sampling.top_p = 1.0f;
+    r.grammar = "root ::= ( [\xe4\xb8\x80-\xe9\xbf\xbf] | \"\xf0\x9f\x8e\x89\" ){40}";
+    submit_ok(e, &r);
+    run_until_idle(e);
+    assert_false(c.r[0].failed);
+    assert_true(c.r[0].utf8_ok);
+    assert_true(c.r[0].len >= 40 * 3); /* 40 characters of 3 or 4 bytes: no ASCII got through */
+    for (size_t i = 0; i < c.r[0].len; i++)
+        assert_true((unsigned char)c.r[0].text[i] >= 0x80);
+    assert_true(c.r[0].n_pieces >= 2);
     engine_free(e);
     collector_reset(&c);
 }
@@ -815,5 +833,8 @@ int main(void)
         cmocka_unit_test(grammar_constrains_the_answer),
         cmocka_unit_test(grammar_forced_tool_calls_are_parsed),
     };
+    /* BELLOWS_TEST_FILTER=pattern runs only the matching tests (cmocka's wildcard match). */
+    if (getenv("BELLOWS_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("BELLOWS_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

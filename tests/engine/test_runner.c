@@ -10,8 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -71,6 +76,10 @@ struct transcript {
     char error[256];
 };
 
+/* The ids of the token events, in arrival order (collect appends; reset before use). */
+static uint64_t token_order[4096];
+static int n_token_order;
+
 /* Reads events until every id in ids[] is done, sorting them by id. */
 static void collect(struct runner_client *c, const uint64_t *ids, struct transcript *t, int n)
 {
@@ -85,6 +94,8 @@ static void collect(struct runner_client *c, const uint64_t *ids, struct transcr
         assert_true(k >= 0);
         assert_false(t[k].done);
         if (ev.type == PROTO_EV_TOKEN) {
+            if (n_token_order < (int)(sizeof token_order / sizeof token_order[0]))
+                token_order[n_token_order++] = ev.id;
             assert_true(t[k].len + ev.len < sizeof t[k].text);
             memcpy(t[k].text + t[k].len, ev.text, ev.len);
             t[k].len += ev.len;
@@ -138,7 +149,15 @@ static void concurrent_requests_interleave_and_match_solo(void **state)
     struct proto_request b2 = chat_request(22, "Name a colour.", 24);
     send_ok(c, &b2);
     uint64_t ids[2] = {21, 22};
+    n_token_order = 0;
     collect(c, ids, both, 2);
+    /* They really ran together: continuous batching gives each a token per step, so the
+     * two streams alternate; one after the other would switch once. */
+    int switches = 0;
+    for (int i = 1; i < n_token_order; i++)
+        switches += token_order[i] != token_order[i - 1];
+    assert_true(n_token_order >= 20);
+    assert_true(switches >= 10);
     for (int i = 0; i < 2; i++) {
         assert_false(both[i].failed);
         assert_int_equal(both[i].len, solo[i].len);
@@ -272,6 +291,21 @@ static void tokenize_detokenize_status_and_embed(void **state)
     runner_client_close(c);
 }
 
+/* Is pid stopped (state T in /proc/pid/stat)? */
+static bool process_stopped(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    return close_paren && (close_paren[2] == 'T' || close_paren[2] == 't');
+}
+
 static void cancel_ends_the_request_within_a_step(void **state)
 {
     (void)state;
@@ -286,12 +320,26 @@ static void cancel_ends_the_request_within_a_step(void **state)
         tokens++;
         proto_event_free(&ev);
     }
+    /* Freeze the runner, queue the cancel, drain every event it wrote before: once it
+     * resumes it may finish the step it was in (one token) and must then stop. */
+    pid_t pid = runner_client_pid(c);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    for (int i = 0; i < 500 && !process_stopped(pid); i++)
+        usleep(2000);
+    assert_true(process_stopped(pid));
     struct proto_request cancel = {.type = PROTO_REQ_CANCEL, .id = 31};
     send_ok(c, &cancel);
+    struct bw_err err;
+    while (runner_client_recv(c, &ev, 300, &err) == 1) {
+        assert_int_equal(ev.type, PROTO_EV_TOKEN); /* nothing else can come: it is frozen */
+        proto_event_free(&ev);
+    }
+    assert_int_equal(kill(pid, SIGCONT), 0);
     struct transcript t = {0};
+    n_token_order = 0;
     collect(c, &r.id, &t, 1);
     assert_string_equal(t.reason, "cancel");
-    assert_true(t.st.eval_count < 1000);
+    assert_true(n_token_order <= 1); /* within one step */
     runner_client_close(c);
 }
 
@@ -339,6 +387,119 @@ static void killed_runner_is_seen_as_gone(void **state)
     assert_true(WIFSIGNALED(status));
 }
 
+/* ---- process hygiene (issue 13 item 5): fake runners, shell scripts that never say ready ---- */
+
+static char script_dir[] = "/tmp/bellows-fake-runner-XXXXXX";
+
+static const char *write_script(const char *name, const char *body)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", script_dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n%s", body);
+    fclose(f);
+    assert_int_equal(chmod(path, 0755), 0);
+    return path;
+}
+
+static char *slurp(const char *path)
+{
+    static char buf[1024];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+static double spawn_fake(const char *exe, int *rc)
+{
+    struct runner_spawn_opts o = {.exe = exe, .model = DEMO, .ready_timeout_ms = 300};
+    struct runner_client *c = NULL;
+    struct bw_err err;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    *rc = runner_client_spawn(&o, &c, NULL, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_null(c);
+    return (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+/* The server blocks SIGINT/SIGTERM in its threads and ignores SIGPIPE; none of it reaches a
+ * runner, and neither does a descriptor the server holds without close-on-exec. A runner
+ * that ignores EOF and SIGTERM is killed after the grace periods and reaped. */
+static void runner_starts_clean_and_one_that_ignores_sigterm_is_killed(void **state)
+{
+    (void)state;
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    void (*old_usr1)(int) = signal(SIGUSR1, SIG_IGN);
+    /* no O_CLOEXEC, like a descriptor a library left behind; at a number the shell won't use */
+    int leak = 37;
+    int null_fd = open("/dev/null", O_RDONLY);
+    assert_int_equal(dup2(null_fd, leak), leak);
+    close(null_fd);
+    assert_non_null(mkdtemp(script_dir));
+    char out[300];
+    const char *stubborn = write_script(
+        "stubborn", /* builtins only: a forking shell blocks signals around each fork */
+                    "while read -r k v; do case $k in SigBlk:|SigIgn:) echo \"$k $v\";; esac; done "
+                    "< /proc/$$/status > \"$BELLOWS_TEST_OUT\"\n"
+                    "ls /proc/$$/fd >> \"$BELLOWS_TEST_OUT\"\n"
+                    "trap '' TERM\nexec sleep 60\n");
+    snprintf(out, sizeof out, "%s/out", script_dir);
+    setenv("BELLOWS_TEST_OUT", out, 1);
+    int rc;
+    double s = spawn_fake(stubborn, &rc);
+    assert_int_equal(rc, BW_ERUNNER);
+    /* EOF grace, then SIGTERM grace, then SIGKILL */
+    double grace = (RUNNER_CLIENT_EOF_GRACE_MS + RUNNER_CLIENT_TERM_GRACE_MS) / 1000.0;
+    assert_true(s >= grace);
+    assert_true(s < grace + 3);
+    errno = 0;
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* no child left, not even a zombie */
+    assert_int_equal(errno, ECHILD);
+    char *got = slurp(out);
+    assert_non_null(got);
+    print_message("the fake runner saw:\n%s", got);
+    assert_non_null(strstr(got, "SigBlk: 0000000000000000"));
+    assert_non_null(strstr(got, "SigIgn: 0000000000000000"));
+    /* the shell's own (the script it reads) may show; the leaked one may not */
+    assert_null(strstr(got, "\n37\n"));
+    assert_non_null(strstr(got, "0000\n0\n1\n"));
+    assert_non_null(strstr(got, "\n2\n3\n"));
+    assert_null(strstr(got, "\n4\n")); /* 0-3, and the shell's own (10 and up: the script it reads) */
+
+    /* A runner that exits on SIGTERM gets it (rather than SIGKILL) after the EOF grace. */
+    unlink(out);
+    const char *polite = write_script("polite", "trap 'echo term > \"$BELLOWS_TEST_OUT\"; exit 0' TERM\n"
+                                                "while :; do sleep 0.05; done\n");
+    s = spawn_fake(polite, &rc);
+    assert_int_equal(rc, BW_ERUNNER);
+    assert_true(s >= RUNNER_CLIENT_EOF_GRACE_MS / 1000.0);
+    assert_true(s < grace);
+    got = slurp(out);
+    assert_non_null(got);
+    assert_string_equal(got, "term\n");
+    errno = 0;
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+
+    close(leak);
+    signal(SIGUSR1, old_usr1);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    unlink(out);
+    char path[300];
+    snprintf(path, sizeof path, "%s/stubborn", script_dir), unlink(path);
+    snprintf(path, sizeof path, "%s/polite", script_dir), unlink(path);
+    rmdir(script_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +510,7 @@ int main(void)
         cmocka_unit_test(cancel_ends_the_request_within_a_step),
         cmocka_unit_test(corrupt_model_is_a_clear_error),
         cmocka_unit_test(killed_runner_is_seen_as_gone),
+        cmocka_unit_test(runner_starts_clean_and_one_that_ignores_sigterm_is_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

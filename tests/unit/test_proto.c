@@ -5,12 +5,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "proto/limits.h"
+#include "proto/options.h"
 #include "proto/proto.h"
+#include "store/names.h"
 
 /* Encodes, checks the frame header, returns the payload (points into *frame). */
 static const uint8_t *payload_of(uint8_t *frame, size_t frame_len, uint32_t *len)
@@ -239,6 +243,180 @@ static void tools_and_tool_calls_travel(void **state)
     free(frame);
 }
 
+/* ---- framing (design.md §8: protocol framing) ---- */
+
+static void frames_split_at_every_byte_and_refuse_bad_lengths(void **state)
+{
+    (void)state;
+    const char *payload = "{\"type\":\"cancel\",\"id\":7}";
+    uint8_t buf[64];
+    uint32_t n = (uint32_t)strlen(payload);
+    proto_frame_header(n, buf);
+    assert_int_equal(buf[0], 0);
+    assert_int_equal(buf[3], n); /* big-endian */
+    memcpy(buf + 4, payload, n);
+    memcpy(buf + 4 + n, buf, 4 + n); /* two frames back to back */
+    const uint8_t *p;
+    uint32_t plen;
+    size_t used;
+    for (size_t cut = 0; cut < 4 + n; cut++) /* a partial frame: "need more", nothing consumed */
+        assert_int_equal(proto_frame_next(buf, cut, &p, &plen, &used), 0);
+    assert_int_equal(proto_frame_next(buf, 2 * (4 + n), &p, &plen, &used), 1);
+    assert_int_equal(plen, n);
+    assert_int_equal(used, 4 + n);
+    assert_memory_equal(p, payload, n);
+    assert_int_equal(proto_frame_next(buf + used, 4 + n, &p, &plen, &used), 1);
+    uint8_t bad[8] = {0, 0, 0, 0};
+    assert_true(proto_frame_next(bad, 4, &p, &plen, &used) < 0); /* length 0 */
+    proto_frame_header(PROTO_MAX_FRAME + 1, bad);
+    assert_true(proto_frame_next(bad, 8, &p, &plen, &used) < 0); /* over the limit: before reading it */
+}
+
+/* ---- options mapping (options.h) and limits (limits.h) ---- */
+
+static int apply(const char *json, struct engine_request *r, const char **stops, struct bw_err *err)
+{
+    json_t *o = json_loads(json, 0, NULL);
+    assert_non_null(o);
+    memset(r, 0, sizeof *r);
+    sampling_params_default(&r->sampling);
+    int rc = options_apply(o, r, stops, err);
+    json_decref(o);
+    return rc;
+}
+
+static void options_map_types_and_refuse_what_does_not_fit_an_int(void **state)
+{
+    (void)state;
+    struct engine_request r;
+    const char *stops[OPTIONS_MAX_STOP];
+    struct bw_err err;
+    json_t *o = json_loads("{\"temperature\":0.5,\"top_k\":7,\"repeat_last_n\":40.0,\"num_predict\":-2,"
+                           "\"seed\":123456789012,\"num_ctx\":99,\"unknown\":\"x\",\"top_p\":null,\"stop\":\"END\"}",
+                           0, NULL);
+    memset(&r, 0, sizeof r);
+    sampling_params_default(&r.sampling);
+    float top_p = r.sampling.top_p;
+    assert_int_equal(options_apply(o, &r, stops, &err), BW_OK);
+    assert_true(r.sampling.temperature == 0.5f);
+    assert_int_equal(r.sampling.top_k, 7);
+    assert_int_equal(r.sampling.repeat_last_n, 40); /* 40.0 is an integer to JavaScript */
+    assert_int_equal(r.num_predict, -2);
+    assert_true(r.sampling.seed == 123456789012LL);
+    assert_true(r.sampling.top_p == top_p); /* null: the default */
+    assert_int_equal(r.n_stop, 1);
+    assert_string_equal(r.stop[0], "END");
+    /* and back: every key, defaults included */
+    json_t *back = options_to_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(back, "top_k")), 7);
+    assert_int_equal(json_array_size(json_object_get(back, "stop")), 1);
+    json_decref(back);
+    json_decref(o);
+
+    assert_int_equal(apply("{\"top_k\":1.5}", &r, stops, &err), BW_EINVAL);
+    assert_non_null(strstr(err.msg, "'top_k' must be an integer"));
+    assert_int_equal(apply("{\"temperature\":\"hot\"}", &r, stops, &err), BW_EINVAL);
+    assert_int_equal(apply("{\"num_ctx\":\"big\"}", &r, stops, &err), BW_EINVAL);
+    assert_int_equal(apply("{\"stop\":[\"a\",\"\"]}", &r, stops, &err), BW_EINVAL);
+    assert_int_equal(apply("{\"stop\":5}", &r, stops, &err), BW_EINVAL);
+    /* 2^31 does not fit an int: refused, never wrapped to a negative */
+    assert_int_equal(apply("{\"repeat_last_n\":2147483648}", &r, stops, &err), BW_EINVAL);
+    assert_non_null(strstr(err.msg, "options.repeat_last_n must be between"));
+    assert_int_equal(apply("[1]", &r, stops, &err), BW_EINVAL);
+}
+
+static int check(const char *json, int cmax, struct bw_err *err)
+{
+    struct limits l;
+    limits_defaults(&l);
+    json_t *o = json_loads(json, 0, NULL);
+    assert_non_null(o);
+    int rc = limits_check_options(&l, o, cmax, err);
+    json_decref(o);
+    return rc;
+}
+
+static void option_ranges_name_the_field_and_the_limit(void **state)
+{
+    (void)state;
+    struct bw_err err;
+    assert_int_equal(check("{\"repeat_last_n\":2147483647}", 32768, &err), BW_EINVAL);
+    assert_string_equal(err.msg, "options.repeat_last_n must be between -1 and 32768 (the model's context)");
+    assert_int_equal(check("{\"repeat_last_n\":32768,\"num_keep\":-1}", 32768, &err), BW_OK);
+    assert_int_equal(check("{\"repeat_last_n\":-1}", 4096, &err), BW_OK);
+    assert_int_equal(check("{\"repeat_last_n\":4097}", 4096, &err), BW_EINVAL);
+    assert_int_equal(check("{\"num_keep\":5000}", 4096, &err), BW_EINVAL);
+    assert_int_equal(check("{\"repeat_last_n\":20000000}", 0, &err), BW_EINVAL); /* unknown context: 2^24 */
+    assert_int_equal(check("{\"num_predict\":-3}", 4096, &err), BW_EINVAL);
+    assert_string_equal(err.msg, "options.num_predict must be between -2 and 2147483647");
+    assert_int_equal(check("{\"num_predict\":1e12}", 4096, &err), BW_EINVAL);
+    assert_int_equal(check("{\"top_k\":2000000}", 4096, &err), BW_EINVAL);
+    assert_non_null(strstr(err.msg, "(0 or -1: off)"));
+    assert_int_equal(check("{\"temperature\":1e39}", 4096, &err), BW_EINVAL);
+    assert_non_null(strstr(err.msg, "options.temperature must be a finite number"));
+    assert_int_equal(check("{\"temperature\":-0.5,\"seed\":-1,\"seed2\":1e300}", 4096, &err), BW_OK);
+    assert_int_equal(check("{\"top_k\":\"x\"}", 4096, &err), BW_OK); /* the type is options_apply's to name */
+    /* stop strings: count and bytes */
+    char big[1200 + 32];
+    snprintf(big, sizeof big, "{\"stop\":[\"%01025d\"]}", 0);
+    assert_int_equal(check(big, 4096, &err), BW_EINVAL);
+    assert_string_equal(err.msg, "options.stop[0] is 1025 bytes, at most 1024");
+    assert_int_equal(check("{\"stop\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\","
+                           "\"13\",\"14\",\"15\",\"16\",\"17\"]}", 4096, &err), BW_EINVAL);
+    assert_string_equal(err.msg, "options.stop: 17 strings, at most 16");
+}
+
+static const char *fake_env(const char *name)
+{
+    if (!strcmp(name, "BELLOWS_MAX_MESSAGES"))
+        return "3";
+    if (!strcmp(name, "BELLOWS_MAX_TOOLS"))
+        return "";
+    return NULL;
+}
+static const char *bad_env(const char *name) { return strcmp(name, "BELLOWS_MAX_INPUTS") ? NULL : "0"; }
+
+static void counts_are_configurable_and_checked_on_the_body(void **state)
+{
+    (void)state;
+    struct limits l;
+    struct bw_err err;
+    limits_defaults(&l);
+    assert_int_equal(l.max[LIMITS_MESSAGES], 10000);
+    assert_int_equal(limits_from_env(&l, fake_env, &err), BW_OK);
+    assert_int_equal(l.max[LIMITS_MESSAGES], 3);
+    assert_int_equal(l.max[LIMITS_TOOLS], limits_counts[LIMITS_TOOLS].def); /* empty: the default */
+    struct limits before = l;
+    assert_int_equal(limits_from_env(&l, bad_env, &err), BW_EINVAL);
+    assert_string_equal(err.msg, "BELLOWS_MAX_INPUTS=0: expected an integer from 1 to 1000000");
+    assert_memory_equal(&l, &before, sizeof l); /* untouched on error */
+
+    json_t *b = json_loads("{\"messages\":[{},{},{},{}]}", 0, NULL);
+    assert_int_equal(limits_check_body(&l, b, &err), BW_EINVAL);
+    assert_string_equal(err.msg, "messages: 4 messages, at most 3 (BELLOWS_MAX_MESSAGES raises the limit)");
+    json_decref(b);
+    b = json_loads("{\"messages\":[{},{},{}],\"input\":[1,2,3,4,5]}", 0, NULL); /* token ids: one input */
+    l.max[LIMITS_INPUTS] = 2;
+    assert_int_equal(limits_check_body(&l, b, &err), BW_OK);
+    json_decref(b);
+    b = json_loads("{\"prompt\":[\"a\",\"b\",\"c\"]}", 0, NULL);
+    assert_int_equal(limits_check_body(&l, b, &err), BW_EINVAL);
+    assert_non_null(strstr(err.msg, "prompt: 3 inputs, at most 2"));
+    json_decref(b);
+    assert_int_equal(limits_check_count(&l, LIMITS_MODEL_NAME, NAMES_FULL_MAX, &err), BW_OK);
+    assert_int_equal(limits_check_count(&l, LIMITS_MODEL_NAME, NAMES_FULL_MAX + 1, &err), BW_EINVAL);
+}
+
+static void keep_alive_past_a_century_is_forever(void **state)
+{
+    (void)state;
+    assert_true(limits_keep_alive(-5) == -1);
+    assert_true(limits_keep_alive(0) == 0);
+    assert_true(limits_keep_alive(300000000000LL) == 300000000000LL);
+    assert_true(limits_keep_alive(2562047LL * 3600 * 1000000000LL) == -1); /* "2562047h" */
+    assert_true(limits_keep_alive(LIMITS_KEEP_ALIVE_FOREVER_NS) == LIMITS_KEEP_ALIVE_FOREVER_NS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +427,11 @@ int main(void)
         cmocka_unit_test(bad_token_arrays_are_refused),
         cmocka_unit_test(done_event_carries_context),
         cmocka_unit_test(tools_and_tool_calls_travel),
+        cmocka_unit_test(frames_split_at_every_byte_and_refuse_bad_lengths),
+        cmocka_unit_test(options_map_types_and_refuse_what_does_not_fit_an_int),
+        cmocka_unit_test(option_ranges_name_the_field_and_the_limit),
+        cmocka_unit_test(counts_are_configurable_and_checked_on_the_body),
+        cmocka_unit_test(keep_alive_past_a_century_is_forever),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,351 @@
+/* test_archs.c -- the architecture matrix (issue 18): the engine's pool and prefix cache on
+ * the memory kinds people run -- full attention, sliding window, MLA, MoE, recurrent and
+ * hybrid -- against llama.cpp's own random models (tools/CMakeLists.txt: test-llama-archs
+ * -o, built from the pinned source into build/models/archs).
+ *
+ * These models have no vocabulary: every request is a token prompt (an empty prompt, the
+ * tokens in `context`), and the answer's tokens come back in DONE (want_context). Each
+ * property is exact, greedy decoding with flash attention off (the CPU flash-attention
+ * kernel's accumulation order depends on the pool layout; see test_engine.c):
+ *   same:     the same request twice gives the same tokens (the second through the cache);
+ *   growth:   a pool that grows while three requests run gives the tokens of cold solo runs;
+ *   prefix:   a next turn, and a shorter shared prefix, give the tokens of a cold run;
+ *   parallel: requests in one batch, and one copied from a live sequence, give their solo tokens;
+ *   cancel:   a cancelled request leaves nothing live, and the next one is exact.
+ * And text requests fail with "this model has no tokenizer" instead of aborting. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+#include "util/log.h"
+
+#define ARCHS BELLOWS_TEST_MODELS "/archs/"
+#define MAX_REQ 8
+#define MAX_TOK 512
+#define N_PREDICT 12
+
+struct res {
+    uint64_t id;
+    bool done, failed;
+    int32_t tok[MAX_TOK];
+    int n;
+    struct engine_stats st;
+    char err[160];
+};
+
+struct coll {
+    struct res r[MAX_REQ];
+};
+
+static struct res *res_for(struct coll *c, uint64_t id)
+{
+    for (int i = 0; i < MAX_REQ; i++)
+        if (c->r[i].id == id)
+            return &c->r[i];
+    for (int i = 0; i < MAX_REQ; i++)
+        if (!c->r[i].id) {
+            c->r[i].id = id;
+            return &c->r[i];
+        }
+    fail_msg("too many requests");
+    return NULL;
+}
+
+static void on_event(void *ud, const struct engine_event *ev)
+{
+    struct res *r = res_for(ud, ev->req_id);
+    assert_false(r->done);
+    if (ev->type == ENGINE_EV_TEXT)
+        assert_int_equal(ev->len, 0); /* no vocabulary: no text */
+    if (ev->type == ENGINE_EV_DONE) {
+        r->done = true;
+        r->st = *ev->stats;
+        assert_non_null(ev->tokens);
+        assert_true(ev->n_tokens <= MAX_TOK);
+        memcpy(r->tok, ev->tokens, (size_t)ev->n_tokens * sizeof *r->tok);
+        r->n = ev->n_tokens;
+    } else if (ev->type == ENGINE_EV_ERROR) {
+        r->done = r->failed = true;
+        snprintf(r->err, sizeof r->err, "%.*s", (int)ev->len, ev->text);
+    }
+}
+
+struct fx {
+    char path[512];
+    const char *arch;
+    struct coll c;
+    struct engine *e;
+};
+
+static struct engine *open_engine(struct fx *f, int min_pool)
+{
+    struct engine_params p;
+    engine_params_default(&p);
+    p.model_path = f->path;
+    p.n_parallel = 4;
+    p.n_threads = 2;
+    p.flash_attn = false;
+    p.min_pool_cells = min_pool;
+    struct engine *e = NULL;
+    struct bw_err err = {0};
+    int rc = engine_new(&p, on_event, &f->c, &e, &err);
+    if (rc)
+        fail_msg("%s: engine_new: %s", f->arch, err.msg);
+    assert_false(engine_has_vocab(e));
+    return e;
+}
+
+static void submit(struct fx *f, struct engine *e, uint64_t id, const int32_t *toks, int n, int num_predict)
+{
+    struct engine_request r = {0};
+    r.req_id = id;
+    r.kind = ENGINE_GENERATE;
+    r.prompt = "";
+    r.raw = true;
+    sampling_params_default(&r.sampling);
+    r.sampling.temperature = 0.0f;
+    r.sampling.repeat_penalty = 1.0f;
+    r.num_predict = num_predict;
+    r.context = toks;
+    r.n_context = n;
+    r.want_context = true;
+    struct bw_err err = {0};
+    int rc = engine_submit(e, &r, &err);
+    if (rc)
+        fail_msg("%s: submit %llu: %s", f->arch, (unsigned long long)id, err.msg);
+    memset(res_for(&f->c, id), 0, sizeof(struct res));
+    res_for(&f->c, id)->id = id;
+}
+
+static void run_all(struct fx *f, struct engine *e)
+{
+    for (int s = 0; engine_has_work(e) && s < 100000; s++)
+        if (engine_step(e) != BW_OK)
+            fail_msg("%s: engine_step failed", f->arch);
+    assert_false(engine_has_work(e));
+}
+
+static struct res *get(struct fx *f, uint64_t id)
+{
+    struct res *r = res_for(&f->c, id);
+    if (!r->done || r->failed)
+        fail_msg("%s: request %llu: %s", f->arch, (unsigned long long)id, r->failed ? r->err : "not done");
+    return r;
+}
+
+/* A cold run: a fresh engine, one request. */
+static void cold(struct fx *f, const int32_t *toks, int n, int num_predict, struct res *out)
+{
+    struct engine *e = open_engine(f, 1024);
+    submit(f, e, 900, toks, n, num_predict);
+    run_all(f, e);
+    *out = *get(f, 900);
+    memset(res_for(&f->c, 900), 0, sizeof(struct res));
+    engine_free(e);
+}
+
+static void same_tokens(struct fx *f, const char *what, const struct res *a, const struct res *b)
+{
+    if (a->n != b->n || memcmp(a->tok, b->tok, (size_t)a->n * sizeof *a->tok)) {
+        int k = 0;
+        while (k < a->n && k < b->n && a->tok[k] == b->tok[k])
+            k++;
+        fail_msg("%s: %s: tokens differ (lengths %d and %d, first difference at %d)", f->arch, what, a->n, b->n, k);
+    }
+}
+
+static void rand_tokens(uint32_t seed, int32_t *out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        out[i] = (int32_t)((seed >> 16) % 128u);
+    }
+}
+
+static void no_live(struct fx *f, struct engine *e)
+{
+    struct engine_status st;
+    engine_status(e, &st);
+    if (st.live || st.queued || st.used_cells != st.reserved_cells)
+        fail_msg("%s: left live=%d queued=%d used=%d reserved=%d", f->arch, st.live, st.queued, st.used_cells,
+                 st.reserved_cells);
+}
+
+/* ---- the matrix, one architecture per test --------------------------------------------- */
+
+static void test_arch(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->arch = *state;
+    snprintf(f->path, sizeof f->path, ARCHS "%s", f->arch);
+    if (access(f->path, R_OK) != 0)
+        fail_msg("%s is missing: build the arch_models target", f->path);
+
+    int32_t P[64], Q[32], X[16], T2[MAX_TOK], T3[64], T4[96];
+    rand_tokens(1, P, 64);
+    rand_tokens(2, Q, 32);
+    rand_tokens(3, X, 16);
+
+    /* Cold references. */
+    struct res *cP = calloc(1, sizeof *cP), *cT2 = calloc(1, sizeof *cT2), *cT3 = calloc(1, sizeof *cT3),
+               *cT4 = calloc(1, sizeof *cT4);
+    cold(f, P, 64, N_PREDICT, cP);
+    assert_int_equal(cP->n, 64 + N_PREDICT);
+    /* turn 2: the whole first exchange, then new tokens */
+    int n2 = cP->n;
+    memcpy(T2, cP->tok, (size_t)n2 * sizeof *T2);
+    memcpy(T2 + n2, X, sizeof X);
+    n2 += 16;
+    cold(f, T2, n2, N_PREDICT, cT2);
+    /* a shorter shared prefix: P's first 32 tokens, then others */
+    memcpy(T3, P, 32 * sizeof *T3);
+    memcpy(T3 + 32, Q, 32 * sizeof *T3);
+    cold(f, T3, 64, N_PREDICT, cT3);
+    /* P, then more: what a live copy serves */
+    memcpy(T4, P, 64 * sizeof *T4);
+    memcpy(T4 + 64, Q, 32 * sizeof *T4);
+    cold(f, T4, 96, N_PREDICT, cT4);
+
+    /* BELLOWS_ARCHS_SENSITIVITY=1: prints which of a change at position 0, 32, 62 of P changes
+     * its answer (bits 1, 2, 4): a 0 means this model's tokens cannot tell a wrong prefix
+     * state from a right one (tune its weight std in tools/CMakeLists.txt). */
+    if (getenv("BELLOWS_ARCHS_SENSITIVITY")) {
+        int32_t P2[64];
+        struct res *o = calloc(1, sizeof *o);
+        int diff_at[3] = {0, 32, 62}, d = 0;
+        for (int k = 0; k < 3; k++) {
+            memcpy(P2, P, sizeof P2);
+            P2[diff_at[k]] = (P2[diff_at[k]] + 1) % 128;
+            cold(f, P2, 64, N_PREDICT, o);
+            if (memcmp(o->tok + 64, cP->tok + 64, N_PREDICT * sizeof(int32_t)))
+                d |= 1 << k;
+        }
+        print_message("%s sensitivity mask %d\n", f->arch, d);
+        free(o);
+    }
+
+    /* same + prefix: one engine, a chat's turns */
+    struct engine *e = open_engine(f, 1024);
+    submit(f, e, 1, P, 64, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "same (first)", get(f, 1), cP);
+    submit(f, e, 2, P, 64, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "same (again, through the cache)", get(f, 2), cP);
+    submit(f, e, 3, T2, n2, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "prefix (next turn)", get(f, 3), cT2);
+    int turn_cached = get(f, 3)->st.prompt_cache_tokens;
+    submit(f, e, 4, T3, 64, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "prefix (shorter shared prefix)", get(f, 4), cT3);
+    no_live(f, e);
+    engine_free(e);
+
+    /* parallel: three in one batch; then one admitted while a sequence with its prefix is live */
+    memset(&f->c, 0, sizeof f->c);
+    e = open_engine(f, 1024);
+    submit(f, e, 11, P, 64, N_PREDICT);
+    submit(f, e, 12, T2, n2, N_PREDICT);
+    submit(f, e, 13, T3, 64, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "parallel (P)", get(f, 11), cP);
+    same_tokens(f, "parallel (T2)", get(f, 12), cT2);
+    same_tokens(f, "parallel (T3)", get(f, 13), cT3);
+    no_live(f, e);
+    engine_free(e);
+    memset(&f->c, 0, sizeof f->c);
+    e = open_engine(f, 1024);
+    submit(f, e, 15, P, 64, 40);
+    for (int s = 0; s < 4; s++)
+        engine_step(e); /* P prefilled and generating: live, longer than P */
+    submit(f, e, 16, T4, 96, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "parallel (copied from a live sequence)", get(f, 16), cT4);
+    no_live(f, e);
+    engine_free(e);
+
+    /* growth: a pool of one reservation grows under three live requests */
+    memset(&f->c, 0, sizeof f->c);
+    e = open_engine(f, 256);
+    submit(f, e, 21, P, 64, N_PREDICT);
+    submit(f, e, 22, T2, n2, N_PREDICT);
+    submit(f, e, 23, T3, 64, N_PREDICT);
+    run_all(f, e);
+    struct engine_status st;
+    engine_status(e, &st);
+    assert_true(st.pool_growths > 0);
+    same_tokens(f, "growth (P)", get(f, 21), cP);
+    same_tokens(f, "growth (T2)", get(f, 22), cT2);
+    same_tokens(f, "growth (T3)", get(f, 23), cT3);
+
+    /* cancel: mid-generation; nothing stays live and the next request is exact */
+    submit(f, e, 31, T4, 96, 60);
+    for (int s = 0; s < 5; s++)
+        engine_step(e);
+    assert_int_equal(engine_cancel(e, 31), BW_OK);
+    run_all(f, e);
+    assert_string_equal(get(f, 31)->st.done_reason, "cancel");
+    no_live(f, e);
+    submit(f, e, 32, T4, 96, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "cancel (then the same prompt)", get(f, 32), cT4);
+    no_live(f, e);
+
+    /* no tokenizer: text requests are refused, not aborted */
+    struct engine_request r = {0};
+    r.req_id = 41;
+    r.kind = ENGINE_GENERATE;
+    r.prompt = "hello";
+    sampling_params_default(&r.sampling);
+    struct bw_err err = {0};
+    assert_int_equal(engine_submit(e, &r, &err), BW_EINVAL);
+    assert_non_null(strstr(err.msg, "no tokenizer"));
+    struct policy_msg m = {.role = "user", .content = "hi"};
+    r.kind = ENGINE_CHAT;
+    r.msgs = &m;
+    r.n_msgs = 1;
+    assert_int_equal(engine_submit(e, &r, &err), BW_EINVAL);
+    assert_non_null(strstr(err.msg, "no tokenizer"));
+    r.kind = ENGINE_EMBED;
+    r.prompt = "hello";
+    assert_int_equal(engine_submit(e, &r, &err), BW_EINVAL);
+    int32_t *toks = NULL;
+    int n = 0;
+    assert_int_equal(engine_tokenize(e, "hello", true, &toks, &n), BW_EINVAL);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(engine_detokenize(e, P, 4, &text, &len), BW_EINVAL);
+    engine_free(e);
+
+    print_message("%-28s ok (next turn reused %d of %d prompt tokens)\n", f->arch, turn_cached, n2);
+    free(cP);
+    free(cT2);
+    free(cT3);
+    free(cT4);
+    free(f);
+}
+
+#define ARCH(file) cmocka_unit_test_prestate(test_arch, (void *)(file))
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        ARCH("llama-dense.gguf"),   ARCH("llama-moe.gguf"),       ARCH("qwen3-dense.gguf"),
+        ARCH("phi3-dense.gguf"),    ARCH("gemma2-dense.gguf"),    ARCH("gpt-oss-moe.gguf"),
+        ARCH("deepseek2-moe.gguf"), ARCH("mamba2-dense.gguf"),    ARCH("granitehybrid-dense.gguf"),
+        ARCH("nemotron_h-dense.gguf"), ARCH("qwen35-dense.gguf"), ARCH("lfm2-dense.gguf"),
+        ARCH("jamba-dense.gguf"),   ARCH("qwen3next-moe.gguf"),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
