@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grammar/json_schema.h"
 #include "template/toolcall.h"
 
 static bool tools_have(const json_t *tools, const char *name)
@@ -37,6 +38,15 @@ int api__check_tools(const json_t *tools, char *msg, size_t len)
             return snprintf(msg, len, "tools[%zu] must be {\"type\":\"function\",\"function\":{\"name\":...}}", i), 400;
         if (params && !json_is_null(params) && !json_is_object(params))
             return snprintf(msg, len, "tools[%zu].function.parameters must be a JSON schema (an object)", i), 400;
+        /* The schema holds the arguments when a grammar does (tool_choice): one the
+         * converter refuses is refused here, naming the tool and what is wrong. */
+        char *g = NULL;
+        struct bw_err e = {0};
+        if (json_is_object(params) && json_schema_to_gbnf(params, &g, &e) != BW_OK)
+            return snprintf(msg, len, "tools[%zu] ('%.64s'): parameters: %s", i,
+                            json_string_value(json_object_get(fn, "name")), e.msg),
+                   400;
+        free(g);
     }
     return 0;
 }

@@ -135,6 +135,12 @@ void engine__job_toolcall_init(struct engine *e, struct job *j, const struct eng
 void engine__job_reasoning_init(struct engine *e, struct job *j, const struct engine_request *r,
                                 const char *rendered);
 void engine__job_call_grammar(struct job *j, const struct engine_request *r);
+/* The job's sampler chain, with the grammar engine__job_call_grammar chose (engine_text.c). */
+struct llama_sampler *engine__job_sampler(struct engine *e, struct job *j, const struct engine_request *r,
+                                          uint32_t seed);
+/* How long reasoning may run before a request grammar (format) must start: pieces of text
+ * (about characters) before the close marker (gbnf_after_marker). */
+#define ENGINE_THINK_PIECES 1000
 void engine__emit_text(struct engine *e, struct job *j, const char *text, size_t len);
 void engine__emit_text_end(struct engine *e, struct job *j);
 

@@ -554,7 +554,7 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
 
     if (r->kind != ENGINE_EMBED) {
         const char *grammar = r->grammar ? r->grammar : e->no_vocab ? NULL : j->call_grammar;
-        j->chain = sampling_chain_new(&r->sampling, e->vocab, pick_seed(e, r->sampling.seed), e->cmax, grammar);
+        j->chain = engine__job_sampler(e, j, r, pick_seed(e, r->sampling.seed));
         if (!j->chain) {
             rc = grammar ? bw_errf(err, BW_EINVAL, "the grammar does not parse")
                             : bw_errf(err, BW_ENOMEM, "could not create the sampler");

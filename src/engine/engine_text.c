@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/sampling.h"
+#include "grammar/gbnf_compose.h"
 #include "util/log.h"
 
 /* ---- reasoning: a job's text, split into thinking and answer ---------------------------- */
@@ -64,25 +66,76 @@ void engine__job_toolcall_init(struct engine *e, struct job *j, const struct eng
             r->tool_choice ? r->tool_choice : "auto", r->tool_name ? " name=" : "", r->tool_name ? r->tool_name : "");
 }
 
-/* tool_choice "required" / "function": a grammar holds the model to one call in the
- * template's format (toolcall_grammar), unless the request brings its own grammar (JSON
- * mode, a schema). When the prompt opened a reasoning block, the grammar closes it first.
- * Formats the grammar does not write yet leave the model to decide, as "auto" does; so
- * does "auto" itself, where a lazy grammar triggered by the format's call markers
- * (toolcall_openers, llama_sampler_init_grammar_lazy_patterns) is the next step. Runs after
+/* The grammar a job's sampler gets besides the request's own (j->call_grammar):
+ * - tool_choice "required" / "function": one call in the template's format, its arguments
+ *   held to the tool's schema (toolcall_grammar), unless the request brings its own grammar
+ *   (JSON mode, a schema). When the prompt opened a reasoning block, the grammar closes it
+ *   first.
+ * - tool_choice "auto" (or none given) with tools and no grammar of the request's: the same
+ *   calls as a lazy grammar (j->call_lazy) that starts when the model opens a call
+ *   (toolcall_trigger), so that an opened call is valid for its schema.
+ * - a request grammar (format / response_format) on a prompt that opened a reasoning
+ *   block: the reasoning first, up to its close marker, then the request's grammar
+ *   (gbnf_after_marker), so a thinking model thinks before it answers.
+ * Formats the call grammar does not write leave the model to decide. Runs after
  * engine__job_reasoning_init. */
 void engine__job_call_grammar(struct job *j, const struct engine_request *r)
 {
-    if (!j->calls || r->grammar || !r->tool_choice)
+    const struct reasoning_cfg *t = &j->think_cfg;
+    const char *close = j->split && t->format == REASONING_TAGS && t->starts_inside ? t->close : NULL;
+    if (r->grammar) {
+        if (close && *close) {
+            j->call_grammar = gbnf_after_marker(r->grammar, close, ENGINE_THINK_PIECES);
+            LOG_REQ(LOG_DEBUG, r->req_id, "engine", "grammar: %s", j->call_grammar ? "after the reasoning block"
+                                                                             : "from the first token");
+        }
         return;
+    }
+    if (!j->calls)
+        return;
+    if (!r->tool_choice || !strcmp(r->tool_choice, "auto")) {
+        j->call_grammar = toolcall_grammar_auto(&j->tc_cfg, r->tools_json);
+        LOG_REQ(LOG_DEBUG, r->req_id, "engine", "tool_choice auto: %s",
+                j->call_grammar ? "a lazy grammar holds an opened call" : "this format has no call grammar yet");
+        return;
+    }
     bool function = !strcmp(r->tool_choice, "function");
     if (!function && strcmp(r->tool_choice, "required"))
         return;
-    const struct reasoning_cfg *t = &j->think_cfg;
-    const char *close = j->split && t->format == REASONING_TAGS && t->starts_inside ? t->close : NULL;
     j->call_grammar = toolcall_grammar(&j->tc_cfg, r->tools_json, function ? r->tool_name : NULL, close);
     LOG_REQ(LOG_DEBUG, r->req_id, "engine", "tool_choice %s: %s", r->tool_choice,
             j->call_grammar ? "a grammar holds the model to a call" : "this format has no call grammar yet");
+}
+
+/* The job's sampler chain: with j->call_grammar when there is one (and a vocabulary), else
+ * the request's grammar; lazily for tool_choice "auto". NULL when it cannot be made. */
+struct llama_sampler *engine__job_sampler(struct engine *e, struct job *j, const struct engine_request *r,
+                                          uint32_t seed)
+{
+    const char *grammar = !e->no_vocab && j->call_grammar ? j->call_grammar : r->grammar;
+    bool lazy = grammar && grammar == j->call_grammar && !r->grammar &&
+                (!r->tool_choice || !strcmp(r->tool_choice, "auto"));
+    if (!lazy)
+        return sampling_chain_new(&r->sampling, e->vocab, seed, e->cmax, grammar);
+    const char *word = NULL;
+    char *pattern = toolcall_trigger(&j->tc_cfg, &word);
+    llama_token tok[2];
+    size_t n_tok = 0;
+    if (word) { /* a marker that is one control token of the vocabulary triggers as that token */
+        int n = llama_tokenize(e->vocab, word, (int32_t)strlen(word), tok, 2, false, true);
+        if (n == 1 && llama_vocab_get_attr(e->vocab, tok[0]) & (LLAMA_TOKEN_ATTR_CONTROL | LLAMA_TOKEN_ATTR_USER_DEFINED))
+            n_tok = 1;
+    }
+    const char *pats[1] = {pattern};
+    struct llama_sampler *chain =
+        pattern ? sampling_chain_new_lazy(&r->sampling, e->vocab, seed, e->cmax, grammar, true, pats, 1, tok, n_tok)
+                : NULL;
+    free(pattern);
+    if (!chain) { /* the lazy grammar is ours: without it the model still decides */
+        LOG_REQ(LOG_WARN, r->req_id, "engine", "tool_choice auto: the lazy call grammar was not taken");
+        chain = sampling_chain_new(&r->sampling, e->vocab, seed, e->cmax, NULL);
+    }
+    return chain;
 }
 
 static void emit_call_content(void *ud, const char *text, size_t len)

@@ -27,7 +27,7 @@ struct llama_sampler *sampling_chain_new(const struct sampling_params *p, const 
 
 struct llama_sampler *sampling_chain_new_lazy(const struct sampling_params *p, const struct llama_vocab *vocab,
                                               uint32_t seed, int n_ctx, const char *grammar, bool lazy,
-                                              const char **patterns, size_t n_patterns, const llama_token *tokens,
+                                              const char **patterns, size_t n_patterns, const int32_t *tokens,
                                               size_t n_tokens)
 {
     struct llama_sampler_chain_params cp = llama_sampler_chain_default_params();

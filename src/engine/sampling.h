@@ -7,6 +7,8 @@
 #ifndef BELLOWS_SAMPLING_H
 #define BELLOWS_SAMPLING_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct llama_sampler;
@@ -40,7 +42,7 @@ struct llama_sampler *sampling_chain_new(const struct sampling_params *p, const 
  * then fed the text from the match, or its first group, on) or one of tokens is sampled. */
 struct llama_sampler *sampling_chain_new_lazy(const struct sampling_params *p, const struct llama_vocab *vocab,
                                               uint32_t seed, int n_ctx, const char *grammar, bool lazy,
-                                              const char **patterns, size_t n_patterns, const llama_token *tokens,
+                                              const char **patterns, size_t n_patterns, const int32_t *tokens,
                                               size_t n_tokens);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grammar/gbnf_compose.h"
 #include "grammar/gbnf_int.h"
 
 /* ---- keywords -------------------------------------------------------------------------------- */
@@ -505,5 +506,19 @@ int json_schema_to_gbnf(const json_t *schema, char **out, struct bw_err *err)
         return c.code;
     }
     *out = text;
+    return BW_OK;
+}
+
+int json_schema_rules(const json_t *schema, const char *prefix, char **out, struct bw_err *err)
+{
+    char *g = NULL;
+    int rc = json_schema_to_gbnf(schema, &g, err);
+    if (rc != BW_OK)
+        return rc;
+    char *p = gbnf_prefix_rules(g, prefix);
+    free(g);
+    if (!p)
+        return bw_errf(err, BW_ENOMEM, "out of memory");
+    *out = p;
     return BW_OK;
 }

@@ -91,4 +91,10 @@
  * supported (at #/properties/a)") or BW_ENOMEM; *out is untouched on error. */
 int json_schema_to_gbnf(const json_t *schema, char **out, struct bw_err *err);
 
+/* The same grammar with every rule named PREFIX NAME (gbnf_compose.h), to be put into a
+ * larger grammar: its start rule is PREFIX "root" (the tool-call grammar holds each
+ * tool's arguments to its parameters schema this way, PREFIX "tool0-", "tool1-", ...).
+ * PREFIX is made of [a-zA-Z0-9-]. Same returns as json_schema_to_gbnf. */
+int json_schema_rules(const json_t *schema, const char *prefix, char **out, struct bw_err *err);
+
 #endif

@@ -148,15 +148,35 @@ void toolcall_finish(struct toolcall_parser *p, const struct toolcall_sink *sink
  * bare JSON answer with no marker (llama3, json). */
 size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t max, bool *bare_json);
 
+#define TOOLCALL_MAX_GRAMMAR (4u << 20) /* a call grammar longer than this is not made */
+
 /* A GBNF grammar (root "root") that makes the model write one call in cfg's format, to one
  * of the functions of tools_json (JSON array text), or to `only` when set (tool_choice
- * "function"): tool_choice "required" held by the sampler. The arguments are any JSON
- * object, exactly {} for a function whose parameters have no properties (the tools'
- * schemas are not applied yet). close, when set, is written first: the reasoning block the
- * prompt opened is closed before the call. Returns a malloc'd string, or NULL (out of
- * memory, no function, or a format whose calls it does not write yet: qwen3-coder, glm,
- * harmony, deepseek, gemma4 — the model then decides, as with "auto"). */
+ * "function"): tool_choice "required" held by the sampler. Each function's arguments are
+ * held to its `parameters` JSON schema (grammar/json_schema.h, the rules of tool I named
+ * "toolI-..."); a function without parameters gets exactly {}, one whose schema the
+ * converter refuses any JSON object (the api refuses such tools first). Blanks may go
+ * where the format's own text has them. close, when set, is written first: the reasoning
+ * block the prompt opened is closed before the call. Returns a malloc'd string, or NULL
+ * (out of memory, no function, a grammar over TOOLCALL_MAX_GRAMMAR, or a format whose
+ * calls it does not write yet: qwen3-coder, glm, harmony, deepseek, gemma4 — the model
+ * then decides, as with "auto"). */
 char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close);
+
+/* tool_choice "auto": the same calls, one to eight in a row (blanks between), for a lazy
+ * grammar that starts where toolcall_trigger() says. NULL as for toolcall_grammar. */
+char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_json);
+
+/* The trigger of toolcall_grammar_auto's grammar, for
+ * llama_sampler_init_grammar_lazy_patterns: a regex (ECMAScript) matched against the text
+ * generated so far; the grammar is fed the text from the match (or its first group) on, so
+ * the text it matches always fits the grammar's start. With a marker (hermes <tool_call>,
+ * mistral [TOOL_CALLS], kimi, command-r): the marker at the end of the text, *word set to
+ * it (static: a caller whose vocabulary has it as one token adds that token as a trigger
+ * token). Bare JSON (llama3, json): the whole text so far is blanks and the start of
+ * {"name": ", *word NULL. A malloc'd string, or NULL (no grammar for the format, out of
+ * memory). */
+char *toolcall_trigger(const struct toolcall_cfg *cfg, const char **word);
 
 /* Calls handed on so far. */
 int toolcall_count(const struct toolcall_parser *p);

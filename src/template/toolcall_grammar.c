@@ -1,9 +1,13 @@
 /* toolcall_grammar.c -- toolcall_grammar() (see toolcall.h): a GBNF grammar that makes the
  * model write one call in its template's format (tool_choice "required"). */
+#define _GNU_SOURCE
 #include "template/toolcall_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "grammar/json_schema.h"
 
 struct gbuf {
     char *s;
@@ -55,81 +59,188 @@ static const char json_rules[] =
     "number ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?\n"
     "ws     ::= [ \\t\\n]{0,4}\n";
 
-/* One alternative of `call`: the format's text around NAME and ARGS (a rule name). */
-static bool gput_call(struct gbuf *b, const struct toolcall_cfg *cfg, const char *name, const char *args)
+/* The text a call is written in, around its name and its arguments: each ' ' is where
+ * blanks may go (the `ws` rule), so that a model's own spacing fits, and the text a lazy
+ * grammar is fed when it triggers (the marker, then whatever the model wrote) does too. */
+struct frame {
+    const char *pre, *mid, *post;
+    const char *opener; /* the marker pre starts with (NULL: a bare JSON call) */
+};
+
+static bool call_frame(const struct toolcall_cfg *cfg, struct frame *f)
 {
-    const char *pre = NULL, *mid = NULL, *post = NULL;
     switch (cfg->format) {
     case TOOLCALL_HERMES:
-        pre = "<tool_call>\n{\"name\": \"", mid = "\", \"arguments\": ", post = "}\n</tool_call>";
-        break;
+        *f = (struct frame){"<tool_call> { \"name\" : \"", "\" , \"arguments\" : ", " } </tool_call>", "<tool_call>"};
+        return true;
     case TOOLCALL_LLAMA3:
-        pre = "{\"name\": \"", mid = "\", \"parameters\": ", post = "}";
-        break;
+        *f = (struct frame){"{ \"name\" : \"", "\" , \"parameters\" : ", " }", NULL};
+        return true;
     case TOOLCALL_JSON:
-        pre = "{\"name\": \"", mid = "\", \"arguments\": ", post = "}";
-        break;
+        *f = (struct frame){"{ \"name\" : \"", "\" , \"arguments\" : ", " }", NULL};
+        return true;
     case TOOLCALL_MISTRAL:
         if (cfg->name_args)
-            pre = "[TOOL_CALLS]", mid = "[ARGS]", post = "";
+            *f = (struct frame){"[TOOL_CALLS]", "[ARGS]", "", "[TOOL_CALLS]"};
         else
-            pre = "[TOOL_CALLS][{\"name\": \"", mid = "\", \"arguments\": ", post = "}]";
-        break;
+            *f = (struct frame){"[TOOL_CALLS] [ { \"name\" : \"", "\" , \"arguments\" : ", " } ]", "[TOOL_CALLS]"};
+        return true;
     case TOOLCALL_KIMI:
-        pre = KIMI_SECTION_BEGIN KIMI_CALL_BEGIN "functions.", mid = ":0" KIMI_ARGS,
-        post = KIMI_CALL_END KIMI_SECTION_END;
-        break;
+        *f = (struct frame){KIMI_SECTION_BEGIN KIMI_CALL_BEGIN "functions.", ":0" KIMI_ARGS,
+                            KIMI_CALL_END KIMI_SECTION_END, KIMI_SECTION_BEGIN};
+        return true;
     case TOOLCALL_COMMAND_R:
-        pre = "<|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"", mid = "\", \"parameters\": ",
-        post = "}]<|END_ACTION|>";
-        break;
+        *f = (struct frame){"<|START_ACTION|> [ { \"tool_call_id\" : \"0\" , \"tool_name\" : \"", "\" , \"parameters\" : ",
+                            " } ] <|END_ACTION|>", "<|START_ACTION|>"};
+        return true;
     default:
         return false;
     }
-    gput_lit(b, pre);
+}
+
+/* Frame text s: literals, with ` ws ` where s has a ' '. */
+static void gput_frame(struct gbuf *b, const char *s)
+{
+    bool first = true;
+    while (*s) {
+        if (*s == ' ') {
+            gput(b, first ? "ws" : " ws");
+            first = false;
+            s++;
+            continue;
+        }
+        size_t n = strcspn(s, " ");
+        char *lit = strndup(s, n);
+        if (!lit) {
+            b->oom = true;
+            return;
+        }
+        if (!first)
+            gput(b, " ");
+        gput_lit(b, lit);
+        free(lit);
+        first = false;
+        s += n;
+    }
+}
+
+/* One alternative of `call`: the format's text around NAME and ARGS (a rule name). */
+static void gput_call(struct gbuf *b, const struct frame *f, const char *name, const char *args)
+{
+    gput_frame(b, f->pre);
     gput(b, " ");
     gput_lit(b, name);
     gput(b, " ");
-    gput_lit(b, mid);
+    gput_frame(b, f->mid);
     gput(b, " ");
     gput(b, args);
-    if (*post) {
+    if (*f->post) {
         gput(b, " ");
-        gput_lit(b, post);
+        gput_frame(b, f->post);
     }
-    return true;
 }
 
-char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close)
+/* The grammar of one call (rule `call`) and the rules it uses, after HEAD (the root rule). */
+static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *head)
 {
+    struct frame f;
+    if (!call_frame(cfg, &f))
+        return NULL;
     json_t *tools = tools_json ? json_loads(tools_json, 0, NULL) : NULL;
-    struct gbuf b = {0};
+    struct gbuf b = {0}, schemas = {0};
     size_t n = 0;
-    gput(&b, "root ::= ");
-    if (close && *close) {
-        gput_lit(&b, close);
-        gput(&b, " \"\\n\\n\" ");
-    }
-    gput(&b, "call\ncall ::= ");
+    gput(&b, head);
+    gput(&b, "call ::= ");
     for (size_t i = 0; i < json_array_size(tools); i++) {
         const json_t *fn = json_object_get(json_array_get(tools, i), "function");
         const char *name = json_string_value(json_object_get(fn, "name"));
         if (!name || !*name || (only && strcmp(name, only)) || strpbrk(name, "\"\\\n\r\t<>[]"))
             continue;
-        const json_t *props = json_object_get(json_object_get(fn, "parameters"), "properties");
+        const json_t *params = json_object_get(fn, "parameters");
+        /* The arguments: the parameters schema's rules under "toolI-"; no schema, {}; a
+         * schema the converter refuses (the api refuses those tools first), any object. */
+        char prefix[32], args[48], *rules = NULL;
+        snprintf(prefix, sizeof prefix, "tool%zu-", i);
+        if (!json_is_object(params)) {
+            snprintf(args, sizeof args, "\"{}\"");
+        } else if (json_schema_rules(params, prefix, &rules, NULL) == BW_OK) {
+            snprintf(args, sizeof args, "%sroot", prefix);
+            gput(&schemas, rules);
+            free(rules);
+        } else {
+            snprintf(args, sizeof args, "object");
+        }
         if (n++)
             gput(&b, " | ");
         gput(&b, "( ");
-        if (!gput_call(&b, cfg, name, json_object_size(props) ? "object" : "\"{}\"")) {
-            n = 0;
-            break;
-        }
+        gput_call(&b, &f, name, args);
         gput(&b, " )");
     }
     gput(&b, "\n");
     gput(&b, json_rules);
+    if (schemas.s)
+        gput(&b, schemas.s);
+    free(schemas.s);
     json_decref(tools);
-    if (!n || b.oom) {
+    if (!n || b.oom || schemas.oom || b.n > TOOLCALL_MAX_GRAMMAR) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close)
+{
+    struct gbuf head = {0};
+    gput(&head, "root ::= ");
+    if (close && *close) {
+        gput_lit(&head, close);
+        gput(&head, " \"\\n\\n\" ");
+    }
+    gput(&head, "call\n");
+    char *g = head.oom ? NULL : call_grammar(cfg, tools_json, only, head.s);
+    free(head.s);
+    return g;
+}
+
+char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_json)
+{
+    return call_grammar(cfg, tools_json, NULL, "root ::= call ( ws call ){0,7}\n");
+}
+
+/* s with the characters ECMAScript regexes give a meaning escaped. */
+static void gput_regex_lit(struct gbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        char c[3] = {*s, 0, 0};
+        if (strchr("\\^$.|?*+()[]{}/", *s))
+            c[0] = '\\', c[1] = *s;
+        gput(b, c);
+    }
+}
+
+char *toolcall_trigger(const struct toolcall_cfg *cfg, const char **word)
+{
+    struct frame f;
+    *word = NULL;
+    if (!call_frame(cfg, &f))
+        return NULL;
+    struct gbuf b = {0};
+    if (!f.opener) {
+        /* A bare JSON call: the whole answer so far is blanks and the start of
+         * {"name": " (no further: the grammar is fed the text from the "{" on, which must
+         * fit it, and a tool name cannot be guessed). */
+        gput(&b, "^[ \\t\\n]{0,4}(\\{[ \\t\\n]{0,4}(?:\"(?:n(?:a(?:m(?:e(?:\"[ \\t\\n]{0,4}"
+                 "(?::[ \\t\\n]{0,4}\"?)?)?)?)?)?)?)?)$");
+    } else {
+        /* The marker, as the last thing written: the grammar is fed the marker only (a
+         * token that goes on past it leaves the grammar waiting, never fed a text that
+         * does not fit). */
+        gput_regex_lit(&b, f.opener);
+        gput(&b, "$");
+        *word = f.opener;
+    }
+    if (b.oom) {
         free(b.s);
         return NULL;
     }

@@ -24,6 +24,8 @@
 #include <jansson.h>
 #include <llama.h>
 
+#include "grammar/gbnf_compose.h"
+#include "grammar/gbnf_int.h"
 #include "grammar/json_schema.h"
 
 #ifndef BELLOWS_LLAMA_DIR
@@ -326,6 +328,56 @@ static void limits(void **state)
     json_decref(s);
 }
 
+/* ---- composing grammars (gbnf_compose.h) ------------------------------------------------------ */
+
+/* A schema's rules under a prefix: every name renamed (literals, classes and counts left
+ * as they are), and the result still means the same once given a root. */
+static void rules_under_a_prefix(void **state)
+{
+    (void)state;
+    json_t *s = json_loads("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":5}},"
+                           "\"required\":[\"city\"]}", 0, NULL);
+    char *g = NULL;
+    assert_int_equal(json_schema_rules(s, "tool3-", &g, NULL), BW_OK);
+    json_decref(s);
+    assert_non_null(strstr(g, "tool3-root ::= "));
+    assert_null(strstr(g, "\nroot ::= "));
+    assert_null(strstr(g, " space"));
+    assert_non_null(strstr(g, "\"\\\"city\\\"\"")); /* the literal is untouched */
+    struct gbuf b = {0};
+    gbuf_add(&b, "root ::= \"x\" tool3-root\n");
+    gbuf_add(&b, g);
+    assert_true(accepts(gbuf_str(&b), "x{\"city\": \"Paris\"}"));
+    assert_false(accepts(gbuf_str(&b), "x{\"city\": \"Parisss\"}"));
+    assert_false(accepts(gbuf_str(&b), "x{}"));
+    gbuf_fini(&b);
+    free(g);
+    assert_null(gbnf_prefix_rules("root ::= \"a\"\n", "bad prefix"));
+}
+
+/* Thinking first: any text without the marker, the marker, then the grammar. */
+static void grammar_after_a_reasoning_block(void **state)
+{
+    (void)state;
+    char *inner = convert("{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}},\"required\":[\"n\"]}", NULL);
+    assert_non_null(inner);
+    char *g = gbnf_after_marker(inner, "</think>", 200);
+    assert_non_null(g);
+    assert_true(accepts(g, "</think>{\"n\": 1}"));
+    assert_true(accepts(g, "Let me see: a < b, </b> is </thin ... ok.\n</think>\n\n{\"n\": 42}"));
+    assert_false(accepts(g, "a </think> b </think>{\"n\": 1}")); /* the marker closes it */
+    assert_false(accepts(g, "thinking {\"n\": 1}"));              /* never closed */
+    assert_false(accepts(g, "</think>{\"n\": \"x\"}"));
+    free(g);
+    g = gbnf_after_marker(inner, "</think>", 3);
+    assert_true(accepts(g, "abc</think>{\"n\": 1}"));
+    assert_false(accepts(g, "abcd</think>{\"n\": 1}")); /* bounded */
+    free(g);
+    assert_null(gbnf_after_marker(inner, "", 10));
+    assert_null(gbnf_after_marker(inner, "<a<", 10)); /* its first character comes back */
+    free(inner);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +390,8 @@ int main(void)
         cmocka_unit_test(patterns_without_grammar_form),
         cmocka_unit_test(recursion_without_end),
         cmocka_unit_test(limits),
+        cmocka_unit_test(rules_under_a_prefix),
+        cmocka_unit_test(grammar_after_a_reasoning_block),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -640,20 +640,41 @@ static void grammar_for_one_call(void **state)
     struct toolcall_cfg h = cfg_of(T_HERMES);
     char *g = toolcall_grammar(&h, TOOLS, "get_time", NULL);
     assert_non_null(g);
-    assert_non_null(strstr(g, "root ::= call\ncall ::= ( \"<tool_call>\\n{\\\"name\\\": \\\"\" \"get_time\" "
-                              "\"\\\", \\\"arguments\\\": \" \"{}\" \"}\\n</tool_call>\" )\n"));
+    assert_non_null(strstr(g, "root ::= call\ncall ::= ( \"<tool_call>\" ws \"{\" ws \"\\\"name\\\"\" ws \":\" ws "
+                              "\"\\\"\" \"get_time\" \"\\\"\" ws \",\" ws \"\\\"arguments\\\"\" ws \":\" ws tool1-root ws "
+                              "\"}\" ws \"</tool_call>\" )\n"));
+    assert_non_null(strstr(g, "\ntool1-root ::= "));
     assert_non_null(strstr(g, "object ::= "));
     free(g);
     g = toolcall_grammar(&h, TOOLS, NULL, "</think>");
     assert_non_null(g);
     assert_non_null(strstr(g, "root ::= \"</think>\" \"\\n\\n\" call\n"));
-    assert_non_null(strstr(g, "\"get_weather\" \"\\\", \\\"arguments\\\": \" object"));
+    /* get_weather's arguments are held to its schema, under its own rule names */
+    assert_non_null(strstr(g, "\"get_weather\" \"\\\"\" ws \",\" ws \"\\\"arguments\\\"\" ws \":\" ws tool"));
     assert_non_null(strstr(g, " | ( "));
     free(g);
     struct toolcall_cfg m = cfg_of(T_MISTRAL);
     assert_true(m.name_args);
     g = toolcall_grammar(&m, TOOLS, "get_weather", NULL);
-    assert_non_null(strstr(g, "( \"[TOOL_CALLS]\" \"get_weather\" \"[ARGS]\" object )"));
+    assert_non_null(strstr(g, "( \"[TOOL_CALLS]\" \"get_weather\" \"[ARGS]\" tool"));
+    free(g);
+    /* "auto": the same calls, lazily, from the marker at the end of the text */
+    g = toolcall_grammar_auto(&h, TOOLS);
+    assert_non_null(strstr(g, "root ::= call ( ws call ){0,7}\n"));
+    free(g);
+    const char *word;
+    g = toolcall_trigger(&h, &word);
+    assert_string_equal(g, "<tool_call>$");
+    assert_string_equal(word, "<tool_call>");
+    free(g);
+    g = toolcall_trigger(&m, &word);
+    assert_string_equal(g, "\\[TOOL_CALLS\\]$");
+    free(g);
+    struct toolcall_cfg l3 = cfg_of(T_LLAMA3);
+    g = toolcall_trigger(&l3, &word);
+    assert_non_null(g);
+    assert_null(word);
+    assert_int_equal(g[0], '^');
     free(g);
     assert_null(toolcall_grammar(&h, TOOLS, "get_stock", NULL)); /* not a tool */
     assert_null(toolcall_grammar(&h, NULL, NULL, NULL));
