@@ -1,4 +1,4 @@
-/* api_int.h -- what api.c, gen.c, api_ollama.c, api_openai.c and metrics.c share.
+/* api_int.h -- what the files of src/api/ share (request.h adds the request model).
  * Private to src/api/. */
 #ifndef BELLOWS_API_INT_H
 #define BELLOWS_API_INT_H
@@ -248,9 +248,17 @@ int gen_embed_normalize(float *v, int n, int dimensions);
 int gen_embed_inputs(struct gen *g, const json_t *input, const struct gen_embed_opts *o, json_t *vectors,
                      int *prompt_tokens, struct bw_err *err);
 
-/* Resolves the model a request names into g->model (and g->model_name). Returns 0, or
- * the HTTP status to answer with and its message in msg. */
-int gen_open_model(struct gen *g, const char *name, char *msg, size_t len);
+/* Resolves the model a request names into g->model (and g->model_name). Returns BW_OK or
+ * the error (api__model_open's). */
+int gen_open_model(struct gen *g, const char *name, struct bw_err *err);
+
+/* The edge of every generation route: answers err before any byte went out, in g's format,
+ * with the status its code maps to (api_status_for), counts it, and frees g. */
+void gen_fail(struct gen *g, const struct bw_err *err);
+
+/* A new session for route, answering in fmt (NULL: the caller answers itself, as the
+ * embedding routes do). NULL when out of memory. */
+struct gen *gen_new(struct api *a, struct http_request *req, const char *route, const struct gen_format *fmt);
 
 /* Acquires the runner for g->model (load time counted). */
 int gen_acquire(struct gen *g, struct bw_err *err);

@@ -69,15 +69,11 @@ void gen_free(struct gen *g)
     free(g);
 }
 
-int gen_open_model(struct gen *g, const char *name, char *msg, size_t len)
+int gen_open_model(struct gen *g, const char *name, struct bw_err *err)
 {
-    struct bw_err err;
     snprintf(g->model_name, sizeof g->model_name, "%s", name ? name : "");
     /* The client's own string: a name too long for model_name is a 400 there, never cut. */
-    int rc = api__model_open(g->api, name, &g->model, &err);
-    if (rc)
-        snprintf(msg, len, "%s", err.msg);
-    return rc ? api_status_for(rc) : 0;
+    return api__model_open(g->api, name, &g->model, err);
 }
 
 int gen_acquire(struct gen *g, struct bw_err *err)
@@ -278,6 +274,11 @@ static void fail(struct gen *g, int status, const char *msg)
     gen_free(g);
 }
 
+void gen_fail(struct gen *g, const struct bw_err *err)
+{
+    fail(g, api_status_for(err->code), err->msg);
+}
+
 void gen_run(struct gen *g, struct proto_request *pr)
 {
     struct bw_err err;
@@ -452,4 +453,17 @@ int gen_embed_inputs(struct gen *g, const json_t *input, const struct gen_embed_
         *prompt_tokens += g->st.prompt_eval_count;
     }
     return BW_OK;
+}
+
+struct gen *gen_new(struct api *a, struct http_request *req, const char *route, const struct gen_format *fmt)
+{
+    struct gen *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->api = a;
+    g->req = req;
+    g->route = route;
+    g->fmt = fmt;
+    g->t_start = clock_mono_ns();
+    return g;
 }

@@ -84,3 +84,20 @@ test('response_format json_object gives a JSON answer', async () => {
     (e) => e.status === 400,
   );
 });
+
+// The model's SYSTEM layer applies on /v1 as on the native API (Ollama's /v1 converts to its
+// native requests): a longer prompt than the same model without it, unless the request
+// brings its own system message.
+test('the SYSTEM layer applies to /v1/chat/completions and /v1/completions', async () => {
+  const created = await fetch(srv.url + '/api/create', {
+    method: 'POST', body: JSON.stringify({ model: 'demo-sys', from: 'demo', system: 'You answer every question in exactly one short sentence.', stream: false }),
+  });
+  assert.equal(created.status, 200);
+  const chat = async (model, messages) => (await client.chat.completions.create({ model, messages, max_tokens: 1, temperature: 0 })).usage.prompt_tokens;
+  const user = [{ role: 'user', content: 'Say hi' }];
+  assert.ok(await chat('demo-sys', user) > await chat('demo', user));
+  const own = [{ role: 'system', content: 'Be brief.' }, ...user];
+  assert.equal(await chat('demo-sys', own), await chat('demo', own));
+  const complete = async (model) => (await client.completions.create({ model, prompt: 'Say hi', max_tokens: 1, temperature: 0 })).usage.prompt_tokens;
+  assert.ok(await complete('demo-sys') > await complete('demo'));
+});
