@@ -103,6 +103,43 @@ static int add_message(struct gen_prepared *p, size_t *n, const json_t *o, size_
     return BW_OK;
 }
 
+/* A tool result must answer a call made before it, as OpenAI's API insists: a `tool`
+ * message needs an earlier assistant message with tool_calls, and its tool_call_id, when
+ * it has one and the calls carried ids, must be one of them. (Ollama's clients send calls
+ * without ids and results by tool_name: those pass.) */
+static int check_tool_results(const json_t *messages, struct bw_err *err)
+{
+    bool any_call = false, calls_have_ids = false;
+    for (size_t i = 0; i < json_array_size(messages); i++) {
+        const json_t *m = json_array_get(messages, i);
+        const char *role = str_field(m, "role");
+        const json_t *calls = json_object_get(m, "tool_calls");
+        if (role && !strcmp(role, "assistant") && json_array_size(calls)) {
+            any_call = true;
+            for (size_t k = 0; k < json_array_size(calls); k++)
+                calls_have_ids |= json_is_string(json_object_get(json_array_get(calls, k), "id"));
+            continue;
+        }
+        if (!role || strcmp(role, "tool"))
+            continue;
+        if (!any_call)
+            return bw_errf(err, BW_EINVAL, "messages[%zu]: a message with role 'tool' must answer an earlier "
+                                           "assistant message with 'tool_calls'", i);
+        const char *id = str_field(m, "tool_call_id");
+        if (!id || !*id || !calls_have_ids)
+            continue;
+        bool found = false;
+        for (size_t j = 0; j < i && !found; j++) {
+            const json_t *cs = json_object_get(json_array_get(messages, j), "tool_calls");
+            for (size_t k = 0; k < json_array_size(cs) && !found; k++)
+                found = !strcmp(str_field(json_array_get(cs, k), "id") ?: "", id);
+        }
+        if (!found)
+            return bw_errf(err, BW_EINVAL, "messages[%zu].tool_call_id '%.64s' matches no earlier tool call", i, id);
+    }
+    return BW_OK;
+}
+
 /* The model's SYSTEM layer first when the request has no system message, then its MESSAGE
  * layer, then the request's messages; each travels to the runner whole, as JSON text. */
 static int build_messages(const struct gen_input *in, const struct api_model *m, struct gen_prepared *p,
@@ -138,6 +175,8 @@ static int build_messages(const struct gen_input *in, const struct api_model *m,
         rc = add_message(p, &n, o, i, imgs, err);
     }
     json_decref(seed_raw);
+    if (rc == BW_OK)
+        rc = check_tool_results(in->messages, err);
     for (size_t i = 0; rc == BW_OK && i < n_req; i++) {
         /* the request's images were counted by its parser (in->n_images): any is a 400 below */
         rc = add_message(p, &n, json_array_get(in->messages, i), i, 0, err);

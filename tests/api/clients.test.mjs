@@ -25,7 +25,9 @@ const LLAMA = process.env.BELLOWS_LLAMA_DIR ?? new URL('../../build/_deps/llama.
 const WEATHER = {
   type: 'object',
   properties: {
-    city: { type: 'string' }, // (maxLength: random tokens may end in a cut UTF-8 sequence, which the server's repair lengthens)
+    // bounded, so a random model's call always finishes within the token budget; ASCII, since
+    // a cut UTF-8 sequence is repaired by the server into U+FFFD and a maxLength could then fail
+    city: { type: 'string', pattern: '^[A-Za-z ]{1,24}$' },
     days: { type: 'integer', minimum: 1, maximum: 7 },
     unit: { enum: ['C', 'F'] },
   },

@@ -384,3 +384,31 @@ test('a call forced by a JSON schema comes back as message.tool_calls and OpenAI
   assert.equal(name, 'get_weather');
   assert.deepEqual(JSON.parse(args), { city: 'Paris' });
 });
+
+test('a tool result that answers no call is a 400 naming the message, on both APIs', async () => {
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } }];
+  // no assistant tool_calls before the tool message
+  let r = await post(srv.url, '/api/chat', {
+    model: 'demo', tools, stream: false,
+    messages: [{ role: 'user', content: 'hi' }, { role: 'tool', content: '21', tool_name: 'get_weather' }],
+  });
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error, /messages\[1\]: a message with role 'tool' must answer an earlier assistant message/);
+  // a tool_call_id that matches none of the calls' ids
+  await assert.rejects(openai.chat.completions.create({
+    model: 'demo', tools,
+    messages: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: '', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'call_9', content: '21' },
+    ],
+  }), (e) => e.status === 400 && /messages\[2\]\.tool_call_id 'call_9' matches no earlier tool call/.test(e.message));
+  // the Ollama shape (calls without ids, results by tool_name) passes
+  r = await post(srv.url, '/api/chat', {
+    model: 'demo', tools, _debug_render_only: true,
+    messages: [{ role: 'user', content: 'hi' },
+      { role: 'assistant', content: '', tool_calls: [{ function: { name: 'get_weather', arguments: {} } }] },
+      { role: 'tool', content: '21', tool_name: 'get_weather' }],
+  });
+  assert.equal(r.status, 200, await r.text());
+});
