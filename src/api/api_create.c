@@ -13,7 +13,6 @@
 #include "template/caps.h"
 #include "util/log.h"
 
-static const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 /* ---- /api/blobs: an upload streams to a temp file while it is hashed ----------------------
  *

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 /* ---- embeddings ------------------------------------------------------------------------------ */
 

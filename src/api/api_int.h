@@ -12,6 +12,9 @@
 #include "store/gguf_info.h"
 #include "util/clock.h"
 
+/* A string member of a JSON object, or NULL (missing or not a string). */
+static inline const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
 /* ---- metrics (metrics.c) ------------------------------------------------------------- */
 
 #define METRICS_BUCKETS 12

@@ -12,7 +12,6 @@
 #include "template/caps.h"
 #include "util/log.h"
 
-static const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 /* ---- model management -------------------------------------------------------------------------- */
 

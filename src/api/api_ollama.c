@@ -135,9 +135,7 @@ static void load_only(struct gen *g, bool chat)
     if (g->keep_alive == 0)
         sched_expire(g->api->cfg.sched, g->model.sched.name); /* BW_ENOTFOUND: not loaded, fine */
     if (rc) {
-        api__reply_error(g->req, api_status_for(rc), "%s", err.msg);
-        metrics_request(&g->api->metrics, g->route, api_status_for(rc));
-        gen_free(g);
+        gen_fail(g, &err);
         return;
     }
     bool unload = g->keep_alive == 0;
@@ -163,20 +161,19 @@ static void render_reply(struct gen *g, struct proto_request *pr)
     if (rc == BW_OK)
         rc = gen_collect(g, pr, &err);
     if (rc) {
-        api__reply_error(g->req, api_status_for(rc), "%s", err.msg);
-        metrics_request(&g->api->metrics, g->route, api_status_for(rc));
-    } else {
-        json_t *d = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "rendered_prompt", g->rendered ? g->rendered : "",
-                              "prompt_tokens", g->st.prompt_tokens, "context_length", g->st.context_length,
-                              "context_max", g->st.context_max, "truncated_messages", g->st.truncated_messages,
-                              "truncated_tokens", g->st.truncated_tokens);
-        json_object_set_new(d, "prompt_eval_count", json_integer(g->st.prompt_eval_count));
-        json_t *o = base_object(g);
-        json_object_set_new(o, "debug_info", d);
-        json_object_set_new(o, "request_id", json_string(g->req->request_id));
-        api__reply_json(g->req, 200, o);
-        metrics_request(&g->api->metrics, g->route, 200);
+        gen_fail(g, &err);
+        return;
     }
+    json_t *d = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "rendered_prompt", g->rendered ? g->rendered : "",
+                          "prompt_tokens", g->st.prompt_tokens, "context_length", g->st.context_length,
+                          "context_max", g->st.context_max, "truncated_messages", g->st.truncated_messages,
+                          "truncated_tokens", g->st.truncated_tokens);
+    json_object_set_new(d, "prompt_eval_count", json_integer(g->st.prompt_eval_count));
+    json_t *o = base_object(g);
+    json_object_set_new(o, "debug_info", d);
+    json_object_set_new(o, "request_id", json_string(g->req->request_id));
+    api__reply_json(g->req, 200, o);
+    metrics_request(&g->api->metrics, g->route, 200);
     gen_free(g);
 }
 

@@ -192,21 +192,20 @@ static void completions_batch(struct gen *g, const struct gen_input *in, struct 
         completion_tokens += g->st.eval_count;
     }
     if (rc) {
-        api__reply_openai_error(g->req, api_status_for(rc), "%s", err.msg);
-        metrics_request(&g->api->metrics, g->route, api_status_for(rc));
         json_decref(choices);
-    } else {
-        json_t *u = json_object();
-        api__context_fields(u, &g->st, g->req->request_id); /* its prompt_tokens is L: the sum wins */
-        json_object_set_new(u, "prompt_tokens", json_integer(prompt_tokens));
-        json_object_set_new(u, "completion_tokens", json_integer(completion_tokens));
-        json_object_set_new(u, "total_tokens", json_integer(prompt_tokens + completion_tokens));
-        api__reply_json(g->req, 200,
-                        json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o}", "id", s->id, "object", "text_completion",
-                                  "created", (json_int_t)s->created, "model", g->model_name, "system_fingerprint",
-                                  "fp_bellows", "choices", choices, "usage", u));
-        metrics_request(&g->api->metrics, g->route, 200);
+        gen_fail(g, &err);
+        return;
     }
+    json_t *u = json_object();
+    api__context_fields(u, &g->st, g->req->request_id); /* its prompt_tokens is L: the sum wins */
+    json_object_set_new(u, "prompt_tokens", json_integer(prompt_tokens));
+    json_object_set_new(u, "completion_tokens", json_integer(completion_tokens));
+    json_object_set_new(u, "total_tokens", json_integer(prompt_tokens + completion_tokens));
+    api__reply_json(g->req, 200,
+                    json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o}", "id", s->id, "object", "text_completion",
+                              "created", (json_int_t)s->created, "model", g->model_name, "system_fingerprint",
+                              "fp_bellows", "choices", choices, "usage", u));
+    metrics_request(&g->api->metrics, g->route, 200);
     gen_free(g);
 }
 

@@ -67,7 +67,7 @@ struct pull_job {
 
 struct api_pulls {
     struct store *st;
-    uint64_t part_min;               /* BELLOWS_PULL_PART_MIN (tests), 0: the default */
+    uint64_t part_min;               /* BELLOWS_PULL_PART_MIN: a test knob, not in serve --help; 0: the default */
     pthread_mutex_t mu;
     pthread_cond_t idle;             /* running went to 0 */
     struct pull_job *jobs;           /* the attachable ones */

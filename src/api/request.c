@@ -12,7 +12,6 @@
 #include "template/caps.h"
 #include "template/chat_template.h"
 
-static const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 int request_status_err(int status, const char *msg, struct bw_err *err)
 {
@@ -72,6 +71,17 @@ int request_schema(struct gen_input *in, const json_t *schema, const char *what,
         return bw_errf(err, serr.code == BW_ENOMEM ? BW_ENOMEM : BW_EINVAL, "%s: %s", what, serr.msg);
     in->grammar = in->grammar_owned;
     return BW_OK;
+}
+
+json_t *request_add_message(struct gen_input *in, const json_t *msg, size_t i, struct bw_err *err)
+{
+    int n_images = 0;
+    json_t *o = chat_message_normalize(msg, i, &n_images, err);
+    if (!o)
+        return NULL;
+    json_array_append_new(in->messages, o);
+    in->n_images += n_images;
+    return o;
 }
 
 /* ---- messages ---------------------------------------------------------------------------- */
@@ -165,9 +175,7 @@ static int build_messages(const struct gen_input *in, const struct api_model *m,
         int imgs = 0;
         json_t *o = chat_message_normalize(json_array_get(seed_raw, i), i, &imgs, err);
         if (!o) {
-            if (err->code != BW_ENOMEM)
-                err->code = BW_EINVAL;
-            rc = err->code;
+            rc = err->code; /* BW_EINVAL or BW_ENOMEM */
             break;
         }
         json_array_append_new(p->seed, o);

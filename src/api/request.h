@@ -102,6 +102,10 @@ void gen_prepared_fini(struct gen_prepared *p);
 int request_tools(struct gen_input *in, const json_t *tools, struct bw_err *err);
 /* A JSON schema's grammar into in->grammar_owned; `what` names the field in the message. */
 int request_schema(struct gen_input *in, const json_t *schema, const char *what, struct bw_err *err);
+/* One message of the request: normalized (chat_message_normalize), appended to in->messages,
+ * its images counted in in->n_images. Returns the new object (borrowed from in->messages), or
+ * NULL with BW_EINVAL (a bad field, named) or BW_ENOMEM in err. */
+json_t *request_add_message(struct gen_input *in, const json_t *msg, size_t i, struct bw_err *err);
 /* A status and message from the api's helpers (400, 500) as a bw_err. */
 int request_status_err(int status, const char *msg, struct bw_err *err);
 

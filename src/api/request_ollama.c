@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "template/chat_template.h"
 
-static const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 /* format: "json" is JSON mode (a grammar); a JSON schema becomes the grammar of its
  * instances (grammar/json_schema.h); "" and null are none. */
@@ -75,14 +73,9 @@ static int parse_chat(struct gen_input *in, struct bw_err *err)
         return rc;
     if (!(in->messages = json_array()))
         return bw_errf(err, BW_ENOMEM, "out of memory");
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        int n_images = 0;
-        json_t *o = chat_message_normalize(json_array_get(arr, i), i, &n_images, err);
-        if (!o)
-            return err->code == BW_ENOMEM ? BW_ENOMEM : (err->code = BW_EINVAL);
-        json_array_append_new(in->messages, o);
-        in->n_images += n_images;
-    }
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        if (!request_add_message(in, json_array_get(arr, i), i, err))
+            return err->code;
     return BW_OK;
 }
 

@@ -9,9 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "template/chat_template.h"
 
-static const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
 /* OpenAI's sampling fields onto Ollama options (the runner's language). Temperature and
  * top_p default to 1.0 on /v1, as Ollama does; Ollama-style `options` may also come through
@@ -108,16 +106,13 @@ static int parse_chat(struct gen_input *in, struct bw_err *err)
         return bw_errf(err, BW_ENOMEM, "out of memory");
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const json_t *m = json_array_get(arr, i);
-        int n_images = 0;
         if ((rc = check_parts(m, i, err)))
             return rc;
-        json_t *o = chat_message_normalize(m, i, &n_images, err);
+        json_t *o = request_add_message(in, m, i, err);
         if (!o)
-            return err->code == BW_ENOMEM ? BW_ENOMEM : (err->code = BW_EINVAL);
-        json_array_append_new(in->messages, o);
+            return err->code;
         if (!strcmp(str_field(o, "role") ?: "", "developer"))
             json_object_set_new(o, "role", json_string("system"));
-        in->n_images += n_images;
     }
     return BW_OK;
 }

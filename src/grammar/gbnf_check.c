@@ -55,6 +55,22 @@ static bool grow(void **p, int *cap, int n, size_t size)
     return true;
 }
 
+/* Doubles *buf, which starts as the caller's stack array of *cap elements and moves to the
+ * heap on its first growth (*heap then true: the caller frees it). False when out of memory
+ * (*buf unchanged). */
+static bool grow_local(void **buf, int *cap, bool *heap, size_t size)
+{
+    void *bigger = *heap ? realloc(*buf, 2 * (size_t)*cap * size) : malloc(2 * (size_t)*cap * size);
+    if (!bigger)
+        return false;
+    if (!*heap)
+        memcpy(bigger, *buf, (size_t)*cap * size);
+    *buf = bigger;
+    *heap = true;
+    *cap *= 2;
+    return true;
+}
+
 static const char *skip_ws(const char *s)
 {
     while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
@@ -149,19 +165,10 @@ static const char *parse_seq(struct checker *k, const char *s, int rule, struct 
             s = NULL;
             break;
         }
-        if (n == cap) {
-            struct citem *bigger = heap ? realloc(items, 2 * (size_t)cap * sizeof *items)
-                                        : malloc(2 * (size_t)cap * sizeof *items);
-            if (!bigger) {
-                k->oom = true;
-                s = NULL;
-                break;
-            }
-            if (!heap)
-                memcpy(bigger, local, sizeof local);
-            items = bigger;
-            heap = true;
-            cap *= 2;
+        if (n == cap && !grow_local((void **)&items, &cap, &heap, sizeof *items)) {
+            k->oom = true;
+            s = NULL;
+            break;
         }
         items[n++] = it;
     }
@@ -192,19 +199,10 @@ static const char *parse_group(struct checker *k, const char *s, int rule, int *
         s = parse_seq(k, s, rule, &seq);
         if (!s)
             break;
-        if (n == cap) {
-            struct cseq *bigger = heap ? realloc(seqs, 2 * (size_t)cap * sizeof *seqs)
-                                       : malloc(2 * (size_t)cap * sizeof *seqs);
-            if (!bigger) {
-                k->oom = true;
-                s = NULL;
-                break;
-            }
-            if (!heap)
-                memcpy(bigger, local, sizeof local);
-            seqs = bigger;
-            heap = true;
-            cap *= 2;
+        if (n == cap && !grow_local((void **)&seqs, &cap, &heap, sizeof *seqs)) {
+            k->oom = true;
+            s = NULL;
+            break;
         }
         seqs[n++] = seq;
         if (*s != '|')

@@ -11,7 +11,8 @@
  * Durations: keep_alive values past LIMITS_KEEP_ALIVE_FOREVER_NS mean forever, as negative
  * ones do (limits_keep_alive), so no expiry time can overflow.
  *
- * Pure: no I/O (the environment comes in as a lookup function), no state; thread-safe. */
+ * Pure: no I/O (the environment comes in as a lookup function; limits_print_env_help writes
+ * only to the FILE it is given), no state; thread-safe. */
 #ifndef BELLOWS_LIMITS_H
 #define BELLOWS_LIMITS_H
 

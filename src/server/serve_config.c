@@ -198,6 +198,8 @@ void serve_config_print_env_help(FILE *f)
                "  BELLOWS_NUM_THREADS       CPU threads per runner (default: all cores)\n"
                "  BELLOWS_POOL_SHRINK_AFTER idle time before a KV pool shrinks (default 60s)\n"
                "  BELLOWS_MEMORY_LIMIT      memory models may use (default: what the system has free)\n"
-               "  BELLOWS_DEBUG             1 for a log line per decision\n");
+               "  BELLOWS_DEBUG             1 for a log line per decision\n"
+               "  BELLOWS_DEMO_MODEL        GGUF added as `demo` on a store's first start\n"
+               "                            (default: models/demo.gguf beside the binary's folder)\n");
     limits_print_env_help(f);
 }

@@ -1,7 +1,8 @@
 /* reasoning.c -- see reasoning.h for the contract. Reading order: the formats, detection,
- * byte helpers, the state machine (run), the streaming wrappers. */
+ * Harmony headers, the state machine (run), the streaming wrappers. */
 #define _GNU_SOURCE
 #include "template/reasoning.h"
+#include "template/bytes_int.h"
 
 #include <assert.h>
 #include <string.h>
@@ -35,13 +36,11 @@ static const char *const harmony_markers[] = {H_CHANNEL, H_MESSAGE, H_START, "<|
 #define HEADER_MAX 200     /* a Harmony header longer than this is not one */
 #define FEED_CHUNK 1024
 
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 /* s ends with m, once trailing whitespace is ignored. */
 static bool ends_with_trimmed(const char *s, const char *m)
 {
     size_t n = strlen(s), k = strlen(m);
-    while (n > 0 && is_ws(s[n - 1]))
+    while (n > 0 && bytes_is_ws(s[n - 1]))
         n--;
     return n >= k && !memcmp(s + n - k, m, k);
 }
@@ -102,46 +101,12 @@ bool reasoning_marker_token(const struct reasoning_cfg *cfg, const char *text, s
     return false;
 }
 
-/* ---- byte helpers ------------------------------------------------------------------- */
-
-enum match { MATCH_NONE, MATCH_PARTIAL, MATCH_FULL };
-
-/* Does b[0..n) start with marker m (FULL), or is it a proper prefix of m (PARTIAL)? */
-static enum match starts_with(const char *b, size_t n, const char *m)
-{
-    size_t k = strlen(m);
-    if (n >= k)
-        return memcmp(b, m, k) ? MATCH_NONE : MATCH_FULL;
-    return memcmp(b, m, n) ? MATCH_NONE : MATCH_PARTIAL;
-}
-
-/* The longest suffix of b[0..n) that is a proper prefix of m (0 when none). */
-static size_t partial_tail(const char *b, size_t n, const char *m)
-{
-    size_t k = strlen(m);
-    for (size_t l = k - 1 < n ? k - 1 : n; l > 0; l--)
-        if (!memcmp(b + n - l, m, l))
-            return l;
-    return 0;
-}
-
-/* Bytes of an incomplete UTF-8 sequence at the end of b[0..n) (0 when it ends cleanly). */
-static size_t utf8_tail(const char *b, size_t n)
-{
-    for (size_t i = 1; i <= 3 && i <= n; i++) {
-        unsigned char c = (unsigned char)b[n - i];
-        if ((c & 0xC0) == 0x80)
-            continue;
-        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        return i < need ? i : 0;
-    }
-    return 0;
-}
+/* ---- Harmony headers --------------------------------------------------------------- */
 
 /* Is b[0..n) the start of a Harmony header? */
 static bool header_plausible(const char *b, size_t n)
 {
-    return starts_with(b, n, H_CHANNEL) != MATCH_NONE || starts_with(b, n, H_START) != MATCH_NONE;
+    return bytes_starts_with(b, n, H_CHANNEL) != MATCH_NONE || bytes_starts_with(b, n, H_START) != MATCH_NONE;
 }
 
 /* Does the complete header b[0..n) (without <|message|>) name the analysis channel? */
@@ -223,9 +188,9 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
         switch ((enum state)s->state) {
         case ST_START: {
             size_t q = p;
-            while (q < n && is_ws(b[q]))
+            while (q < n && bytes_is_ws(b[q]))
                 q++;
-            enum match m = starts_with(b + q, n - q, open);
+            enum match m = bytes_starts_with(b + q, n - q, open);
             if (m == MATCH_FULL) {
                 p = q + strlen(open);
                 s->state = ST_THINK_LEAD;
@@ -237,9 +202,9 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
             continue;
         }
         case ST_INSIDE_START: {
-            while (p < n && is_ws(b[p]))
+            while (p < n && bytes_is_ws(b[p]))
                 p++;
-            enum match m = starts_with(b + p, n - p, open);
+            enum match m = bytes_starts_with(b + p, n - p, open);
             if (m == MATCH_FULL) {
                 p += strlen(open);
                 s->state = ST_THINK_LEAD;
@@ -252,7 +217,7 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
         }
         case ST_THINK_LEAD:
         case ST_ANSWER_LEAD:
-            while (p < n && is_ws(b[p]))
+            while (p < n && bytes_is_ws(b[p]))
                 p++;
             if (p == n)
                 return 0;
@@ -267,14 +232,14 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
                 s->state = ST_ANSWER_LEAD;
                 continue;
             }
-            size_t k = final ? 0 : partial_tail(b + p, n - p, close);
+            size_t k = final ? 0 : bytes_partial_tail(b + p, n - p, close);
             if (!k && !final)
-                k = utf8_tail(b + p, n - p);
+                k = bytes_utf8_tail(b + p, n - p);
             put(s, true, b + p, n - p - k);
             return k;
         }
         case ST_ANSWER: {
-            size_t k = final ? 0 : utf8_tail(b + p, n - p);
+            size_t k = final ? 0 : bytes_utf8_tail(b + p, n - p);
             put(s, false, b + p, n - p - k);
             return k;
         }
@@ -311,7 +276,7 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
                 const char *c = memmem(b + p, n - p, harmony_ends[i], l);
                 if (c && (!first || c < first))
                     first = c, first_len = l;
-                size_t t = partial_tail(b + p, n - p, harmony_ends[i]);
+                size_t t = bytes_partial_tail(b + p, n - p, harmony_ends[i]);
                 if (t > k)
                     k = t;
             }
@@ -327,7 +292,7 @@ static size_t run(struct reasoning_split *s, const char *b, size_t n, bool final
             if (final)
                 k = 0;
             else if (!k)
-                k = utf8_tail(b + p, n - p);
+                k = bytes_utf8_tail(b + p, n - p);
             put(s, s->msg_thinking, b + p, n - p - k);
             if (final && s->msg_call) /* <|call|> ends the generation: it is never rendered */
                 put(s, false, REASONING_CALL_CLOSE, strlen(REASONING_CALL_CLOSE));

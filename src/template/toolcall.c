@@ -1,5 +1,5 @@
 /* toolcall.c -- see toolcall.h for the contract. The formats' table, detection and the
- * streaming driver. Reading order: the formats, detection, byte helpers, where a call ends,
+ * streaming driver. Reading order: the formats, detection, where a call ends,
  * handing calls on, the streaming state machine. What a call's text means is read by
  * toolcall_formats.c; the grammar for one call is toolcall_grammar.c's. */
 #define _GNU_SOURCE
@@ -121,31 +121,6 @@ size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t
     return n;
 }
 
-/* ---- byte helpers ------------------------------------------------------------------------ */
-
-/* The longest suffix of b[0..n) that is a proper prefix of m (0 when none). */
-static size_t partial_tail(const char *b, size_t n, const char *m)
-{
-    size_t k = strlen(m);
-    for (size_t l = k - 1 < n ? k - 1 : n; l > 0; l--)
-        if (!memcmp(b + n - l, m, l))
-            return l;
-    return 0;
-}
-
-/* Bytes of an incomplete UTF-8 sequence at the end of b[0..n) (0 when it ends cleanly). */
-static size_t utf8_tail(const char *b, size_t n)
-{
-    for (size_t i = 1; i <= 3 && i <= n; i++) {
-        unsigned char c = (unsigned char)b[n - i];
-        if ((c & 0xC0) == 0x80)
-            continue;
-        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        return i < need ? i : 0;
-    }
-    return 0;
-}
-
 /* ---- where a call ends ------------------------------------------------------------------- */
 
 enum end { END_MORE, END_DONE, END_NOT };
@@ -196,7 +171,7 @@ static enum end mistral_locate(struct toolcall_parser *p, size_t open_len)
 {
     const char *b = p->buf;
     size_t n = p->n_buf, q = open_len;
-    while (q < n && toolcall__is_ws(b[q]))
+    while (q < n && bytes_is_ws(b[q]))
         q++;
     if (q == n)
         return END_MORE;
@@ -213,7 +188,7 @@ static enum end mistral_locate(struct toolcall_parser *p, size_t open_len)
         return END_MORE;
     if (q == name || b[q] != '[')
         return END_NOT;
-    enum match m = toolcall__starts_with(b + q, n - q, "[CALL_ID]");
+    enum match m = bytes_starts_with(b + q, n - q, "[CALL_ID]");
     if (m == MATCH_PARTIAL)
         return END_MORE;
     if (m == MATCH_FULL) {
@@ -226,13 +201,13 @@ static enum end mistral_locate(struct toolcall_parser *p, size_t open_len)
         if (q == n)
             return END_MORE;
     }
-    m = toolcall__starts_with(b + q, n - q, "[ARGS]");
+    m = bytes_starts_with(b + q, n - q, "[ARGS]");
     if (m == MATCH_NONE)
         return END_NOT;
     if (m == MATCH_PARTIAL)
         return END_MORE;
     q += strlen("[ARGS]");
-    while (q < n && toolcall__is_ws(b[q]))
+    while (q < n && bytes_is_ws(b[q]))
         q++;
     if (q == n)
         return END_MORE;
@@ -358,7 +333,7 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
                 continue;
             }
             size_t q = 0;
-            while (q < n && toolcall__is_ws(b[q]))
+            while (q < n && bytes_is_ws(b[q]))
                 q++;
             if (q == n && !final && q <= START_WS_MAX)
                 return;
@@ -389,11 +364,11 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
             }
             size_t hold = 0;
             for (size_t i = 0; i < nm; i++) {
-                size_t t = partial_tail(b, n, d->markers[i].open);
+                size_t t = bytes_partial_tail(b, n, d->markers[i].open);
                 hold = t > hold ? t : hold;
             }
             if (!hold)
-                hold = utf8_tail(b, n);
+                hold = bytes_utf8_tail(b, n);
             emit_content(p, n - hold, sink);
             return;
         }
@@ -423,10 +398,10 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
             bool more = true;
             while (more) {
                 more = false;
-                while (q < n && (toolcall__is_ws(b[q]) || (d->separators && strchr(d->separators, b[q]))))
+                while (q < n && (bytes_is_ws(b[q]) || (d->separators && strchr(d->separators, b[q]))))
                     q++;
                 for (size_t i = 0; i < 2 && d->strays[i]; i++)
-                    if (toolcall__starts_with(b + q, n - q, d->strays[i]) == MATCH_FULL) {
+                    if (bytes_starts_with(b + q, n - q, d->strays[i]) == MATCH_FULL) {
                         q += strlen(d->strays[i]);
                         more = true;
                     }
@@ -442,7 +417,7 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
             }
             bool partial = false;
             for (size_t i = 0; i < nm; i++) {
-                enum match m = toolcall__starts_with(b, n, d->markers[i].open);
+                enum match m = bytes_starts_with(b, n, d->markers[i].open);
                 if (m == MATCH_FULL) {
                     start_call(p, (int)i, 0);
                     break;
@@ -452,7 +427,7 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
             if (p->state == ST_CALL)
                 continue;
             for (size_t i = 0; i < 2 && d->strays[i]; i++)
-                partial |= toolcall__starts_with(b, n, d->strays[i]) == MATCH_PARTIAL;
+                partial |= bytes_starts_with(b, n, d->strays[i]) == MATCH_PARTIAL;
             if (partial && !final)
                 return;
             p->state = ST_CONTENT;

@@ -296,13 +296,13 @@ struct gscan {
 
 static void g_ws(struct gscan *g)
 {
-    while (g->i < g->n && toolcall__is_ws(g->s[g->i]))
+    while (g->i < g->n && bytes_is_ws(g->s[g->i]))
         g->i++;
 }
 
 static bool g_lit(struct gscan *g, const char *m)
 {
-    if (toolcall__starts_with(g->s + g->i, g->n - g->i, m) != MATCH_FULL)
+    if (bytes_starts_with(g->s + g->i, g->n - g->i, m) != MATCH_FULL)
         return false;
     g->i += strlen(m);
     return true;
@@ -395,7 +395,7 @@ static json_t *g_value(struct gscan *g)
         v = g_dict(g);
     } else if (c == '[') {
         v = g_array(g);
-    } else if (toolcall__starts_with(g->s + g->i, g->n - g->i, GEMMA_STR) == MATCH_FULL) {
+    } else if (bytes_starts_with(g->s + g->i, g->n - g->i, GEMMA_STR) == MATCH_FULL) {
         v = g_string(g, &str) ? json_stringn(str.s, str.n) : NULL;
     } else if (g_lit(g, "true")) {
         v = json_true();

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "template/bytes_int.h"
 #include "template/reasoning.h"
 #include "template/toolcall.h"
 
@@ -63,17 +64,13 @@ static inline const struct format_def *toolcall__def_of(const struct toolcall_pa
 
 /* ---- bytes and spans (toolcall_text.c) ------------------------------------------------ */
 
-enum match { MATCH_NONE, MATCH_PARTIAL, MATCH_FULL };
-
 /* A span of text, trimmed of whitespace at both ends. */
 struct span {
     const char *s;
     size_t n;
 };
 
-bool toolcall__is_ws(char c);        /* space, tab, \n, \r */
 bool toolcall__name_char(char c);    /* a letter, digit, _, - or . */
-enum match toolcall__starts_with(const char *b, size_t n, const char *m);
 struct span toolcall__trim(const char *s, size_t n);
 const char *toolcall__find(struct span sp, const char *m);  /* the first m in sp, or NULL */
 struct span toolcall__after(struct span sp, const char *m); /* sp after its first m, or {NULL, 0} */
