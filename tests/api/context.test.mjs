@@ -198,6 +198,16 @@ test('generate and generate_chat: the handler behaviours of spec/context.md', as
   assert.ok(d.truncated_tokens > 0);
   assert.equal(d.prompt_eval_count, 4096 - Math.min(d.prompt_tokens, 1024));
   assert.match(d.rendered_prompt, /TAIL$/);
+  // ... and the head is num_keep tokens: the default 4 keep "HEAD" but not the words after
+  // the first few, num_keep 30 keeps all of them
+  const head = 'HEAD alpha beta gamma delta epsilon zeta eta theta iota kappa ';
+  const d4 = await renderGenerate('ctx4k', head + words(5000) + ' TAIL', {}, { raw: true });
+  assert.match(d4.rendered_prompt, /^HEAD/);
+  assert.doesNotMatch(d4.rendered_prompt, /iota kappa/);
+  const d30 = await renderGenerate('ctx4k', head + words(5000) + ' TAIL', { num_keep: 30 }, { raw: true });
+  assert.match(d30.rendered_prompt, /^HEAD alpha beta gamma delta epsilon zeta eta theta iota kappa /);
+  assert.match(d30.rendered_prompt, /TAIL$/);
+  assert.equal(d30.prompt_eval_count, d4.prompt_eval_count, 'the same budget, whatever the head');
   // a chat that cannot fit even after the cut is a 400 with the counts
   const huge = await post(srv.url, '/api/chat', { model: 'ctx4k', messages: [{ role: 'user', content: words(6000) }] });
   assert.equal(huge.status, 400);
