@@ -94,7 +94,8 @@ void toolcall_detect(const char *t, struct toolcall_cfg *out)
     else if (has(t, "<|python_tag|>") || (has(t, "<|start_header_id|>") && has(t, "\"parameters\"")))
         f = TOOLCALL_LLAMA3;
     *out = (struct toolcall_cfg){.format = f, .name = toolcall__formats[f].name,
-                                 .name_args = f == TOOLCALL_MISTRAL && has(t, "[ARGS]")};
+                                 .name_args = (f == TOOLCALL_MISTRAL && has(t, "[ARGS]")) ||
+                                              (f == TOOLCALL_DEEPSEEK && has(t, DS_SEP) && !has(t, "```json"))};
 }
 
 bool toolcall_marker_token(const struct toolcall_cfg *cfg, const char *text, size_t len)

@@ -83,8 +83,10 @@ struct toolcall_cfg {
     enum toolcall_format format;
     const char *name; /* "none", "hermes", "qwen3-coder", "glm", "llama3", "mistral", "harmony",
                          "deepseek", "gemma4", "kimi", "command-r", "json" (static strings) */
-    bool name_args;   /* mistral: the template writes NAME[ARGS]{…} (Small 3.2, Devstral,
-                         Ministral), not Nemo's JSON array; how toolcall_grammar writes a call */
+    bool name_args;   /* the template writes the name, then the JSON arguments: mistral's
+                         NAME[ARGS]{…} (Small 3.2, Devstral, Ministral), not Nemo's JSON array;
+                         deepseek's NAME<｜tool▁sep｜>{…} (V3.1), not R1's fenced JSON; how
+                         toolcall_grammar writes a call */
 };
 
 /* Decides the format from the chat template that rendered the prompt (Jinja source).
@@ -159,8 +161,14 @@ size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t
  * where the format's own text has them. close, when set, is written first: the reasoning
  * block the prompt opened is closed before the call. Returns a malloc'd string, or NULL
  * (out of memory, no function, a grammar over TOOLCALL_MAX_GRAMMAR, or a format whose
- * calls it does not write yet: qwen3-coder, glm, harmony, deepseek, gemma4 — the model
- * then decides, as with "auto"). */
+ * calls it does not write yet: glm, gemma4 — the model then decides, as with "auto").
+ * qwen3-coder's arguments are <parameter=K> texts, not JSON: the schema's properties in
+ * order (the required ones always), each value any non-empty text of at most 4096
+ * characters without "</", not held to the property's type. harmony writes the message
+ * gpt-oss writes after <|start|>assistant, <|channel|>commentary to=functions.NAME
+ * <|constrain|>json<|message|>{…}, and leaves <|call|> (its end of generation) to the
+ * sampler; deepseek writes R1/V3's fenced JSON call (V3.1's NAME<｜tool▁sep｜>{…} when
+ * cfg->name_args) in a <｜tool▁calls▁begin｜> block. */
 char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close);
 
 /* tool_choice "auto": the same calls, one to eight in a row (blanks between), for a lazy
@@ -170,10 +178,11 @@ char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_js
 /* The trigger of toolcall_grammar_auto's grammar, for
  * llama_sampler_init_grammar_lazy_patterns: a regex (ECMAScript) matched against the text
  * generated so far; the grammar is fed the text from the match (or its first group) on, so
- * the text it matches always fits the grammar's start. With a marker (hermes <tool_call>,
- * mistral [TOOL_CALLS], kimi, command-r): the marker at the end of the text, *word set to
- * it (static: a caller whose vocabulary has it as one token adds that token as a trigger
- * token). Bare JSON (llama3, json): the whole text so far is blanks and the start of
+ * the text it matches always fits the grammar's start. With a marker (hermes and
+ * qwen3-coder <tool_call>, mistral [TOOL_CALLS], kimi, command-r, deepseek; harmony's
+ * <|channel|>commentary to=): the marker at the end of the text, *word set to it (static:
+ * a caller whose vocabulary has it as one token adds that token as a trigger token). Bare
+ * JSON (llama3, json): the whole text so far is blanks and the start of
  * {"name": ", *word NULL. A malloc'd string, or NULL (no grammar for the format, out of
  * memory). */
 char *toolcall_trigger(const struct toolcall_cfg *cfg, const char **word);

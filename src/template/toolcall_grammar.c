@@ -93,6 +93,24 @@ static bool call_frame(const struct toolcall_cfg *cfg, struct frame *f)
         *f = (struct frame){"<|START_ACTION|> [ { \"tool_call_id\" : \"0\" , \"tool_name\" : \"", "\" , \"parameters\" : ",
                             " } ] <|END_ACTION|>", "<|START_ACTION|>"};
         return true;
+    case TOOLCALL_HARMONY:
+        /* What gpt-oss writes after <|start|>assistant (reasoning.c reads the header and
+         * passes the message on as REASONING_CALL_OPEN …); <|call|> is its end-of-generation
+         * token, left to the sampler. */
+        *f = (struct frame){"<|channel|>commentary to=functions.", " <|constrain|>json<|message|>", "",
+                            "<|channel|>commentary to="};
+        return true;
+    case TOOLCALL_QWEN3_CODER:
+        /* The arguments are <parameter=K>\nTEXT\n</parameter>\n, one per parameter (xml_args). */
+        *f = (struct frame){"<tool_call>\n<function=", ">\n", "</function>\n</tool_call>", "<tool_call>"};
+        return true;
+    case TOOLCALL_DEEPSEEK:
+        if (cfg->name_args) /* V3.1 */
+            *f = (struct frame){DS_CALLS_BEGIN DS_CALL_BEGIN, DS_SEP, DS_CALL_END DS_CALLS_END, DS_CALLS_BEGIN};
+        else
+            *f = (struct frame){DS_CALLS_BEGIN DS_CALL_BEGIN "function" DS_SEP, "\n```json\n",
+                                "\n```" DS_CALL_END DS_CALLS_END, DS_CALLS_BEGIN};
+        return true;
     default:
         return false;
     }
@@ -140,6 +158,54 @@ static void gput_call(struct gbuf *b, const struct frame *f, const char *name, c
     }
 }
 
+/* Qwen3-Coder's values are text, not JSON: a non-empty run of at most 4096 characters
+ * with no "</" in it (so never </parameter>), on its own lines. */
+static const char xml_rules[] = "xml-char ::= [^<] | \"<\" [^/<]\n"
+                                "xml-value ::= xml-char{1,4096}\n"
+                                "xml-key ::= [a-zA-Z0-9_.-]{1,64}\n";
+
+static void gput_xml_param(struct gbuf *b, const char *key)
+{
+    gput(b, "\"<parameter=\" ");
+    if (key)
+        gput_lit(b, key);
+    else
+        gput(b, "xml-key");
+    gput(b, " \">\\n\" xml-value \"\\n</parameter>\\n\"");
+}
+
+/* The rule RULE for a Qwen3-Coder call's parameters: the schema's properties in their
+ * order, the required ones always, the others optional; no properties but a schema, up to
+ * 16 of any name; no schema, none. The values are not held to the properties' types. */
+static void gput_xml_args(struct gbuf *b, const char *rule, const json_t *params)
+{
+    const json_t *props = json_object_get(params, "properties");
+    const json_t *req = json_object_get(params, "required");
+    gput(b, rule);
+    gput(b, " ::= \"\"");
+    if (json_is_object(props)) {
+        const char *key;
+        const json_t *v;
+        json_object_foreach((json_t *)props, key, v) {
+            bool needed = false;
+            for (size_t i = 0; i < json_array_size(req); i++) {
+                const char *r = json_string_value(json_array_get(req, i));
+                needed |= r && !strcmp(r, key);
+            }
+            if (!*key || strpbrk(key, "\"\\\n\r\t<>"))
+                continue;
+            gput(b, " ( ");
+            gput_xml_param(b, key);
+            gput(b, needed ? " )" : " )?");
+        }
+    } else if (json_is_object(params) && json_object_size(params)) {
+        gput(b, " ( ");
+        gput_xml_param(b, NULL);
+        gput(b, " ){0,16}");
+    }
+    gput(b, "\n");
+}
+
 /* The grammar of one call (rule `call`) and the rules it uses, after HEAD (the root rule). */
 static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *head)
 {
@@ -154,14 +220,17 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
     for (size_t i = 0; i < json_array_size(tools); i++) {
         const json_t *fn = json_object_get(json_array_get(tools, i), "function");
         const char *name = json_string_value(json_object_get(fn, "name"));
-        if (!name || !*name || (only && strcmp(name, only)) || strpbrk(name, "\"\\\n\r\t<>[]"))
+        if (!name || !*name || (only && strcmp(name, only)) || strpbrk(name, "\"\\\n\r\t <>[]"))
             continue;
         const json_t *params = json_object_get(fn, "parameters");
         /* The arguments: the parameters schema's rules under "toolI-"; no schema, {}; a
          * schema the converter refuses (the api refuses those tools first), any object. */
         char prefix[32], args[48], *rules = NULL;
         snprintf(prefix, sizeof prefix, "tool%zu-", i);
-        if (!json_is_object(params)) {
+        if (cfg->format == TOOLCALL_QWEN3_CODER) {
+            snprintf(args, sizeof args, "%sxml", prefix);
+            gput_xml_args(&schemas, args, params);
+        } else if (!json_is_object(params)) {
             snprintf(args, sizeof args, "\"{}\"");
         } else if (json_schema_rules(params, prefix, &rules, NULL) == BW_OK) {
             snprintf(args, sizeof args, "%sroot", prefix);
@@ -178,6 +247,8 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
     }
     gput(&b, "\n");
     gput(&b, json_rules);
+    if (cfg->format == TOOLCALL_QWEN3_CODER)
+        gput(&b, xml_rules);
     if (schemas.s)
         gput(&b, schemas.s);
     free(schemas.s);

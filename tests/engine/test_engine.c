@@ -807,6 +807,56 @@ static void grammar_forced_tool_calls_are_parsed(void **state)
     const char *id = strstr(res->calls, "\"id\":\"");
     assert_non_null(id);
     assert_int_equal(strcspn(id + 6, "\""), 9);
+
+    /* The formats whose calls are not JSON in a tag, with their real templates (llama.cpp's
+     * models/templates, beside the test models; skipped when that tree is elsewhere): the
+     * engine's call grammar writes the call, the format's parser reads it back. gpt-oss's
+     * goes through reasoning.c's Harmony headers, DeepSeek R1's closes the <think> the
+     * prompt opened first, V3.1's writes NAME<｜tool▁sep｜>{…}, Qwen3-Coder's <parameter=…> texts. */
+#define DESCRIBED(req) \
+    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"The weather.\"," \
+    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"description\":\"A city.\"," \
+    "\"enum\":[\"Paris\",\"Oslo\"]}}" req "}}}," \
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"description\":\"The time.\"," \
+    "\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]"
+    /* A Qwen3-Coder value is free text up to 4096 characters, which the demo model only
+     * ends at that bound: there the city is optional (the grammar leaves it out). */
+    static const char described[] = DESCRIBED(",\"required\":[\"city\"]"), optional[] = DESCRIBED("");
+#undef DESCRIBED
+    static const char *const real[] = {"openai-gpt-oss-120b.jinja", "Qwen3-Coder.jinja",
+                                       "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "deepseek-ai-DeepSeek-V3.1.jinja"};
+    for (size_t k = 0; k < sizeof real / sizeof real[0]; k++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/../_deps/llama.cpp/models/templates/%s", BELLOWS_TEST_MODELS, real[k]);
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            print_message("skipped: %s not found\n", path);
+            continue;
+        }
+        static char tmpl[65536];
+        size_t n = fread(tmpl, 1, sizeof tmpl - 1, f);
+        fclose(f);
+        assert_true(n < sizeof tmpl - 1);
+        tmpl[n] = '\0';
+        for (int t = 0; t < 2; t++) { /* get_time: exactly its call; get_weather: a city */
+            uint64_t id9 = 9 + 2 * (uint64_t)k + (uint64_t)t;
+            collector_reset(&c);
+            r = greedy_chat(id9, m, 1, 300);
+            r.chat_template = tmpl;
+            r.tools_json = k == 1 ? optional : described;
+            r.tool_choice = "function";
+            r.tool_name = t ? "get_weather" : "get_time";
+            submit_ok(e, &r);
+            run_until_idle(e);
+            res = slot_for(&c, id9);
+            assert_true(res->done && !res->failed);
+            assert_null(res->text);
+            assert_int_equal(res->n_calls, 1);
+            assert_string_equal(res->calls, !t       ? "{\"name\":\"get_time\",\"arguments\":{}}\n"
+                                            : k == 1 ? "{\"name\":\"get_weather\",\"arguments\":{}}\n"
+                                                     : "{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}\n");
+        }
+    }
     assert_no_live(e);
     engine_free(e);
     collector_reset(&c);

@@ -678,8 +678,8 @@ static void grammar_for_one_call(void **state)
     free(g);
     assert_null(toolcall_grammar(&h, TOOLS, "get_stock", NULL)); /* not a tool */
     assert_null(toolcall_grammar(&h, NULL, NULL, NULL));
-    struct toolcall_cfg x = cfg_of(T_QWEN3_CODER);
-    assert_null(toolcall_grammar(&x, TOOLS, NULL, NULL));
+    struct toolcall_cfg x = cfg_of(T_QWEN3_CODER), gl = cfg_of(T_GLM);
+    assert_null(toolcall_grammar(&gl, TOOLS, NULL, NULL));
     const char *open[4];
     bool bare;
     assert_int_equal(toolcall_openers(&x, open, 4, &bare), 2);
@@ -688,6 +688,82 @@ static void grammar_for_one_call(void **state)
     struct toolcall_cfg l = cfg_of(T_LLAMA3);
     assert_int_equal(toolcall_openers(&l, open, 4, &bare), 2);
     assert_true(bare);
+}
+
+/* The call grammars of the formats whose calls are not JSON in a tag: the grammar's shape,
+ * and a call written in that shape (blanks left out where `ws` stands, a value where a
+ * rule stands), parsed back by the format's own parser. */
+static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
+{
+    (void)state;
+    const char *word;
+    /* gpt-oss: the message after <|start|>assistant; reasoning.c hands the call on. */
+    struct toolcall_cfg hm = cfg_of(T_HARMONY);
+    char *g = toolcall_grammar(&hm, TOOLS, "get_weather", NULL);
+    assert_non_null(g);
+    assert_non_null(strstr(g, "call ::= ( \"<|channel|>commentary\" ws \"to=functions.\" \"get_weather\" ws "
+                              "\"<|constrain|>json<|message|>\" tool0-root )\n"));
+    free(g);
+    harmony_expect("<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\": \"Paris\"}",
+                   "", "", "get_weather {\"city\":\"Paris\"}|");
+    harmony_expect("<|channel|>commentaryto=functions.get_time<|constrain|>json<|message|>{}", "", "", "get_time {}|");
+    g = toolcall_trigger(&hm, &word);
+    assert_string_equal(g, "<\\|channel\\|>commentary to=$");
+    free(g);
+
+    /* Qwen3-Coder: each property a <parameter=K> text, in the schema's order. */
+    struct toolcall_cfg q = cfg_of(T_QWEN3_CODER);
+    g = toolcall_grammar(&q, TOOLS, NULL, NULL);
+    assert_non_null(g);
+    assert_non_null(strstr(g, "( \"<tool_call>\\n<function=\" \"get_weather\" \">\\n\" tool0-xml "
+                              "\"</function>\\n</tool_call>\" ) | ( \"<tool_call>\\n<function=\" \"get_time\" \">\\n\" "
+                              "tool1-xml \"</function>\\n</tool_call>\" )\n"));
+    assert_non_null(strstr(g, "\ntool0-xml ::= \"\" ( \"<parameter=\" \"city\" \">\\n\" xml-value "
+                              "\"\\n</parameter>\\n\" )? ( \"<parameter=\" \"days\" "));
+    assert_non_null(strstr(g, "\ntool1-xml ::= \"\"\n"));
+    assert_non_null(strstr(g, "\nxml-char ::= [^<] | \"<\" [^/<]\n"));
+    free(g);
+    /* a required parameter is always written */
+    static const char req[] = "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
+                              "\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"]}}}]";
+    g = toolcall_grammar(&q, req, NULL, NULL);
+    assert_non_null(strstr(g, "\ntool0-xml ::= \"\" ( \"<parameter=\" \"a\" \">\\n\" xml-value \"\\n</parameter>\\n\" )\n"));
+    free(g);
+    expect(&q, "<tool_call>\n<function=get_weather>\n<parameter=city>\nNew York\n</parameter>\n<parameter=days>\n3\n"
+               "</parameter>\n</function>\n</tool_call>",
+           "", "get_weather {\"city\":\"New York\",\"days\":3}|");
+    expect(&q, "<tool_call>\n<function=get_time>\n</function>\n</tool_call>", "", "get_time {}|");
+    g = toolcall_trigger(&q, &word);
+    assert_string_equal(g, "<tool_call>$");
+    free(g);
+
+    /* DeepSeek R1/V3: the fenced JSON call in a calls block. */
+    struct toolcall_cfg d = cfg_of(T_DEEPSEEK);
+    g = toolcall_grammar(&d, TOOLS, "get_time", "</think>");
+    assert_non_null(g);
+    assert_non_null(strstr(g, "root ::= \"</think>\" \"\\n\\n\" call\ncall ::= ( \"" DS_CALLS_BEGIN DS_CALL_BEGIN
+                              "function" DS_SEP "\" \"get_time\" \"\\n```json\\n\" tool1-root \"\\n```" DS_CALL_END
+                              DS_CALLS_END "\" )\n"));
+    free(g);
+    expect(&d, DS_CALLS_BEGIN DS_CALL_BEGIN "function" DS_SEP "get_weather\n```json\n{\"city\": \"Paris\"}\n```" DS_CALL_END
+               DS_CALLS_END,
+           "", "get_weather {\"city\":\"Paris\"}|");
+    expect(&d, DS_CALLS_BEGIN DS_CALL_BEGIN "function" DS_SEP "get_time\n```json\n{}\n```" DS_CALL_END DS_CALLS_END
+               DS_CALLS_BEGIN DS_CALL_BEGIN "function" DS_SEP "get_time\n```json\n{}\n```" DS_CALL_END DS_CALLS_END,
+           "", "get_time {}|get_time {}|");
+    g = toolcall_trigger(&d, &word);
+    assert_string_equal(word, DS_CALLS_BEGIN);
+    free(g);
+    /* V3.1: NAME<｜tool▁sep｜>{…}, no type, no fence */
+    struct toolcall_cfg v = cfg_of("{{'" DS_CALLS_BEGIN DS_CALL_BEGIN "' + tool['function']['name'] + '" DS_SEP "'}}");
+    assert_true(v.name_args);
+    assert_false(d.name_args);
+    g = toolcall_grammar(&v, TOOLS, "get_weather", NULL);
+    assert_non_null(strstr(g, "call ::= ( \"" DS_CALLS_BEGIN DS_CALL_BEGIN "\" \"get_weather\" \"" DS_SEP "\" tool0-root \""
+                              DS_CALL_END DS_CALLS_END "\" )\n"));
+    free(g);
+    expect(&v, DS_CALLS_BEGIN DS_CALL_BEGIN "get_weather" DS_SEP "{\"city\": \"Paris\"}" DS_CALL_END DS_CALLS_END, "",
+           "get_weather {\"city\":\"Paris\"}|");
 }
 
 /* Random soups of markers, marker halves, JSON pieces, text and multi-byte characters, in
@@ -790,6 +866,7 @@ int main(void)
         cmocka_unit_test(generic_json),
         cmocka_unit_test(long_call_in_one_piece),
         cmocka_unit_test(grammar_for_one_call),
+        cmocka_unit_test(grammar_for_gpt_oss_qwen3_coder_and_deepseek),
         cmocka_unit_test(random_soup_is_cut_independent_and_never_lost),
         cmocka_unit_test(none_passes_through),
     };
