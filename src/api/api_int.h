@@ -15,6 +15,15 @@
 /* A string member of a JSON object, or NULL (missing or not a string). */
 static inline const char *str_field(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
+/* A token id as clients send one: an integer from 0 that fits llama_token. Whether it is in
+ * the model's vocabulary is the runner's check. */
+static inline bool api__is_token_id(const json_t *t)
+{
+    return json_is_integer(t) && json_integer_value(t) >= 0 && json_integer_value(t) <= INT32_MAX;
+}
+/* A non-empty array of token ids (gen.c). */
+bool api__is_token_array(const json_t *a);
+
 /* ---- metrics (metrics.c) ------------------------------------------------------------- */
 
 #define METRICS_BUCKETS 12

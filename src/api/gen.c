@@ -344,13 +344,12 @@ static json_t *base64_floats(const float *v, int n)
 }
 
 /* An array of non-negative integers (token ids). */
-static bool is_token_array(const json_t *a)
+bool api__is_token_array(const json_t *a)
 {
     if (!json_is_array(a) || !json_array_size(a))
         return false;
     for (size_t i = 0; i < json_array_size(a); i++)
-        if (!json_is_integer(json_array_get(a, i)) || json_integer_value(json_array_get(a, i)) < 0 ||
-            json_integer_value(json_array_get(a, i)) > INT32_MAX)
+        if (!api__is_token_id(json_array_get(a, i)))
             return false;
     return true;
 }
@@ -366,11 +365,11 @@ int gen_embed_check_input(const json_t *input, bool tokens_ok, char *msg, size_t
                400;
     const json_t *first = json_array_get(input, 0);
     if (tokens_ok && json_is_integer(first)) /* one input as token ids */
-        return is_token_array(input) ? 0 : (snprintf(msg, len, "input: token ids must be integers from 0"), 400);
+        return api__is_token_array(input) ? 0 : (snprintf(msg, len, "input: token ids must be integers from 0"), 400);
     bool arrays = tokens_ok && json_is_array(first); /* several inputs as token ids */
     for (size_t i = 0; i < json_array_size(input); i++) {
         const json_t *x = json_array_get(input, i);
-        if (arrays ? !is_token_array(x) : !json_is_string(x))
+        if (arrays ? !api__is_token_array(x) : !json_is_string(x))
             return snprintf(msg, len, "input[%zu] must be %s", i,
                             arrays ? "a non-empty array of token ids (integers from 0), as input[0] is" : "a string"),
                    400;
@@ -406,7 +405,7 @@ int gen_embed_normalize(float *v, int n, int dimensions)
     return n;
 }
 
-/* Copies a JSON token array into a new int32 array (checked by is_token_array). */
+/* Copies a JSON token array into a new int32 array (checked by api__is_token_array). */
 static int32_t *token_ids(const json_t *a, int *n)
 {
     size_t len = json_array_size(a);
@@ -431,7 +430,7 @@ int gen_embed_inputs(struct gen *g, const json_t *input, const struct gen_embed_
         int32_t *ids = NULL;
         if (json_is_string(s)) {
             pr.req.prompt = json_string_value(s);
-        } else if (o->tokens && is_token_array(s)) {
+        } else if (o->tokens && api__is_token_array(s)) {
             if (!(ids = token_ids(s, &pr.req.n_input_tokens)))
                 return bw_errf(err, BW_ENOMEM, "out of memory");
             pr.req.input_tokens = ids;

@@ -20,6 +20,16 @@ int request_status_err(int status, const char *msg, struct bw_err *err)
     return bw_errf(err, status == 500 ? BW_ENOMEM : BW_EINVAL, "%s", msg);
 }
 
+int request_begin(const struct api *a, json_t *body, enum gen_input_kind kind, struct gen_input *in,
+                  struct bw_err *err)
+{
+    char msg[512];
+    memset(in, 0, sizeof *in);
+    in->kind = kind;
+    in->body = body;
+    return request_status_err(api__check_limits(a, body, msg, sizeof msg), msg, err);
+}
+
 void gen_input_fini(struct gen_input *in)
 {
     json_decref(in->body);

@@ -108,5 +108,9 @@ int request_schema(struct gen_input *in, const json_t *schema, const char *what,
 json_t *request_add_message(struct gen_input *in, const json_t *msg, size_t i, struct bw_err *err);
 /* A status and message from the api's helpers (400, 500) as a bw_err. */
 int request_status_err(int status, const char *msg, struct bw_err *err);
+/* What every parser does first: *in cleared and bound to body (owned from here) and kind,
+ * then the body's counts checked against the limits table before any work on them. */
+int request_begin(const struct api *a, json_t *body, enum gen_input_kind kind, struct gen_input *in,
+                  struct bw_err *err);
 
 #endif

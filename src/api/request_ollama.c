@@ -41,8 +41,7 @@ static int parse_generate(struct gen_input *in, struct bw_err *err)
     if (context && !json_is_null(context) && !json_is_array(context))
         return bw_errf(err, BW_EINVAL, "context must be an array of token ids");
     for (size_t i = 0; i < n_context; i++) {
-        const json_t *t = json_array_get(context, i);
-        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+        if (!api__is_token_id(json_array_get(context, i)))
             return bw_errf(err, BW_EINVAL, "context[%zu] must be a token id (an integer from 0)", i);
     }
     if (in->raw && (str_field(b, "template") || json_string_value(system) || n_context))
@@ -82,12 +81,7 @@ static int parse_chat(struct gen_input *in, struct bw_err *err)
 int request_ollama_parse(const struct api *a, json_t *body, enum gen_input_kind kind, struct gen_input *in,
                          struct bw_err *err)
 {
-    char msg[512];
-    memset(in, 0, sizeof *in);
-    in->kind = kind;
-    in->body = body;
-    /* counts first: before any work on them */
-    int rc = request_status_err(api__check_limits(a, body, msg, sizeof msg), msg, err);
+    int rc = request_begin(a, body, kind, in, err);
     if (rc)
         return rc;
     in->model = str_field(body, "model");

@@ -118,18 +118,6 @@ static int parse_chat(struct gen_input *in, struct bw_err *err)
 }
 
 /* An array of token ids: non-empty, integers from 0. */
-static bool token_ids_ok(const json_t *a)
-{
-    if (!json_is_array(a) || !json_array_size(a))
-        return false;
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        const json_t *t = json_array_get(a, i);
-        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
-            return false;
-    }
-    return true;
-}
-
 /* /v1/completions: `prompt` in OpenAI's four forms (a string, an array of strings, an array
  * of token ids, an array of such arrays) into in->prompts. A string is templated, as
  * Ollama's /v1/completions does; token ids go to the model as they are (raw). */
@@ -137,7 +125,7 @@ static int parse_generate(struct gen_input *in, struct bw_err *err)
 {
     const json_t *prompt = json_object_get(in->body, "prompt");
     if (json_is_string(prompt) || (json_is_array(prompt) && json_is_integer(json_array_get(prompt, 0)))) {
-        if (!json_is_string(prompt) && !token_ids_ok(prompt))
+        if (!json_is_string(prompt) && !api__is_token_array(prompt))
             return bw_errf(err, BW_EINVAL, "prompt: token ids must be integers from 0");
         if (!(in->prompts = json_pack("[O]", prompt)))
             return bw_errf(err, BW_ENOMEM, "out of memory");
@@ -147,7 +135,7 @@ static int parse_generate(struct gen_input *in, struct bw_err *err)
                                            "an array of such arrays");
         for (size_t i = 0; i < json_array_size(prompt); i++) {
             const json_t *p = json_array_get(prompt, i);
-            if (!json_is_string(p) && !token_ids_ok(p))
+            if (!json_is_string(p) && !api__is_token_array(p))
                 return bw_errf(err, BW_EINVAL, "prompt[%zu] must be a string or a non-empty array of token ids", i);
         }
         in->prompts = json_incref((json_t *)prompt);
@@ -163,12 +151,8 @@ static int parse_generate(struct gen_input *in, struct bw_err *err)
 int request_openai_parse(const struct api *a, json_t *body, enum gen_input_kind kind, struct gen_input *in,
                          struct bw_err *err)
 {
-    char msg[512];
-    memset(in, 0, sizeof *in);
-    in->kind = kind;
-    in->body = body;
+    int rc = request_begin(a, body, kind, in, err);
     in->keep_alive = SCHED_KEEP_ALIVE_DEFAULT;
-    int rc = request_status_err(api__check_limits(a, body, msg, sizeof msg), msg, err);
     if (rc)
         return rc;
     in->stream = json_is_true(json_object_get(body, "stream"));
