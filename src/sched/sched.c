@@ -20,6 +20,7 @@
 #include "proto/client.h"
 #include "sched/devices.h"
 #include "sched/estimate.h"
+#include "sched/plan.h"
 #include "util/log.h"
 
 struct evnode {
@@ -43,7 +44,8 @@ struct sched_runner {
     char *name, *path;
     bool use_mmap, flash_attn;
     int num_gpu;
-    uint64_t size_est;
+    uint64_t size_est;    /* bytes allocated at load (weights + initial pool + compute) */
+    uint64_t reserved;    /* bytes admission promised it (plan.h: growth budget + resize transient) */
     /* guarded by s->mu */
     enum runner_state state;
     int refs;
@@ -350,60 +352,6 @@ static int loads_of(const struct sched *s, const char *name)
     return 0;
 }
 
-/* Makes room for a model of `need` bytes: evicts idle runners (returned in *victims to be
- * destroyed outside the lock). Returns 1 when it fits, 0 when the caller must wait for a
- * busy model, BW_ENOMEM when it can never fit. Called with s->mu held. */
-static int make_room(struct sched *s, uint64_t need, struct sched_runner **victims, int *n_victims,
-                     uint64_t *available_out, struct bw_err *err)
-{
-    struct estimate_loaded loaded[64];
-    struct sched_runner *who[64];
-    size_t n = 0;
-    uint64_t used = 0;
-    int64_t now = clock_mono_ns();
-    for (struct sched_runner *r = s->runners; r && n < 64; r = r->next) {
-        loaded[n] = (struct estimate_loaded){.bytes = r->size_est,
-                                             .n_calls = r->refs + (r->state == RUNNER_LOADING),
-                                             .expires_in_ns = r->expires_at == INT64_MAX ? INT64_MAX
-                                                                                         : r->expires_at - now};
-        used += r->size_est;
-        who[n++] = r;
-    }
-    uint64_t available = s->cfg.memory_limit ? (s->cfg.memory_limit > used ? s->cfg.memory_limit - used : 0)
-                                             : mem_available() + gpu_free_bytes();
-    int idx[64];
-    int k = estimate_pick_evictions(loaded, n, need, available, s->cfg.max_loaded, idx);
-    if (k < 0) {
-        bool any_busy = false;
-        for (size_t i = 0; i < n; i++)
-            any_busy |= loaded[i].n_calls > 0;
-        if (any_busy)
-            return 0;
-        if (n == 0 && !s->cfg.memory_limit) {
-            /* Nothing to evict and MemAvailable says no: try anyway (the kernel may reclaim
-             * page cache, and mmap'd weights need not all be resident). */
-            LOG(LOG_WARN, "sched", "model needs ~%" PRIu64 " MiB, %" PRIu64 " MiB available; loading anyway",
-                need >> 20, available >> 20);
-            *n_victims = 0;
-            *available_out = need;
-            return 1;
-        }
-        return bw_errf(err, BW_ENOMEM, "model requires %.1f GiB of memory but only %.1f GiB is available",
-                       need / 1073741824.0, available / 1073741824.0);
-    }
-    uint64_t freed = 0;
-    for (int i = 0; i < k; i++) {
-        struct sched_runner *v = who[idx[i]];
-        LOG(LOG_INFO, "sched", "evicting idle model %s to make room", v->name);
-        freed += v->size_est;
-        unlink_runner(s, v);
-        s->counters.evictions++;
-        victims[(*n_victims)++] = v;
-    }
-    *available_out = available + (s->cfg.memory_limit ? freed : 0);
-    return 1;
-}
-
 /* With GPUs, the memory estimate decides how many layers go to each one (num_gpu caps the
  * total); the runner gets --gpu-layers and --tensor-split. A CPU-only build finds none. */
 static void place_on_gpus(const struct sched_model *m, const struct estimate_model *em, struct runner_spawn_opts *o,
@@ -426,6 +374,118 @@ static void place_on_gpus(const struct sched_model *m, const struct estimate_mod
     LOG(LOG_INFO, "sched", "%s: %d of %d layers on %zu GPU(s) (split %s)", m->name, total, m->n_layer + 1, n, split);
 }
 
+/* The loaded set as the plan sees it (s->mu held). */
+static size_t plan_snapshot(struct sched *s, const struct sched_model *m, struct plan_runner *pr,
+                            struct sched_runner **who)
+{
+    size_t n = 0;
+    int64_t now = clock_mono_ns();
+    for (struct sched_runner *r = s->runners; r && n < PLAN_MAX_RUNNERS; r = r->next) {
+        pr[n] = (struct plan_runner){
+            .name = r->name,
+            .loading = r->state == RUNNER_LOADING,
+            .dead = r->state == RUNNER_READY && runner_is_dead(r),
+            .same_options = r->use_mmap == m->use_mmap && r->flash_attn == m->flash_attn && r->num_gpu == m->num_gpu,
+            .refs = r->refs,
+            .reserved_bytes = r->reserved,
+            .resident_bytes = r->size_est,
+            .expires_in_ns = r->expires_at == INT64_MAX ? INT64_MAX : r->expires_at - now,
+        };
+        who[n++] = r;
+    }
+    return n;
+}
+
+/* Unlinks the runners the plan gives up; those nobody holds go to victims (destroyed
+ * outside the lock), the others at their last release. */
+static void plan_unload(struct sched *s, const struct plan *p, struct sched_runner **who,
+                        struct sched_runner **victims, int *n_victims)
+{
+    for (int k = 0; k < p->n_unload; k++) {
+        struct sched_runner *r = who[p->unload[k]];
+        LOG(LOG_INFO, "sched", "unloading %s: %s", r->name, p->unload_why[k]);
+        if (!strcmp(p->unload_why[k], "evicted to make room"))
+            s->counters.evictions++;
+        unlink_runner(s, r);
+        if (r->refs == 0)
+            victims[(*n_victims)++] = r;
+    }
+}
+
+/* Starts the runner the plan admitted (s->mu held on entry and on return; released while
+ * the process starts). */
+static int load_runner(struct sched *s, const struct sched_model *m, const struct plan *p,
+                       struct sched_runner **victims, int *n_victims, struct sched_runner **out, struct bw_err *err)
+{
+    struct sched_runner *r = calloc(1, sizeof *r);
+    if (!r || !(r->name = strdup(m->name)) || !(r->path = strdup(m->path))) {
+        if (r) {
+            free(r->name);
+            free(r);
+        }
+        return bw_errf(err, BW_ENOMEM, "out of memory");
+    }
+    r->s = s;
+    r->use_mmap = m->use_mmap;
+    r->flash_attn = m->flash_attn;
+    r->num_gpu = m->num_gpu;
+    r->size_est = p->resident_bytes;
+    r->reserved = p->reserve_bytes;
+    r->state = RUNNER_LOADING;
+    r->refs = 1;
+    r->expires_at = INT64_MAX;
+    r->linked = true;
+    pthread_mutex_init(&r->mu, NULL);
+    r->next = s->runners;
+    s->runners = r;
+    struct runner_spawn_opts o = {.n_gpu_layers = -1,
+                                  .exe = s->cfg.exe,
+                                  .model = m->path,
+                                  .n_parallel = s->cfg.n_parallel,
+                                  .n_threads = s->cfg.n_threads,
+                                  .ctx_cap = s->cfg.ctx_cap,
+                                  .kv_budget = p->kv_budget_cells,
+                                  .flash_attn_off = !m->flash_attn,
+                                  .no_mmap = !m->use_mmap,
+                                  .idle_shrink_s = s->cfg.idle_shrink_s};
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < *n_victims; i++)
+        runner_destroy(victims[i]);
+    *n_victims = 0;
+    struct estimate_model em = {.weights_bytes = m->weights_bytes, .kv_bytes_per_cell = m->kv_bytes_per_cell,
+                                .n_ctx_train = m->n_ctx_train};
+    char split[256];
+    place_on_gpus(m, &em, &o, split, sizeof split);
+    if (p->over_measured)
+        LOG(LOG_WARN, "sched", "model needs ~%" PRIu64 " MiB, less is available; loading anyway",
+            p->reserve_bytes >> 20);
+    LOG(LOG_INFO, "sched", "loading %s (%s), %" PRIu64 " MiB at load, %" PRIu64 " MiB reserved, KV budget %" PRId64
+        " cells", m->name, m->path, p->resident_bytes >> 20, p->reserve_bytes >> 20, o.kv_budget);
+    struct proto_ready ready;
+    int64_t t0 = clock_mono_ns();
+    int rc = runner_client_spawn(&o, &r->client, &ready, err);
+
+    pthread_mutex_lock(&s->mu);
+    if (rc == BW_OK) {
+        r->pid = ready.pid;
+        r->state = RUNNER_READY;
+        if (pthread_create(&r->reader, NULL, reader_main, r) == 0)
+            r->reader_started = true;
+        count_load(s, m->name);
+        LOG(LOG_INFO, "sched", "loaded %s in %.0f ms (runner pid %d)", m->name, (clock_mono_ns() - t0) / 1e6,
+            (int)r->pid);
+        *out = r;
+    } else {
+        LOG(LOG_WARN, "sched", "loading %s failed: %s", m->name, err ? err->msg : "");
+        unlink_runner(s, r);
+        s->counters.unloads--; /* it never loaded */
+        r->client = NULL;
+        victims[(*n_victims)++] = r;
+    }
+    pthread_cond_broadcast(&s->changed);
+    return rc;
+}
+
 int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_runner **out, struct bw_err *err)
 {
     pthread_mutex_lock(&s->mu);
@@ -435,118 +495,53 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
         return bw_errf(err, BW_EBUSY, "server busy, please try again: maximum pending requests exceeded");
     }
     s->depth++;
-    struct sched_runner *victims[64];
+    struct sched_runner *victims[PLAN_MAX_RUNNERS + 1];
     int n_victims = 0;
     int rc = BW_OK;
-    for (int round = 0;; round++) {
-        struct sched_runner *r = find_runner(s, m->name);
-        if (r && r->state == RUNNER_READY && runner_is_dead(r)) {
-            LOG(LOG_INFO, "sched", "runner for %s is gone (%s); starting a new one", m->name, r->dead_msg);
-            unlink_runner(s, r);
-            if (r->refs == 0)
-                victims[n_victims++] = r;
-            continue;
-        }
-        if (r && r->state == RUNNER_READY &&
-            (r->use_mmap != m->use_mmap || r->flash_attn != m->flash_attn || r->num_gpu != m->num_gpu)) {
-            if (r->refs > 0) { /* reload when the requests on the old options are done */
-                pthread_cond_wait(&s->changed, &s->mu);
+    const struct plan_request req = {
+        .name = m->name,
+        .model = {.weights_bytes = m->weights_bytes, .kv_bytes_per_cell = m->kv_bytes_per_cell,
+                  .n_ctx_train = m->n_ctx_train},
+        .n_parallel = s->cfg.n_parallel,
+        .cmax = policy_cmax(m->n_ctx_train, s->cfg.ctx_cap),
+    };
+    for (;;) {
+        struct plan_runner pr[PLAN_MAX_RUNNERS];
+        struct sched_runner *who[PLAN_MAX_RUNNERS];
+        size_t n = plan_snapshot(s, m, pr, who);
+        /* The measurement only matters for a load without a limit; skip the read otherwise. */
+        struct plan_memory mem = {.limit = s->cfg.memory_limit, .max_loaded = s->cfg.max_loaded};
+        bool loaded = false;
+        for (size_t i = 0; i < n; i++)
+            loaded |= !strcmp(pr[i].name, m->name) && !pr[i].dead && pr[i].same_options;
+        if (!mem.limit && !loaded)
+            mem.available = mem_available() + gpu_free_bytes();
+        struct plan p;
+        sched_plan(pr, n, &req, &mem, &p);
+        plan_unload(s, &p, who, victims, &n_victims);
+        if (p.action == PLAN_WAIT) {
+            if (n_victims) { /* destroy what the plan gave up first (not under the lock), then plan again */
+                pthread_mutex_unlock(&s->mu);
+                for (int i = 0; i < n_victims; i++)
+                    runner_destroy(victims[i]);
+                n_victims = 0;
+                pthread_mutex_lock(&s->mu);
                 continue;
             }
-            LOG(LOG_INFO, "sched", "reloading %s: a load-time option changed", m->name);
-            unlink_runner(s, r);
-            victims[n_victims++] = r;
-            continue;
-        }
-        if (r && r->state == RUNNER_LOADING) {
             pthread_cond_wait(&s->changed, &s->mu);
             continue;
         }
-        if (r) {
+        if (p.action == PLAN_REUSE) {
+            struct sched_runner *r = who[p.reuse];
             r->refs++;
             r->expire_idle = false; /* a new request's keep_alive decides again */
             *out = r;
             LOG(LOG_DEBUG, "sched", "reusing the runner of %s (pid %d)", m->name, (int)r->pid);
-            break;
-        }
-
-        /* Load it. */
-        struct estimate_model em = {.weights_bytes = m->weights_bytes, .kv_bytes_per_cell = m->kv_bytes_per_cell,
-                                    .n_ctx_train = m->n_ctx_train};
-        uint64_t need = estimate_load_bytes(&em), available = 0;
-        int room = make_room(s, need, victims, &n_victims, &available, err);
-        if (room == 0) {
-            pthread_cond_wait(&s->changed, &s->mu); /* a busy model must finish first */
-            continue;
-        }
-        if (room < 0) {
-            rc = room;
-            break;
-        }
-        r = calloc(1, sizeof *r);
-        if (!r || !(r->name = strdup(m->name)) || !(r->path = strdup(m->path))) {
-            if (r) {
-                free(r->name);
-                free(r);
-            }
-            rc = bw_errf(err, BW_ENOMEM, "out of memory");
-            break;
-        }
-        r->s = s;
-        r->use_mmap = m->use_mmap;
-        r->flash_attn = m->flash_attn;
-        r->num_gpu = m->num_gpu;
-        r->size_est = need;
-        r->state = RUNNER_LOADING;
-        r->refs = 1;
-        r->expires_at = INT64_MAX;
-        r->linked = true;
-        pthread_mutex_init(&r->mu, NULL);
-        r->next = s->runners;
-        s->runners = r;
-        int cmax = policy_cmax(m->n_ctx_train, s->cfg.ctx_cap);
-        struct runner_spawn_opts o = {.n_gpu_layers = -1,
-                                      .exe = s->cfg.exe,
-                                      .model = m->path,
-                                      .n_parallel = s->cfg.n_parallel,
-                                      .n_threads = s->cfg.n_threads,
-                                      .ctx_cap = s->cfg.ctx_cap,
-                                      .kv_budget = estimate_kv_budget_cells(&em, available, s->cfg.n_parallel, cmax),
-                                      .flash_attn_off = !m->flash_attn,
-                                      .no_mmap = !m->use_mmap,
-                                      .idle_shrink_s = s->cfg.idle_shrink_s};
-        pthread_mutex_unlock(&s->mu);
-        for (int i = 0; i < n_victims; i++)
-            runner_destroy(victims[i]);
-        n_victims = 0;
-        char split[256];
-        place_on_gpus(m, &em, &o, split, sizeof split);
-
-        LOG(LOG_INFO, "sched", "loading %s (%s), estimate %" PRIu64 " MiB, KV budget %" PRId64 " cells", m->name,
-            m->path, need >> 20, o.kv_budget);
-        struct proto_ready ready;
-        int64_t t0 = clock_mono_ns();
-        rc = runner_client_spawn(&o, &r->client, &ready, err);
-
-        pthread_mutex_lock(&s->mu);
-        if (rc == BW_OK) {
-            r->pid = ready.pid;
-            r->state = RUNNER_READY;
-            if (pthread_create(&r->reader, NULL, reader_main, r) == 0)
-                r->reader_started = true;
-            count_load(s, m->name);
-            LOG(LOG_INFO, "sched", "loaded %s in %.0f ms (runner pid %d)", m->name, (clock_mono_ns() - t0) / 1e6,
-                (int)r->pid);
-            *out = r;
+        } else if (p.action == PLAN_FAIL) {
+            rc = bw_errf(err, BW_ENOMEM, "%s", p.err_msg);
         } else {
-            LOG(LOG_WARN, "sched", "loading %s failed: %s", m->name, err ? err->msg : "");
-            unlink_runner(s, r);
-            s->counters.unloads--; /* it never loaded */
-            r->client = NULL;
-            victims[n_victims++] = r;
+            rc = load_runner(s, m, &p, victims, &n_victims, out, err);
         }
-        pthread_cond_broadcast(&s->changed);
-        (void)round;
         break;
     }
     if (rc != BW_OK)
@@ -719,6 +714,7 @@ size_t sched_list(struct sched *s, struct sched_loaded *out, size_t max)
         snprintf(l->path, sizeof l->path, "%s", r->path);
         l->pid = r->pid;
         l->size_estimate = r->size_est;
+        l->reserved_bytes = r->reserved;
         int64_t left = r->expires_at - now_m;
         l->expires_at_unix_ns = r->expires_at == INT64_MAX || left > INT64_MAX - now_r ? 0 : now_r + left;
         l->n_calls = r->refs;

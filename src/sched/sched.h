@@ -4,8 +4,9 @@
  * its num_ctx (the runner sizes each request itself). A model is loaded again only when a
  * load-time option differs (use_mmap, flash attention) or its runner died. Several models
  * may be loaded at once, up to max_loaded; a new load is admitted by a memory estimate
- * (estimate.h) against free memory, evicting idle models first (shortest remaining
- * keep_alive). keep_alive per request: 0 unloads when the model becomes idle, negative
+ * against free memory, promising each runner its whole growth budget and the resize
+ * transient (plan.h), evicting idle models first (shortest remaining keep_alive). What to
+ * reuse, wait for, load, evict or reload is decided by the pure sched_plan(). keep_alive per request: 0 unloads when the model becomes idle, negative
  * keeps it forever. A reaper thread unloads expired idle models.
  *
  * A request is a "call": sched_call_start() sends it to the runner, sched_call_next() returns
@@ -100,7 +101,8 @@ struct sched_loaded {
     char name[NAMES_FULL_MAX + 1]; /* the longest model name fits: never cut */
     char path[1024];
     pid_t pid;
-    uint64_t size_estimate;
+    uint64_t size_estimate;       /* bytes at load: weights, initial pool, compute */
+    uint64_t reserved_bytes;      /* bytes admission promised it: growth budget and resize transient (plan.h) */
     int64_t expires_at_unix_ns;   /* 0: never */
     int n_calls;                  /* requests in flight */
     int loads;                    /* how many times this model was loaded since start */
