@@ -160,12 +160,15 @@ size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t
  * converter refuses any JSON object (the api refuses such tools first). Blanks may go
  * where the format's own text has them. close, when set, is written first: the reasoning
  * block the prompt opened is closed before the call. Returns a malloc'd string, or NULL
- * (out of memory, no function, a grammar over TOOLCALL_MAX_GRAMMAR, or a format whose
- * calls it does not write yet: glm, gemma4 — the model then decides, as with "auto").
- * qwen3-coder's arguments are <parameter=K> texts, not JSON: the schema's properties in
- * order (the required ones always), each value any non-empty text of at most 4096
- * characters without "</", not held to the property's type. harmony writes the message
- * gpt-oss writes after <|start|>assistant, <|channel|>commentary to=functions.NAME
+ * (out of memory, no function, a grammar over TOOLCALL_MAX_GRAMMAR, TOOLCALL_NONE). Every
+ * format's calls are written (llama3's as its JSON call, not <|python_tag|> code).
+ * The formats whose arguments are not one JSON object -- qwen3-coder's <parameter=K>
+ * texts, glm's <arg_key>/<arg_value> pairs, gemma4's {key:value} syntax -- write the
+ * schema's properties (the required ones always), each value held to its property's schema
+ * as far as the syntax allows: strings as text (at most 4096 characters, within
+ * minLength/maxLength, or one of their enum), other types as the JSON their schema allows
+ * (gemma4: numbers, booleans and null; its objects and arrays are any value of its syntax).
+ * harmony writes the message gpt-oss writes after <|start|>assistant, <|channel|>commentary to=functions.NAME
  * <|constrain|>json<|message|>{…}, and leaves <|call|> (its end of generation) to the
  * sampler; deepseek writes R1/V3's fenced JSON call (V3.1's NAME<｜tool▁sep｜>{…} when
  * cfg->name_args) in a <｜tool▁calls▁begin｜> block. */

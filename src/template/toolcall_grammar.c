@@ -104,6 +104,15 @@ static bool call_frame(const struct toolcall_cfg *cfg, struct frame *f)
         /* The arguments are <parameter=K>\nTEXT\n</parameter>\n, one per parameter (xml_args). */
         *f = (struct frame){"<tool_call>\n<function=", ">\n", "</function>\n</tool_call>", "<tool_call>"};
         return true;
+    case TOOLCALL_GLM:
+        /* NAME on the tag's line, then <arg_key>K</arg_key>\n<arg_value>V</arg_value>\n per
+         * argument (gput_tagged_args), as GLM 4.5-4.7's templates write a call. */
+        *f = (struct frame){"<tool_call>", "\n", "</tool_call>", "<tool_call>"};
+        return true;
+    case TOOLCALL_GEMMA4:
+        /* call:NAME{key:value,…}: Gemma 4's own value syntax (gput_gemma_args). */
+        *f = (struct frame){"<|tool_call>call:", "", "<tool_call|>", "<|tool_call>"};
+        return true;
     case TOOLCALL_DEEPSEEK:
         if (cfg->name_args) /* V3.1 */
             *f = (struct frame){DS_CALLS_BEGIN DS_CALL_BEGIN, DS_SEP, DS_CALL_END DS_CALLS_END, DS_CALLS_BEGIN};
@@ -158,52 +167,260 @@ static void gput_call(struct gbuf *b, const struct frame *f, const char *name, c
     }
 }
 
-/* Qwen3-Coder's values are text, not JSON: a non-empty run of at most 4096 characters
- * with no "</" in it (so never </parameter>), on its own lines. */
+/* ---- the arguments of the formats that are not one JSON object ----------------------------
+ * Qwen3-Coder's and GLM's tagged texts and Gemma 4's value syntax. Each property's value is
+ * held to its schema as far as the format's value syntax allows:
+ *   - a string property (type "string", or an enum/const of strings) is text -- tagged: a
+ *     run without "</"; Gemma: between <|"|> -- of minLength..maxLength characters (at most
+ *     4096), or one of its enum values;
+ *   - tagged formats: a property whose type excludes strings is the JSON its schema allows
+ *     (the templates write non-string values with tojson, and the parser reads them back as
+ *     JSON when the schema says the value is not a string);
+ *   - Gemma: integers, numbers, booleans and null are written as in JSON (the converter's
+ *     rules); objects and arrays in Gemma's own syntax, any of its values;
+ *   - no schema, an untyped one, or one the converter refuses: any value of the syntax.
+ * Tagged formats write the schema's properties in their order, Gemma in sorted order (the
+ * template's dictsort); the required ones always, the others optional. */
 static const char xml_rules[] = "xml-char ::= [^<] | \"<\" [^/<]\n"
                                 "xml-value ::= xml-char{1,4096}\n"
                                 "xml-key ::= [a-zA-Z0-9_.-]{1,64}\n";
 
-static void gput_xml_param(struct gbuf *b, const char *key)
+static const char gemma_rules[] =
+    "g-char ::= [^<] | \"<\" [^|<]\n"
+    "g-string ::= \"<|\\\"|>\" g-char{0,4096} \"<|\\\"|>\"\n"
+    "g-key ::= [a-zA-Z0-9_.-]{1,64}\n"
+    "g-value ::= g-string | g-dict | g-array | number | \"true\" | \"false\" | \"null\"\n"
+    "g-dict ::= \"{\" ( g-key \":\" g-value ( \",\" g-key \":\" g-value ){0,63} )? \"}\"\n"
+    "g-array ::= \"[\" ( g-value ( \",\" g-value ){0,255} )? \"]\"\n";
+
+/* The names `type` lists (a string or an array), each one of allowed; false without a type. */
+static bool type_within(const json_t *prop, const char *const *allowed)
 {
-    gput(b, "\"<parameter=\" ");
-    if (key)
-        gput_lit(b, key);
-    else
-        gput(b, "xml-key");
-    gput(b, " \">\\n\" xml-value \"\\n</parameter>\\n\"");
+    const json_t *t = json_object_get(prop, "type");
+    size_t n = json_is_array(t) ? json_array_size(t) : json_is_string(t) ? 1 : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_string_value(json_is_array(t) ? json_array_get(t, i) : t);
+        bool ok = false;
+        for (const char *const *a = allowed; name && *a; a++)
+            ok |= !strcmp(name, *a);
+        if (!ok)
+            return false;
+    }
+    return n > 0;
 }
 
-/* The rule RULE for a Qwen3-Coder call's parameters: the schema's properties in their
- * order, the required ones always, the others optional; no properties but a schema, up to
- * 16 of any name; no schema, none. The values are not held to the properties' types. */
-static void gput_xml_args(struct gbuf *b, const char *rule, const json_t *params)
+static bool all_strings(const json_t *values)
+{
+    for (size_t i = 0; i < json_array_size(values); i++)
+        if (!json_is_string(json_array_get(values, i)))
+            return false;
+    return json_array_size(values) > 0;
+}
+
+static int length_of(const json_t *prop, const char *key, int dflt)
+{
+    const json_t *v = json_object_get(prop, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return dflt;
+    return json_integer_value(v) > 4096 ? 4096 : (int)json_integer_value(v);
+}
+
+/* A string property's value: one of its enum/const values, or text within its lengths.
+ * Returns false when the property is not a string property. */
+static bool gput_string_value(struct gbuf *b, const json_t *prop, bool gemma)
+{
+    static const char *const string_only[] = {"string", NULL};
+    const json_t *c = json_object_get(prop, "const");
+    const json_t *en = json_is_string(c) ? NULL : json_object_get(prop, "enum");
+    bool typed = type_within(prop, string_only);
+    if (!typed && !json_is_string(c) && !all_strings(en))
+        return false;
+    const char *q = gemma ? "\"<|\\\"|>\" " : "", *qe = gemma ? " \"<|\\\"|>\"" : "";
+    if (json_is_string(c) || all_strings(en)) {
+        size_t n = json_is_string(c) ? 1 : json_array_size(en);
+        for (size_t i = 0; i < n; i++) {
+            gput(b, i ? " | " : "");
+            gput(b, q);
+            gput_lit(b, json_string_value(json_is_string(c) ? c : json_array_get(en, i)));
+            gput(b, qe);
+        }
+        return true;
+    }
+    int lo = length_of(prop, "minLength", gemma ? 0 : 1), hi = length_of(prop, "maxLength", 4096);
+    if (!gemma && lo < 1)
+        lo = 1; /* a tagged value is never empty: the parser would read no argument */
+    if (hi < lo)
+        hi = lo;
+    char count[32];
+    snprintf(count, sizeof count, "{%d,%d}", lo, hi);
+    gput(b, q);
+    gput(b, gemma ? "g-char" : "xml-char");
+    gput(b, count);
+    gput(b, qe);
+    return true;
+}
+
+/* RULE ::= the value of one property (and the rules it needs, named RULE-...). */
+static void gput_value_rule(struct gbuf *b, const char *rule, const json_t *prop, bool gemma)
+{
+    static const char *const not_string[] = {"integer", "number", "boolean", "null", "object", "array", NULL};
+    static const char *const json_scalar[] = {"integer", "number", "boolean", "null", NULL};
+    struct gbuf value = {0};
+    char prefix[80], *rules = NULL;
+    snprintf(prefix, sizeof prefix, "%s-", rule);
+    gput(b, rule);
+    gput(b, " ::= ");
+    if (gput_string_value(&value, prop, gemma)) {
+        gput(b, value.s);
+        gput(b, "\n");
+    } else if (type_within(prop, gemma ? json_scalar : not_string) &&
+               json_schema_rules(prop, prefix, &rules, NULL) == BW_OK) {
+        gput(b, prefix);
+        gput(b, "root\n");
+        gput(b, rules);
+    } else {
+        gput(b, gemma ? "g-value\n" : "xml-value\n");
+    }
+    b->oom |= value.oom;
+    free(value.s);
+    free(rules);
+}
+
+static bool is_required(const json_t *params, const char *key)
+{
+    const json_t *req = json_object_get(params, "required");
+    for (size_t i = 0; i < json_array_size(req); i++) {
+        const char *r = json_string_value(json_array_get(req, i));
+        if (r && !strcmp(r, key))
+            return true;
+    }
+    return false;
+}
+
+/* How a tagged format writes one argument: OPEN KEY MID VALUE CLOSE. */
+struct tagged_syntax {
+    const char *open, *mid, *close;
+};
+static const struct tagged_syntax qwen_arg = {"<parameter=", ">\n", "\n</parameter>\n"};
+static const struct tagged_syntax glm_arg = {"<arg_key>", "</arg_key>\n<arg_value>", "</arg_value>\n"};
+
+/* PREFIX"args" ::= the arguments of a Qwen3-Coder or GLM call: the schema's properties in
+ * order; without properties but with a schema, up to 16 of any name; no schema, none. */
+static void gput_tagged_args(struct gbuf *b, const char *prefix, const json_t *params, const struct tagged_syntax *t)
 {
     const json_t *props = json_object_get(params, "properties");
-    const json_t *req = json_object_get(params, "required");
-    gput(b, rule);
-    gput(b, " ::= \"\"");
+    struct gbuf values = {0};
+    gput(b, prefix);
+    gput(b, "args ::= \"\"");
     if (json_is_object(props)) {
         const char *key;
         const json_t *v;
+        int j = 0;
         json_object_foreach((json_t *)props, key, v) {
-            bool needed = false;
-            for (size_t i = 0; i < json_array_size(req); i++) {
-                const char *r = json_string_value(json_array_get(req, i));
-                needed |= r && !strcmp(r, key);
-            }
             if (!*key || strpbrk(key, "\"\\\n\r\t<>"))
                 continue;
+            char rule[64];
+            snprintf(rule, sizeof rule, "%sk%d", prefix, j++);
             gput(b, " ( ");
-            gput_xml_param(b, key);
-            gput(b, needed ? " )" : " )?");
+            gput_lit(b, t->open);
+            gput(b, " ");
+            gput_lit(b, key);
+            gput(b, " ");
+            gput_lit(b, t->mid);
+            gput(b, " ");
+            gput(b, rule);
+            gput(b, " ");
+            gput_lit(b, t->close);
+            gput(b, is_required(params, key) ? " )" : " )?");
+            gput_value_rule(&values, rule, v, false);
         }
     } else if (json_is_object(params) && json_object_size(params)) {
         gput(b, " ( ");
-        gput_xml_param(b, NULL);
+        gput_lit(b, t->open);
+        gput(b, " xml-key ");
+        gput_lit(b, t->mid);
+        gput(b, " xml-value ");
+        gput_lit(b, t->close);
         gput(b, " ){0,16}");
     }
     gput(b, "\n");
+    if (values.s)
+        gput(b, values.s);
+    b->oom |= values.oom;
+    free(values.s);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* PREFIX"args" ::= a Gemma 4 call's {key:value,…}: the properties in sorted order, commas
+ * only between the ones written. PREFIX"sI" is "properties I.. when none is written yet",
+ * PREFIX"tI" the same after one was. */
+static void gput_gemma_args(struct gbuf *b, const char *prefix, const json_t *params)
+{
+    const json_t *props = json_object_get(params, "properties");
+    if (!json_is_object(props)) {
+        gput(b, prefix);
+        gput(b, json_is_object(params) && json_object_size(params) ? "args ::= g-dict\n" : "args ::= \"{}\"\n");
+        return;
+    }
+    const char *keys[256];
+    size_t n = 0;
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)props, key, v) {
+        if (n < 256 && *key && !strpbrk(key, "\"\\\n\r\t <>:{},[]|"))
+            keys[n++] = key;
+    }
+    qsort(keys, n, sizeof keys[0], cmp_str);
+    char rule[64], next_s[64], next_t[64];
+    snprintf(rule, sizeof rule, "%sargs ::= \"{\" %ss0 \"}\"\n", prefix, prefix);
+    gput(b, rule);
+    for (size_t i = 0; i <= n; i++) {
+        snprintf(next_s, sizeof next_s, "%ss%zu", prefix, i + 1);
+        snprintf(next_t, sizeof next_t, "%st%zu", prefix, i + 1);
+        char head[64];
+        snprintf(head, sizeof head, "%ss%zu ::= ", prefix, i);
+        gput(b, head);
+        if (i == n) {
+            snprintf(head, sizeof head, "\"\"\n%st%zu ::= \"\"\n", prefix, i);
+            gput(b, head);
+            break;
+        }
+        char kv[64];
+        snprintf(kv, sizeof kv, "%sk%zu", prefix, i);
+        size_t klen = strlen(keys[i]);
+        char *lit = malloc(klen + 2);
+        if (!lit) {
+            b->oom = true;
+            return;
+        }
+        memcpy(lit, keys[i], klen);
+        memcpy(lit + klen, ":", 2);
+        bool req = is_required(params, keys[i]);
+        /* sI ::= KEY: kI tI+1 | sI+1 (optional) */
+        gput_lit(b, lit);
+        gput(b, " ");
+        gput(b, kv);
+        gput(b, " ");
+        gput(b, next_t);
+        if (!req) {
+            gput(b, " | ");
+            gput(b, next_s);
+        }
+        gput(b, "\n");
+        /* tI ::= ( "," KEY: kI )? tI+1 */
+        snprintf(head, sizeof head, "%st%zu ::= ", prefix, i);
+        gput(b, head);
+        gput(b, "( \",\" ");
+        gput_lit(b, lit);
+        gput(b, " ");
+        gput(b, kv);
+        gput(b, req ? " ) " : " )? ");
+        gput(b, next_t);
+        gput(b, "\n");
+        free(lit);
+        gput_value_rule(b, kv, json_object_get(props, keys[i]), true);
+    }
 }
 
 /* The grammar of one call (rule `call`) and the rules it uses, after HEAD (the root rule). */
@@ -227,9 +444,12 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
          * schema the converter refuses (the api refuses those tools first), any object. */
         char prefix[32], args[48], *rules = NULL;
         snprintf(prefix, sizeof prefix, "tool%zu-", i);
-        if (cfg->format == TOOLCALL_QWEN3_CODER) {
-            snprintf(args, sizeof args, "%sxml", prefix);
-            gput_xml_args(&schemas, args, params);
+        if (cfg->format == TOOLCALL_QWEN3_CODER || cfg->format == TOOLCALL_GLM || cfg->format == TOOLCALL_GEMMA4) {
+            snprintf(args, sizeof args, "%sargs", prefix);
+            if (cfg->format == TOOLCALL_GEMMA4)
+                gput_gemma_args(&schemas, prefix, params);
+            else
+                gput_tagged_args(&schemas, prefix, params, cfg->format == TOOLCALL_GLM ? &glm_arg : &qwen_arg);
         } else if (!json_is_object(params)) {
             snprintf(args, sizeof args, "\"{}\"");
         } else if (json_schema_rules(params, prefix, &rules, NULL) == BW_OK) {
@@ -247,8 +467,10 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
     }
     gput(&b, "\n");
     gput(&b, json_rules);
-    if (cfg->format == TOOLCALL_QWEN3_CODER)
+    if (cfg->format == TOOLCALL_QWEN3_CODER || cfg->format == TOOLCALL_GLM)
         gput(&b, xml_rules);
+    if (cfg->format == TOOLCALL_GEMMA4)
+        gput(&b, gemma_rules);
     if (schemas.s)
         gput(&b, schemas.s);
     free(schemas.s);

@@ -27,30 +27,18 @@
 #include "grammar/gbnf_compose.h"
 #include "grammar/gbnf_int.h"
 #include "grammar/json_schema.h"
+#include "grammar_accepts.h"
 
-#ifndef BELLOWS_LLAMA_DIR
-#error BELLOWS_LLAMA_DIR must name the llama.cpp source (its models/ has the vocab files)
-#endif
 #ifndef BELLOWS_SCHEMA_CASES
 #error BELLOWS_SCHEMA_CASES must name tests/unit/json_schema_cases.json
 #endif
 
-static struct llama_model *g_model;
-static const struct llama_vocab *g_vocab;
 static json_t *g_cases;
-
-static void quiet(enum ggml_log_level level, const char *text, void *ud) {}
 
 static int setup(void **state)
 {
-    llama_log_set(quiet, NULL);
-    llama_backend_init();
-    struct llama_model_params mp = llama_model_default_params();
-    mp.vocab_only = true;
-    g_model = llama_model_load_from_file(BELLOWS_LLAMA_DIR "/models/ggml-vocab-llama-bpe.gguf", mp);
-    if (!g_model)
+    if (grammar_vocab_load())
         return -1;
-    g_vocab = llama_model_get_vocab(g_model);
     json_error_t je;
     g_cases = json_load_file(BELLOWS_SCHEMA_CASES, 0, &je);
     if (!g_cases)
@@ -61,8 +49,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     json_decref(g_cases);
-    llama_model_free(g_model);
-    llama_backend_free();
+    grammar_vocab_free();
     return 0;
 }
 
@@ -77,39 +64,6 @@ static char *convert(const char *schema_text, struct bw_err *err)
     int rc = json_schema_to_gbnf(s, &g, err);
     json_decref(s);
     return rc == BW_OK ? g : NULL;
-}
-
-/* TEXT fed token by token through the grammar: true when no token is refused and the end of
- * generation is allowed at the end. */
-static bool accepts(const char *grammar, const char *text)
-{
-    struct llama_sampler *s = llama_sampler_init_grammar(g_vocab, grammar, "root");
-    assert_non_null(s);
-    int len = (int)strlen(text);
-    int n = llama_tokenize(g_vocab, text, len, NULL, 0, false, false);
-    if (n < 0)
-        n = -n;
-    llama_token *toks = calloc((size_t)n + 1, sizeof *toks);
-    assert_non_null(toks);
-    assert_int_equal(llama_tokenize(g_vocab, text, len, toks, n, false, false), n);
-    bool ok = true;
-    for (int i = 0; i < n && ok; i++) {
-        llama_token_data d = {.id = toks[i], .logit = 0.0f, .p = 0.0f};
-        llama_token_data_array a = {.data = &d, .size = 1, .selected = -1, .sorted = false};
-        llama_sampler_apply(s, &a);
-        ok = d.logit != -INFINITY;
-        if (ok)
-            llama_sampler_accept(s, toks[i]);
-    }
-    if (ok) {
-        llama_token_data d = {.id = llama_vocab_eos(g_vocab), .logit = 0.0f, .p = 0.0f};
-        llama_token_data_array a = {.data = &d, .size = 1, .selected = -1, .sorted = false};
-        llama_sampler_apply(s, &a);
-        ok = d.logit != -INFINITY;
-    }
-    free(toks);
-    llama_sampler_free(s);
-    return ok;
 }
 
 static char *dump(const json_t *v) { return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT); }

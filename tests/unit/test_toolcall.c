@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "grammar_accepts.h"
 #include "template/reasoning.h"
 #include "template/toolcall.h"
 
@@ -678,8 +679,7 @@ static void grammar_for_one_call(void **state)
     free(g);
     assert_null(toolcall_grammar(&h, TOOLS, "get_stock", NULL)); /* not a tool */
     assert_null(toolcall_grammar(&h, NULL, NULL, NULL));
-    struct toolcall_cfg x = cfg_of(T_QWEN3_CODER), gl = cfg_of(T_GLM);
-    assert_null(toolcall_grammar(&gl, TOOLS, NULL, NULL));
+    struct toolcall_cfg x = cfg_of(T_QWEN3_CODER);
     const char *open[4];
     bool bare;
     assert_int_equal(toolcall_openers(&x, open, 4, &bare), 2);
@@ -715,19 +715,21 @@ static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
     struct toolcall_cfg q = cfg_of(T_QWEN3_CODER);
     g = toolcall_grammar(&q, TOOLS, NULL, NULL);
     assert_non_null(g);
-    assert_non_null(strstr(g, "( \"<tool_call>\\n<function=\" \"get_weather\" \">\\n\" tool0-xml "
+    assert_non_null(strstr(g, "( \"<tool_call>\\n<function=\" \"get_weather\" \">\\n\" tool0-args "
                               "\"</function>\\n</tool_call>\" ) | ( \"<tool_call>\\n<function=\" \"get_time\" \">\\n\" "
-                              "tool1-xml \"</function>\\n</tool_call>\" )\n"));
-    assert_non_null(strstr(g, "\ntool0-xml ::= \"\" ( \"<parameter=\" \"city\" \">\\n\" xml-value "
+                              "tool1-args \"</function>\\n</tool_call>\" )\n"));
+    assert_non_null(strstr(g, "\ntool0-args ::= \"\" ( \"<parameter=\" \"city\" \">\\n\" tool0-k0 "
                               "\"\\n</parameter>\\n\" )? ( \"<parameter=\" \"days\" "));
-    assert_non_null(strstr(g, "\ntool1-xml ::= \"\"\n"));
+    assert_non_null(strstr(g, "\ntool0-k0 ::= xml-char{1,4096}\n"));
+    assert_non_null(strstr(g, "\ntool0-k1 ::= tool0-k1-root\n")); /* days: an integer, as JSON */
+    assert_non_null(strstr(g, "\ntool1-args ::= \"\"\n"));
     assert_non_null(strstr(g, "\nxml-char ::= [^<] | \"<\" [^/<]\n"));
     free(g);
     /* a required parameter is always written */
     static const char req[] = "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
                               "\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"]}}}]";
     g = toolcall_grammar(&q, req, NULL, NULL);
-    assert_non_null(strstr(g, "\ntool0-xml ::= \"\" ( \"<parameter=\" \"a\" \">\\n\" xml-value \"\\n</parameter>\\n\" )\n"));
+    assert_non_null(strstr(g, "\ntool0-args ::= \"\" ( \"<parameter=\" \"a\" \">\\n\" tool0-k0 \"\\n</parameter>\\n\" )\n"));
     free(g);
     expect(&q, "<tool_call>\n<function=get_weather>\n<parameter=city>\nNew York\n</parameter>\n<parameter=days>\n3\n"
                "</parameter>\n</function>\n</tool_call>",
@@ -764,6 +766,88 @@ static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
     free(g);
     expect(&v, DS_CALLS_BEGIN DS_CALL_BEGIN "get_weather" DS_SEP "{\"city\": \"Paris\"}" DS_CALL_END DS_CALLS_END, "",
            "get_weather {\"city\":\"Paris\"}|");
+}
+
+/* The formats whose arguments are not one JSON object (Qwen3-Coder, GLM, Gemma 4): libllama
+ * takes each grammar, a call that fits the schema passes it and is read back by the format's
+ * parser with the right JSON types, and calls that do not fit (a missing required
+ * parameter, text where an integer goes, a value outside an enum, an unknown key) are refused. */
+static const char TYPED_TOOLS[] =
+    "[{\"type\":\"function\",\"function\":{\"name\":\"book\",\"parameters\":{\"type\":\"object\","
+    "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":12},\"nights\":{\"type\":\"integer\",\"minimum\":1},"
+    "\"room\":{\"enum\":[\"single\",\"double\"]},\"breakfast\":{\"type\":\"boolean\"},\"tags\":{\"type\":\"array\"}},"
+    "\"required\":[\"city\",\"nights\"]}}}]";
+
+static void typed_call(const char *tmpl, const char *good, const char *const *bad, size_t n_bad, const char *calls)
+{
+    struct toolcall_cfg c = cfg_of(tmpl);
+    char *g = toolcall_grammar(&c, TYPED_TOOLS, NULL, NULL);
+    assert_non_null(g);
+    if (!accepts(g, good))
+        fail_msg("%s grammar refuses its own call:\n%s\n--- grammar:\n%s", c.name, good, g);
+    for (size_t i = 0; i < n_bad; i++)
+        if (accepts(g, bad[i]))
+            fail_msg("%s grammar takes a call that does not fit the schema:\n%s", c.name, bad[i]);
+    free(g);
+    expect_with(&c, TYPED_TOOLS, good, "", calls);
+}
+
+static void grammar_for_qwen3_coder_glm_and_gemma4_holds_value_types(void **state)
+{
+    (void)state;
+    static const char *const qwen_bad[] = {
+        "<tool_call>\n<function=book>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>",
+        "<tool_call>\n<function=book>\n<parameter=city>\nParis\n</parameter>\n<parameter=nights>\nthree\n"
+        "</parameter>\n</function>\n</tool_call>",
+        "<tool_call>\n<function=book>\n<parameter=city>\nParis\n</parameter>\n<parameter=nights>\n2\n</parameter>\n"
+        "<parameter=room>\nsuite\n</parameter>\n</function>\n</tool_call>",
+        "<tool_call>\n<function=book>\n<parameter=city>\nParis is lovely\n</parameter>\n<parameter=nights>\n2\n"
+        "</parameter>\n</function>\n</tool_call>",
+    };
+    typed_call(T_QWEN3_CODER,
+               "<tool_call>\n<function=book>\n<parameter=city>\nParis\n</parameter>\n<parameter=nights>\n2\n</parameter>\n"
+               "<parameter=room>\ndouble\n</parameter>\n<parameter=breakfast>\ntrue\n</parameter>\n</function>\n"
+               "</tool_call>",
+               qwen_bad, ARRAY_LEN(qwen_bad), "book {\"city\":\"Paris\",\"nights\":2,\"room\":\"double\",\"breakfast\":true}|");
+
+    static const char *const glm_bad[] = {
+        "<tool_call>book\n<arg_key>nights</arg_key>\n<arg_value>2</arg_value>\n</tool_call>",
+        "<tool_call>book\n<arg_key>city</arg_key>\n<arg_value>Oslo</arg_value>\n<arg_key>nights</arg_key>\n"
+        "<arg_value>0</arg_value>\n</tool_call>",
+        "<tool_call>hotel\n<arg_key>city</arg_key>\n<arg_value>Oslo</arg_value>\n</tool_call>",
+    };
+    typed_call(T_GLM,
+               "<tool_call>book\n<arg_key>city</arg_key>\n<arg_value>Oslo</arg_value>\n<arg_key>nights</arg_key>\n"
+               "<arg_value>3</arg_value>\n<arg_key>tags</arg_key>\n<arg_value>[\"quiet\"]</arg_value>\n</tool_call>",
+               glm_bad, ARRAY_LEN(glm_bad), "book {\"city\":\"Oslo\",\"nights\":3,\"tags\":[\"quiet\"]}|");
+
+    static const char *const gemma_bad[] = {
+        "<|tool_call>call:book{city:<|\"|>Rome<|\"|>}<tool_call|>",                          /* nights missing */
+        "<|tool_call>call:book{city:<|\"|>Rome<|\"|>,nights:<|\"|>2<|\"|>}<tool_call|>",     /* a string */
+        "<|tool_call>call:book{city:<|\"|>Rome<|\"|>,nights:2,room:<|\"|>suite<|\"|>}<tool_call|>",
+        "<|tool_call>call:book{city:<|\"|>Rome<|\"|>,nights:2,view:true}<tool_call|>",       /* unknown key */
+        "<|tool_call>call:book{nights:2,city:<|\"|>Rome<|\"|>}<tool_call|>",                 /* not sorted */
+    };
+    typed_call(T_GEMMA4,
+               "<|tool_call>call:book{breakfast:false,city:<|\"|>Rome<|\"|>,nights:2,room:<|\"|>single<|\"|>,"
+               "tags:[<|\"|>a<|\"|>,1]}<tool_call|>",
+               gemma_bad, ARRAY_LEN(gemma_bad),
+               "book {\"breakfast\":false,\"city\":\"Rome\",\"nights\":2,\"room\":\"single\",\"tags\":[\"a\",1]}|");
+
+    /* a function without parameters: exactly {} (Gemma), nothing (GLM) */
+    struct toolcall_cfg gm = cfg_of(T_GEMMA4), gl = cfg_of(T_GLM);
+    char *g = toolcall_grammar(&gm, TOOLS, "get_time", NULL);
+    assert_true(accepts(g, "<|tool_call>call:get_time{}<tool_call|>"));
+    assert_false(accepts(g, "<|tool_call>call:get_time{a:1}<tool_call|>"));
+    free(g);
+    g = toolcall_grammar(&gl, TOOLS, "get_time", NULL);
+    assert_true(accepts(g, "<tool_call>get_time\n</tool_call>"));
+    free(g);
+    /* "auto": the lazy trigger is the format's opening marker */
+    const char *word;
+    g = toolcall_trigger(&gm, &word);
+    assert_string_equal(word, "<|tool_call>");
+    free(g);
 }
 
 /* Random soups of markers, marker halves, JSON pieces, text and multi-byte characters, in
@@ -867,8 +951,13 @@ int main(void)
         cmocka_unit_test(long_call_in_one_piece),
         cmocka_unit_test(grammar_for_one_call),
         cmocka_unit_test(grammar_for_gpt_oss_qwen3_coder_and_deepseek),
+        cmocka_unit_test(grammar_for_qwen3_coder_glm_and_gemma4_holds_value_types),
         cmocka_unit_test(random_soup_is_cut_independent_and_never_lost),
         cmocka_unit_test(none_passes_through),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (grammar_vocab_load())
+        return 1;
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    grammar_vocab_free();
+    return rc;
 }
