@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { POLICY_MIN_RESERVATION = 4096, POLICY_BLOCK = 1024, POLICY_MAX_ROOM = 1024,
@@ -115,9 +116,61 @@ static int count_failed(struct bw_err *err, int rc)
     return bw_errf(err, rc, "counting the rendered prompt failed: %s", bw_strerror(rc));
 }
 
+/* Guess tokens of the cut marker's own rendering (its text and framing); only steers probes. */
+#define MARKER_EST 16
+/* Probes guided by the estimates before plain bisection takes over. */
+#define INTERP_PROBES 4
+
+/* Estimated tokens of the list keeping the middle's last k non-system messages:
+ * ratio x (base + suf[k]), the ratio calibrated by the exact counts seen so far. Returns
+ * the largest k in [a, b] predicted to fit the budget, or a when none is. */
+static ptrdiff_t interpolate(const int64_t *suf, int64_t base, double ratio, int budget, ptrdiff_t a, ptrdiff_t b)
+{
+    ptrdiff_t best = a;
+    while (a <= b) {
+        ptrdiff_t m = a + (b - a) / 2;
+        if (ratio * (double)(base + suf[m]) <= (double)budget) {
+            best = m;
+            a = m + 1;
+        } else {
+            b = m - 1;
+        }
+    }
+    return best;
+}
+
+/* Suffix sums of the middle's non-system messages' estimates, newest first: suf[k] is the
+ * sum over the last k. *base: the estimate of everything always kept (system messages, M1,
+ * M_last, the marker). NULL when out of memory (the caller bisects). */
+static int64_t *suffix_sums(const struct policy_msg *msgs, size_t n, size_t first, size_t n_middle, const int *est,
+                            int64_t *base, int64_t *all)
+{
+    int64_t *suf = malloc((n_middle + 1) * sizeof *suf);
+    if (!suf)
+        return NULL;
+    suf[0] = 0;
+    size_t k = 0;
+    for (size_t i = n - 1; i-- > first + 1;)
+        if (!is_system(&msgs[i])) {
+            suf[k + 1] = suf[k] + (est[i] > 0 ? est[i] : 0);
+            k++;
+        }
+    *all = 0;
+    for (size_t i = 0; i < n; i++)
+        *all += est[i] > 0 ? est[i] : 0;
+    *base = *all - suf[n_middle] + MARKER_EST;
+    return suf;
+}
+
 int policy_chat_cut(const struct policy_msg *msgs, size_t n, int cmax, int room,
                     policy_count_fn count, void *ud, struct policy_chat_cut *out,
                     struct bw_err *err)
+{
+    return policy_chat_cut_est(msgs, n, cmax, room, NULL, -1, count, ud, out, err);
+}
+
+int policy_chat_cut_est(const struct policy_msg *msgs, size_t n, int cmax, int room, const int *est, int total_known,
+                        policy_count_fn count, void *ud, struct policy_chat_cut *out, struct bw_err *err)
 {
     if (!msgs || n == 0 || n > INT_MAX || !count || !out || !out->msgs || !out->idx)
         return bw_errf(err, BW_EINVAL, "chat cut: no messages or no output storage");
@@ -136,7 +189,7 @@ int policy_chat_cut(const struct policy_msg *msgs, size_t n, int cmax, int room,
 
     /* 1. The whole list; `from` = first + 1 keeps every middle message. */
     struct shape best = { .keep_first = true, .marker = false, .from = first + 1 };
-    const int total = measure(msgs, n, first, best, count, ud, out);
+    const int total = est && total_known >= 0 ? total_known : measure(msgs, n, first, best, count, ud, out);
     if (total < 0)
         return count_failed(err, total);
     int best_tokens = total;
@@ -148,14 +201,24 @@ int policy_chat_cut(const struct policy_msg *msgs, size_t n, int cmax, int room,
 
         /* 2. Largest k in [0, n_middle) whose list fits. Invariant: k <= lo fits (lo == -1:
          * none measured yet), k >= hi does not (hi == n_middle is the whole list, known too
-         * long). Only measured lists are accepted, so the result fits whatever the counter. */
+         * long). Only measured lists are accepted, so the result fits whatever the counter.
+         * With estimates the first probes go where the estimates say the answer is (lists
+         * of about the budget's size, whatever the chat's length), then bisection. */
+        int64_t base = 0, all = 0;
+        int64_t *suf = est ? suffix_sums(msgs, n, first, n_middle, est, &base, &all) : NULL;
+        double ratio = all > 0 ? (double)total / (double)all : 1.0;
         ptrdiff_t lo = -1, hi = (ptrdiff_t)n_middle;
-        while (hi - lo > 1) {
-            ptrdiff_t mid = lo + (hi - lo) / 2;
+        for (int probe = 0; hi - lo > 1; probe++) {
+            ptrdiff_t mid = suf && probe < INTERP_PROBES ? interpolate(suf, base, ratio, budget, lo + 1, hi - 1)
+                                                         : lo + (hi - lo) / 2;
             struct shape s = { true, true, suffix_start(msgs, first, last, (size_t)mid) };
             int c = measure(msgs, n, first, s, count, ud, out);
-            if (c < 0)
+            if (c < 0) {
+                free(suf);
                 return count_failed(err, c);
+            }
+            if (suf && base + suf[mid] > 0)
+                ratio = (double)c / (double)(base + suf[mid]);
             if (c <= budget) {
                 lo = mid;
                 best = s;
@@ -164,6 +227,7 @@ int policy_chat_cut(const struct policy_msg *msgs, size_t n, int cmax, int room,
                 hi = mid;
             }
         }
+        free(suf);
 
         if (lo < 0) {
             /* 3. Not even system + M1 + marker + M_last: drop M1 and the whole middle. */

@@ -119,6 +119,17 @@ int policy_chat_cut(const struct policy_msg *msgs, size_t n_msgs, int cmax, int 
                     policy_count_fn count, void *ud, struct policy_chat_cut *out,
                     struct bw_err *err);
 
+/* policy_chat_cut for long chats, with the same result rules (the answer is a list the
+ * counter measured to fit, the longest such suffix for a counter that grows with the list)
+ * but probes that cost about the budget, not the chat: est[i] >= 0 estimates message i's
+ * tokens on its own (e.g. its content, tokenized once), and total_known >= 0 is the whole
+ * list's count when the caller already has it (else it is counted here). The first probes
+ * go where the estimates, calibrated by each exact count, put the answer; bisection
+ * finishes. A bad estimate costs probes, never a wrong answer. est NULL: policy_chat_cut. */
+int policy_chat_cut_est(const struct policy_msg *msgs, size_t n_msgs, int cmax, int room, const int *est,
+                        int total_known, policy_count_fn count, void *ud, struct policy_chat_cut *out,
+                        struct bw_err *err);
+
 /* ---- raw prompt cut (rule 6) ------------------------------------------------------ */
 
 /* Keep tokens [0, n_head) and [tail_start, n_tokens); drop [n_head, tail_start). */

@@ -21,6 +21,8 @@ struct counter {
     int fail_at; /* > 0: the fail_at-th call returns BW_ERUNNER */
     int calls_after_failure;
     bool failed;
+    int frame;    /* framed_count: template tokens around each message */
+    int max_seen; /* framed_count: the largest list counted, in tokens */
 };
 
 static int count_words(const char *s)
@@ -454,6 +456,74 @@ static void embed_cut_truncates_to_cmax_or_fails(void **state)
     assert_int_equal(policy_embed_cut(10, 0, true, &keep, NULL), BW_EINVAL);
 }
 
+/* A template's framing: FRAME tokens around every message, so estimates from the content
+ * alone are off by a steady factor, as a real template's are. */
+static int framed_count(void *ud, const struct policy_msg *msgs, size_t n_msgs)
+{
+    struct counter *c = ud;
+    c->calls++;
+    int n = 0;
+    for (size_t i = 0; i < n_msgs; i++)
+        n += count_words(msgs[i].content) + c->frame;
+    if (n > c->max_seen)
+        c->max_seen = n;
+    return n;
+}
+
+/* A long chat (1000 messages, a few system ones in the middle): the estimated cut keeps
+ * exactly what the exact bisection keeps, with a handful of probes, none of them much
+ * larger than the budget -- where bisection's first probe is half the chat. Bad estimates
+ * (all zero, all huge) still give the same answer. */
+static void chat_prompt_estimated_cut_matches_bisection_with_budget_sized_probes(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    static struct policy_msg m[N];
+    static int est[N];
+    uint32_t rng = 12345;
+    for (int i = 0; i < N; i++) {
+        rng = rng * 1103515245u + 12345u;
+        const char *role = i == 0 || i % 97 == 50 ? "system" : i % 2 ? "user" : "assistant";
+        m[i] = msg(role, 5 + (int)(rng >> 16) % 200);
+        est[i] = count_words(m[i].content);
+    }
+    const int budget = 3000;
+    struct counter exact = {.frame = 4};
+    struct policy_chat_cut a = new_cut();
+    assert_int_equal(policy_chat_cut(m, N, budget + 100, 100, framed_count, &exact, &a, NULL), BW_OK);
+    static struct policy_msg kept_a[N + 1];
+    static int idx_a[N + 1];
+    memcpy(kept_a, a.msgs, a.n_kept * sizeof *kept_a);
+    memcpy(idx_a, a.idx, a.n_kept * sizeof *idx_a);
+    assert_true(a.n_dropped > 900);
+    assert_true(exact.max_seen > 40000); /* bisection measured half the chat first */
+
+    struct counter guided = {.frame = 4};
+    int total = framed_count(&guided, m, N);
+    guided.calls = 0;
+    guided.max_seen = 0;
+    struct policy_chat_cut b = new_cut();
+    assert_int_equal(policy_chat_cut_est(m, N, budget + 100, 100, est, total, framed_count, &guided, &b, NULL), BW_OK);
+    assert_int_equal(b.n_kept, a.n_kept);
+    assert_memory_equal(b.idx, idx_a, a.n_kept * sizeof *idx_a);
+    assert_int_equal(b.n_tokens_after, a.n_tokens_after);
+    assert_int_equal(b.n_tokens_before, total);
+    assert_true(guided.calls <= 6);
+    assert_true(guided.max_seen <= 2 * budget);
+
+    static const int bad[] = {0, 1000000};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        for (int i = 0; i < N; i++)
+            est[i] = bad[k];
+        struct counter c = {.frame = 4};
+        struct policy_chat_cut d = new_cut();
+        assert_int_equal(policy_chat_cut_est(m, N, budget + 100, 100, est, total, framed_count, &c, &d, NULL), BW_OK);
+        assert_int_equal(d.n_kept, a.n_kept);
+        assert_memory_equal(d.idx, idx_a, a.n_kept * sizeof *idx_a);
+        assert_true(c.calls <= 4 + 11); /* the guided probes, then bisection of 1000 */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +543,7 @@ int main(void)
         cmocka_unit_test(chat_prompt_images_counted),
         cmocka_unit_test(chat_prompt_binary_search_measures_log_n_times),
         cmocka_unit_test(chat_prompt_counter_error_is_returned_and_stops_counting),
+        cmocka_unit_test(chat_prompt_estimated_cut_matches_bisection_with_budget_sized_probes),
         cmocka_unit_test(chat_prompt_rejects_bad_arguments),
         cmocka_unit_test(raw_cut_keeps_num_keep_head_and_newest_tail),
         cmocka_unit_test(raw_cut_nothing_when_it_fits),
