@@ -430,6 +430,35 @@ int kvdisk_clear(struct kvdisk *kv)
     return removed;
 }
 
+int kvdisk_list(const char *dir, int (*fn)(void *ud, const struct kvdisk_entry_info *e), void *ud)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!ends_with(de->d_name, ".kv"))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct kvdisk_header h;
+        char *key;
+        struct stat st;
+        if (stat(path, &st) != 0 || kvdisk__read_key(path, &h, &key, NULL) != BW_OK)
+            continue;
+        struct kvdisk_entry_info e = {.setup_key = key, .n_tokens = (int)h.n_tokens, .bytes = (uint64_t)st.st_size,
+                                      .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+        n++;
+        int stop = fn(ud, &e);
+        free(key);
+        if (stop)
+            break;
+    }
+    closedir(d);
+    return n;
+}
+
 int kvdisk_remove_model(const char *dir, const char *model_key)
 {
     char prefix[20] = "";

@@ -93,6 +93,16 @@ void kvdisk_usage(struct kvdisk *kv, struct kvdisk_usage *out);
 /* Removes this setup's entries (clear). Returns how many files were removed. */
 int kvdisk_clear(struct kvdisk *kv);
 
+/* Without an open kvdisk: every valid entry of dir (any setup), from its header only. fn
+ * returns nonzero to stop. Returns how many entries were listed. */
+struct kvdisk_entry_info {
+    const char *setup_key;
+    int n_tokens;
+    uint64_t bytes;           /* the file's size */
+    int64_t mtime_ns;         /* last saved or used (wall clock) */
+};
+int kvdisk_list(const char *dir, int (*fn)(void *ud, const struct kvdisk_entry_info *e), void *ud);
+
 /* Without an open kvdisk: removes every entry of one model (any setup) from dir, e.g. when
  * the model is deleted; model_key NULL removes every entry. Returns how many files. */
 int kvdisk_remove_model(const char *dir, const char *model_key);

@@ -137,6 +137,45 @@ static bool read_at(int fd, void *p, size_t n, off_t at)
     return true;
 }
 
+/* The header and setup key of an open file, checked against the file's size. */
+static int read_key_fd(int fd, const char *path, struct kvdisk_header *h, char **key, struct bw_err *err)
+{
+    *key = NULL;
+    struct stat st;
+    unsigned char head[16], mid[20];
+    if (fstat(fd, &st) != 0 || !read_at(fd, head, sizeof head, 0) || memcmp(head, KVDISK_MAGIC, 8) ||
+        get32(head + 8) != KVDISK_VERSION)
+        return bw_errf(err, BW_EINVAL, "%s: not a saved state of this version", path);
+    h->setup_len = get32(head + 12);
+    char *k = h->setup_len <= 4096 ? malloc(h->setup_len + 1) : NULL;
+    if (!k || !read_at(fd, k, h->setup_len, 16) || !read_at(fd, mid, sizeof mid, 16 + (off_t)h->setup_len)) {
+        free(k);
+        return bw_errf(err, BW_EINVAL, "%s: torn header", path);
+    }
+    k[h->setup_len] = '\0';
+    h->n_tokens = get32(mid);
+    h->state_len = get64(mid + 4);
+    h->checksum = get64(mid + 12);
+    h->header_bytes = 16 + (uint64_t)h->setup_len + sizeof mid;
+    if (h->n_tokens == 0 || h->n_tokens > KVDISK_MAX_TOKENS || h->state_len > (uint64_t)st.st_size ||
+        kvdisk__file_size(h) != (uint64_t)st.st_size) {
+        free(k);
+        return bw_errf(err, BW_EINVAL, "%s: torn (its size does not match its header)", path);
+    }
+    *key = k;
+    return BW_OK;
+}
+
+int kvdisk__read_key(const char *path, struct kvdisk_header *h, char **key, struct bw_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return bw_errf(err, errno == ENOENT ? BW_ENOTFOUND : BW_EIO, "cannot read %s: %s", path, strerror(errno));
+    int rc = read_key_fd(fd, path, h, key, err);
+    close(fd);
+    return rc;
+}
+
 int kvdisk__read_head(const char *path, const char *setup_key, struct kvdisk_header *h, int32_t **tokens,
                       bool *foreign, struct bw_err *err)
 {
@@ -145,42 +184,18 @@ int kvdisk__read_head(const char *path, const char *setup_key, struct kvdisk_hea
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return bw_errf(err, errno == ENOENT ? BW_ENOTFOUND : BW_EIO, "cannot read %s: %s", path, strerror(errno));
-    struct stat st;
-    unsigned char head[16], mid[20];
-    int rc = BW_OK;
-    char *key = NULL;
-    if (fstat(fd, &st) != 0 || !read_at(fd, head, sizeof head, 0) || memcmp(head, KVDISK_MAGIC, 8) ||
-        get32(head + 8) != KVDISK_VERSION) {
-        rc = bw_errf(err, BW_EINVAL, "%s: not a saved state of this version", path);
-        goto out;
-    }
-    h->setup_len = get32(head + 12);
-    if (h->setup_len > 4096 || !(key = malloc(h->setup_len + 1)) || !read_at(fd, key, h->setup_len, 16) ||
-        !read_at(fd, mid, sizeof mid, 16 + (off_t)h->setup_len)) {
-        rc = bw_errf(err, BW_EINVAL, "%s: torn header", path);
-        goto out;
-    }
-    key[h->setup_len] = '\0';
-    h->n_tokens = get32(mid);
-    h->state_len = get64(mid + 4);
-    h->checksum = get64(mid + 12);
-    h->header_bytes = 16 + (uint64_t)h->setup_len + sizeof mid;
-    if (h->n_tokens == 0 || h->n_tokens > KVDISK_MAX_TOKENS || h->state_len > (uint64_t)st.st_size ||
-        kvdisk__file_size(h) != (uint64_t)st.st_size) {
-        rc = bw_errf(err, BW_EINVAL, "%s: torn (its size does not match its header)", path);
-        goto out;
-    }
-    if (strcmp(key, setup_key)) {
+    char *key;
+    int rc = read_key_fd(fd, path, h, &key, err);
+    if (rc == BW_OK && strcmp(key, setup_key)) {
         *foreign = true;
-        goto out;
+    } else if (rc == BW_OK) {
+        *tokens = malloc((size_t)h->n_tokens * 4);
+        if (!*tokens || !read_at(fd, *tokens, (size_t)h->n_tokens * 4, (off_t)h->header_bytes)) {
+            free(*tokens);
+            *tokens = NULL;
+            rc = bw_errf(err, BW_EINVAL, "%s: torn tokens", path);
+        }
     }
-    *tokens = malloc((size_t)h->n_tokens * 4);
-    if (!*tokens || !read_at(fd, *tokens, (size_t)h->n_tokens * 4, (off_t)h->header_bytes)) {
-        free(*tokens);
-        *tokens = NULL;
-        rc = bw_errf(err, BW_EINVAL, "%s: torn tokens", path);
-    }
-out:
     free(key);
     close(fd);
     return rc;

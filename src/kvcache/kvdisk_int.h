@@ -44,6 +44,9 @@ int kvdisk__write(const char *dir, const char *name, const char *setup_key, cons
 int kvdisk__read_head(const char *path, const char *setup_key, struct kvdisk_header *h, int32_t **tokens,
                       bool *foreign, struct bw_err *err);
 
+/* Reads only a file's header and setup key (*key malloc'd). BW_OK, BW_ENOTFOUND, BW_EINVAL. */
+int kvdisk__read_key(const char *path, struct kvdisk_header *h, char **key, struct bw_err *err);
+
 /* Reads the state of a file whose header and tokens were read, checking the checksum over
  * setup key, tokens and state. *state malloc'd. BW_EINVAL when torn or corrupt. */
 int kvdisk__read_state(const char *path, const char *setup_key, const struct kvdisk_header *h, const int32_t *tokens,

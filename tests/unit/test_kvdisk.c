@@ -329,6 +329,22 @@ static void the_budget_holds_and_the_least_recently_used_go_first(void **state)
     free(s);
 }
 
+struct listed {
+    int n, tokens;
+    bool saw_a, saw_b;
+};
+
+static int on_entry(void *ud, const struct kvdisk_entry_info *e)
+{
+    struct listed *l = ud;
+    l->n++;
+    l->tokens += e->n_tokens;
+    l->saw_a |= !strcmp(e->setup_key, "sha256:aaaa f16");
+    l->saw_b |= !strcmp(e->setup_key, "sha256:bbbb f16");
+    assert_true(e->bytes > 100 && e->mtime_ns > 0);
+    return 0;
+}
+
 static void clear_and_remove_model(void **state)
 {
     struct fixture *f = *state;
@@ -339,6 +355,11 @@ static void clear_and_remove_model(void **state)
     save(b, t, 50, s, 100);
     kvdisk_close(b);
     assert_int_equal(count_files(f->dir, NULL), 2);
+    struct listed l = {0};
+    assert_int_equal(kvdisk_list(f->dir, on_entry, &l), 2);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.tokens, 100);
+    assert_true(l.saw_b && l.saw_a);
     assert_int_equal(kvdisk_remove_model(f->dir, "sha256:bbbb"), 1);
     assert_int_equal(count_files(f->dir, NULL), 1);
     assert_int_equal(kvdisk_clear(f->kv), 1);
