@@ -18,10 +18,11 @@ build() {
 }
 
 # The node tests' npm packages, pinned by each folder's package-lock.json: the API tests'
-# clients (tests/api) and the template oracle, @huggingface/jinja (tests/template).
+# clients (tests/api), the template oracle, @huggingface/jinja (tests/template), and
+# playwright-core for the chat page's browser tests (tests/ui; the browser is Debian's).
 api_test_deps() {
   local d
-  for d in tests/api tests/template; do
+  for d in tests/api tests/template tests/ui; do
     if [ ! -d $d/node_modules ] || [ $d/package-lock.json -nt $d/node_modules ]; then
       (cd $d && npm ci --no-audit --no-fund --loglevel=error)
       touch $d/node_modules
@@ -37,7 +38,8 @@ case "${1:-}" in
     # `bellows run` starts a server in the background when none answers at BELLOWS_HOST
     # (default 127.0.0.1:11434); the server adds the demo model as `demo` on first start.
     echo "--- bellows run demo (random weights: the words are gibberish by design)"
-    ./build/src/bellows run --verbose demo "Why is the sky blue?" ;;
+    ./build/src/bellows run --verbose demo "Why is the sky blue?"
+    echo "--- the chat page: http://${BELLOWS_HOST:-127.0.0.1:11434}/ui" ;;
   test)
     build
     api_test_deps

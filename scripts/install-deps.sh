@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(cmake make gcc g++ git pkg-config ccache
           libmicrohttpd-dev libjansson-dev libcmocka-dev libedit-dev libcurl4-openssl-dev
-          ca-certificates)  # libcurl checks registries' HTTPS certificates against these
+          ca-certificates   # libcurl checks registries' HTTPS certificates against these
+          chromium)         # the chat page's browser tests (tests/ui, driven by playwright-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

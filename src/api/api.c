@@ -1,6 +1,7 @@
 /* api.c -- routing, replies, model resolution; see api.h. */
 #define _GNU_SOURCE
 #include "api/api_int.h"
+#include "api/api_ui.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -389,7 +390,8 @@ struct route {
 
 static void root(struct api *a, struct http_request *req)
 {
-    (void)a;
+    if (api__ui_redirect(a, req)) /* a browser: to the chat page (api_ui.c) */
+        return;
     http_respond(req, 200, "text/plain; charset=utf-8", "Bellows is running", 18, NULL);
 }
 
@@ -436,6 +438,9 @@ static const struct route routes[] = {
     {"/v1/embeddings", false, "POST", openai_embeddings, true},
     {"/v1/models", false, "GET", openai_models, true},
     {"/v1/models/", true, "GET", openai_model, true},
+    {"/ui", false, "GET HEAD", api__ui_serve, false}, /* the chat page (api_ui.c) */
+    {"/ui/", false, "GET HEAD", api__ui_serve, false},
+    {"/ui/", true, "GET HEAD", api__ui_serve, false},
 };
 
 /* Routes whose body streams (http.h begin hook) instead of being buffered: blob uploads
