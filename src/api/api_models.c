@@ -26,15 +26,28 @@ static json_t *details_json(const struct store_details *d)
                      d->quantization_level ? d->quantization_level : "");
 }
 
-void ollama_tags(struct api *a, struct http_request *req)
+/* /api/tags answers from a cache of its whole body: listing reads every manifest and config
+ * blob, ~20 file reads for 20 models, and clients (UIs, editors) poll it. The body is rebuilt
+ * when the store's generation changes (any manifest written or deleted by this process:
+ * create, copy, pull, delete) and at least every TAGS_MAX_AGE_NS, for changes made by another
+ * process sharing the store. One store per process, so one cache, keyed by the store anyway. */
+#define TAGS_MAX_AGE_NS (5 * 1000000000LL)
+
+static struct {
+    pthread_mutex_t mu;
+    const struct store *store;
+    uint64_t generation;
+    int64_t built_ns;
+    char *body; /* NULL: none */
+    size_t len;
+} tags_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The listing as /api/tags' JSON text (malloc'd), or NULL with err. */
+static char *tags_body(struct api *a, struct bw_err *err)
 {
     struct store_list l = {0};
-    struct bw_err err;
-    if (store_list(a->cfg.store, &l, &err) != BW_OK) {
-        api__reply_error(req, 500, "%s", err.msg);
-        metrics_request(&a->metrics, "/api/tags", 500);
-        return;
-    }
+    if (store_list(a->cfg.store, &l, err) != BW_OK)
+        return NULL;
     json_t *models = json_array();
     for (size_t i = 0; i < l.n_items; i++) {
         const struct store_entry *e = &l.items[i];
@@ -45,7 +58,40 @@ void ollama_tags(struct api *a, struct http_request *req)
                                                 e->digest, "details", details_json(&e->details)));
     }
     store_list_fini(&l);
-    api__reply_json(req, 200, json_pack("{s:o}", "models", models));
+    json_t *doc = json_pack("{s:o}", "models", models);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text)
+        bw_errf(err, BW_ENOMEM, "out of memory listing models");
+    return text;
+}
+
+void ollama_tags(struct api *a, struct http_request *req)
+{
+    struct bw_err err;
+    pthread_mutex_lock(&tags_cache.mu);
+    /* Read the generation before listing: a write during the listing makes the next
+     * request list again rather than keep a stale body. */
+    uint64_t gen = store_generation(a->cfg.store);
+    int64_t now = clock_mono_ns();
+    if (!tags_cache.body || tags_cache.store != a->cfg.store || tags_cache.generation != gen ||
+        now - tags_cache.built_ns >= TAGS_MAX_AGE_NS) {
+        char *body = tags_body(a, &err);
+        if (!body) {
+            pthread_mutex_unlock(&tags_cache.mu);
+            api__reply_error(req, 500, "%s", err.msg);
+            metrics_request(&a->metrics, "/api/tags", 500);
+            return;
+        }
+        free(tags_cache.body);
+        tags_cache.body = body;
+        tags_cache.len = strlen(body);
+        tags_cache.store = a->cfg.store;
+        tags_cache.generation = gen;
+        tags_cache.built_ns = now;
+    }
+    http_respond(req, 200, "application/json; charset=utf-8", tags_cache.body, tags_cache.len, NULL); /* copies */
+    pthread_mutex_unlock(&tags_cache.mu);
     metrics_request(&a->metrics, "/api/tags", 200);
 }
 
@@ -213,6 +259,16 @@ void ollama_ps(struct api *a, struct http_request *req)
                                 l->status.cached, "num_parallel", l->status.n_parallel, "context_max",
                                 l->status.context_max, "max_pool_tokens", (int)l->status.max_pool_cells, "kv_bytes",
                                 (json_int_t)l->status.kv_bytes, "pool_growths", l->status.pool_growths);
+        /* memory by kind (issue 18): what grows with the pool, what is fixed, what is host-side */
+        json_t *mem = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "memory_kind", l->status.memory_kind,
+                                "kv_bytes_per_token", (json_int_t)l->status.kv_bytes_per_cell, "swa_bytes",
+                                (json_int_t)l->status.swa_bytes, "recurrent_bytes",
+                                (json_int_t)l->status.recurrent_bytes, "checkpoint_bytes",
+                                (json_int_t)l->status.checkpoint_bytes, "swa_bytes_per_token",
+                                (json_int_t)l->status.swa_bytes_per_cell, "checkpoints", l->status.checkpoints);
+        if (ctx && mem)
+            json_object_update(ctx, mem);
+        json_decref(mem);
         json_array_append_new(
             models, json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:i, s:o, s:i, s:i}", "name",
                               sm ? sm->display : l->name, "model", sm ? sm->display : l->name, "size",

@@ -216,6 +216,37 @@ int runner_client_send(struct runner_client *c, const struct proto_request *r, s
     return rc;
 }
 
+bool runner_client_try_send(struct runner_client *c, const struct proto_request *r)
+{
+    uint8_t *frame;
+    size_t len;
+    if (proto_request_encode(r, &frame, &len))
+        return false;
+    bool sent = false;
+    if (pthread_mutex_trylock(&c->write_lock) == 0) {
+        ssize_t n;
+        do
+            n = send(c->fd, frame, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        sent = n == (ssize_t)len;
+        /* A Unix stream socket takes a frame this small whole or not at all; should it take a
+         * part, the rest must follow (blocking) or the stream would be corrupt. */
+        for (const uint8_t *p = frame + (n > 0 ? n : 0); n > 0 && !sent;) {
+            size_t left = len - (size_t)(p - frame);
+            ssize_t m = send(c->fd, p, left, MSG_NOSIGNAL);
+            if (m < 0 && errno == EINTR)
+                continue;
+            if (m <= 0)
+                break;
+            p += m;
+            sent = (size_t)m == left;
+        }
+        pthread_mutex_unlock(&c->write_lock);
+    }
+    free(frame);
+    return sent;
+}
+
 int runner_client_recv(struct runner_client *c, struct proto_event *ev, int timeout_ms, struct bw_err *err)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;

@@ -46,6 +46,11 @@ int runner_client_spawn(const struct runner_spawn_opts *o, struct runner_client 
 /* Sends one request frame. BW_OK, or BW_EIO when the runner is gone. */
 int runner_client_send(struct runner_client *c, const struct proto_request *r, struct bw_err *err);
 
+/* Sends one small frame (a cancel) only if that does not block: the write lock is free and
+ * the socket has room. Returns true when it went out. For the reader thread, which must
+ * never wait on the runner (the runner may be blocked writing to it). */
+bool runner_client_try_send(struct runner_client *c, const struct proto_request *r);
+
 /* Receives one event. Returns 1 with *ev filled (release with proto_event_free), 0 on
  * timeout (timeout_ms < 0 waits forever), or BW_EIO when the runner closed the socket
  * (it exited) / BW_EINVAL on a corrupt stream. */

@@ -28,11 +28,19 @@ struct evnode {
     struct evnode *next;
 };
 
+/* A call's queue holds at most this many bytes of events (text + bookkeeping). It fills
+ * only when the consumer stops reading (an HTTP client that does not read its stream: the
+ * HTTP edge stops pulling once its own bounded buffer is full); then the call is cancelled
+ * in the runner and ends with an error, so a stalled client never grows server memory. */
+#define SCHED_CALL_QUEUE_MAX ((size_t)256 << 10)
+
 struct sched_call {
     uint64_t id;
     struct sched_runner *r;
     struct evnode *head, *tail; /* guarded by r->mu */
+    size_t queued_bytes;        /* of the events in the queue; guarded by r->mu */
     bool finished;              /* DONE or ERROR was queued */
+    bool overflowed;            /* ended by a full queue: the runner may still be working on it */
     pthread_cond_t cond;
     struct sched_call *next;    /* r->calls */
 };
@@ -112,9 +120,20 @@ static void *reader_main(void *arg)
         struct sched_call *c = r->calls;
         while (c && c->id != ev.id)
             c = c->next;
+        bool overflow = false;
+        if (c && !c->finished && c->queued_bytes + sizeof(struct evnode) + ev.len > SCHED_CALL_QUEUE_MAX) {
+            /* The consumer stopped reading: end the call here (an error in place of the rest)
+             * and stop the runner's work on it; what is queued still comes first. */
+            proto_event_free(&ev);
+            ev = (struct proto_event){.type = PROTO_EV_ERROR, .id = c->id, .err_code = BW_EBUSY,
+                                      .text = "the client stopped reading: generation cancelled"};
+            ev.len = strlen(ev.text);
+            overflow = c->overflowed = true;
+        }
         if (c && !c->finished) {
             struct evnode *n = malloc(sizeof *n);
             if (n) {
+                c->queued_bytes += sizeof *n + ev.len;
                 n->ev = ev;
                 n->next = NULL;
                 if (c->tail)
@@ -130,7 +149,16 @@ static void *reader_main(void *arg)
         } else {
             proto_event_free(&ev); /* a call that ended early (client went away) */
         }
+        uint64_t cancel_id = overflow ? c->id : 0;
         pthread_mutex_unlock(&r->mu);
+        if (cancel_id) {
+            /* Never blocks this thread (it must keep reading, or the runner could block writing
+             * to us while we wait to write to it); if it cannot go now, sched_call_end sends it. */
+            struct proto_request cancel = {.type = PROTO_REQ_CANCEL, .id = cancel_id};
+            runner_client_try_send(r->client, &cancel);
+            LOG_REQ(LOG_WARN, cancel_id, "sched", "event queue full (%zu bytes): the client stopped reading; cancelled",
+                    SCHED_CALL_QUEUE_MAX);
+        }
     }
     /* EOF: the runner exited (or we closed it). Find out why, for the error message. */
     int status = -1;
@@ -242,6 +270,7 @@ int sched_call_next(struct sched_call *c, struct proto_event *ev, int timeout_ms
         c->head = n->next;
         if (!c->head)
             c->tail = NULL;
+        c->queued_bytes -= sizeof *n + n->ev.len;
     }
     int rc = n ? 1 : bw_errf(err, BW_ERUNNER, "model runner stopped: %s", r->dead_msg);
     pthread_mutex_unlock(&r->mu);
@@ -255,7 +284,7 @@ int sched_call_next(struct sched_call *c, struct proto_event *ev, int timeout_ms
 void sched_call_cancel(struct sched_call *c)
 {
     pthread_mutex_lock(&c->r->mu);
-    bool send = !c->finished && !c->r->dead;
+    bool send = (!c->finished || c->overflowed) && !c->r->dead;
     pthread_mutex_unlock(&c->r->mu);
     if (send) {
         struct proto_request cancel = {.type = PROTO_REQ_CANCEL, .id = c->id};

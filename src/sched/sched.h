@@ -79,7 +79,10 @@ int sched_call_start(struct sched_runner *r, struct proto_request *req, struct s
 
 /* Next event of the call: 1 with *ev (free with proto_event_free), 0 on timeout
  * (timeout_ms < 0: wait forever), or BW_ERUNNER with err "model runner stopped: ..." when
- * the runner died before the call finished. After a DONE or ERROR event, no more come. */
+ * the runner died before the call finished. After a DONE or ERROR event, no more come.
+ * A call's queue is bounded (256 KiB of events): when its consumer stops calling this and
+ * the queue fills, the call is cancelled in the runner and its next event after what is
+ * queued is an ERROR (BW_EBUSY, "the client stopped reading: generation cancelled"). */
 int sched_call_next(struct sched_call *c, struct proto_event *ev, int timeout_ms, struct bw_err *err);
 
 /* Asks the runner to stop the request (client went away); events still drain normally. */

@@ -1,18 +1,27 @@
-/* http.c -- see http.h. libmicrohttpd (0.9.75) in thread-per-connection mode.
+/* http.c -- see http.h and http_int.h. libmicrohttpd (0.9.75): a pool of event-loop threads
+ * (MHD_OPTION_THREAD_POOL_SIZE) that never wait for a handler; handlers run on workers
+ * (http_respond.c).
+ *
+ * poll(), not epoll: with MHD_USE_EPOLL (pool or single thread) 0.9.75 stops reading a
+ * request body now and then -- bytes sit in the socket's receive queue, MHD sleeps in
+ * epoll_wait, and a client that then leaves is never noticed (CLOSE-WAIT, the upload's
+ * temporary file stays); blobs.test.mjs "disconnects mid-upload" caught it 6 times in 6.
+ * poll() is level-triggered and does not lose that wake-up; each thread polls only its own
+ * share of the connections.
  *
  * DESIGN
  * One struct http_conn per request, created on MHD's first access-handler call (headers
- * only) and freed in the request-completed callback (MHD_OPTION_NOTIFY_COMPLETED), which
- * MHD calls exactly once per request that reached the access handler, on the connection's
- * thread, after it last calls a content reader. Everything a request needs (its body, its
- * request id, its stream callbacks) hangs off that struct, so nothing is shared between
- * connections but the immutable server config and the atomic request counter.
+ * only) and released in the request-completed callback (MHD_OPTION_NOTIFY_COMPLETED), which
+ * MHD calls exactly once per request that reached the access handler, after it last calls a
+ * content reader; a worker holds a second reference while it runs. Everything a request
+ * needs (its body, its request id, its stream) hangs off that struct.
  *
  * MHD calls the access handler (1) once with the headers, (2) once per piece of upload
  * data, (3) once more with *upload_data_size == 0 when the whole request is in. A response
- * can be queued only in calls (1) and (3). We accumulate the body in (2) and do everything
- * else in (3): the checks of http.h, then the API handler, which answers synchronously
- * through http_respond*() (it must, MHD allows queueing only inside this callback).
+ * can be queued only in calls (1) and (3). We accumulate the body in (2); in (3) the checks
+ * of http.h answer at once, or the request goes to a worker and the connection is suspended;
+ * when the worker has the handler's answer it resumes the connection, MHD calls (3) again and
+ * the answer is queued there.
  *
  * A too-large body is answered 413: when Content-Length already says so and the excess
  * is large (or the client waits for "100 Continue"), at once in (1) -- MHD then stops
@@ -27,17 +36,20 @@
  * OPTIONS -> 204 preflight (before the key check: browsers send no credentials on a
  * preflight); 401 without the API key. Then the handler; no answer from it -> 500.
  *
- * Streams: the content reader calls pull on the connection thread (it may block). The
- * request-completed callback calls done(ud, completed): completed only when pull returned
- * 0 and MHD reports the response finished (MHD_REQUEST_TERMINATED_COMPLETED_OK).
- *
  * Streamed request bodies: in call (1), when the headers pass the checks (gate()), the
  * begin hook may opt in (http_stream_body). Then the 413 logic is skipped, each piece of
- * (2) goes to the body callback instead of the buffer, and (3) runs the checks again
- * (they pass: same headers) and the handler. release(ud) runs in the request-completed
- * callback, after a stream's done, so a client that leaves mid-body still frees it. */
-#define _GNU_SOURCE /* POLLRDHUP */
-#include "server/http.h"
+ * (2) goes to the body callback instead of the buffer (on the event-loop thread: a disk
+ * write per 32 KiB piece), and (3) runs the checks again (they pass: same headers) and the
+ * handler. release(ud) runs when the last holder lets go of the request, so a client that
+ * leaves mid-body still frees it.
+ *
+ * Limits: MHD_OPTION_CONNECTION_TIMEOUT closes a connection idle for idle_timeout (one
+ * suspended for its worker is not idle: MHD stops its clock); http_sockets.c closes the
+ * longest-idle connections past max_connections; MHD_OPTION_PER_IP_CONNECTION_LIMIT caps one
+ * address. The descriptor limit is raised to its hard maximum at start so the connection
+ * limit, not EMFILE, is what applies. */
+#define _GNU_SOURCE
+#include "server/http_int.h"
 #include "util/clock.h"
 
 #include <arpa/inet.h>
@@ -45,18 +57,16 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <microhttpd.h>
 
 #include "util/log.h"
 
@@ -65,53 +75,9 @@
  * reliably gets the 413 on a live connection) when the excess is at most this much;
  * beyond it the 413 is sent before the body and the connection is closed. */
 #define HTTP_DRAIN_MAX ((size_t)8 << 20)
-#define HTTP_STREAM_BLOCK (32 * 1024)
-#define HTTP_RID_MAX 128
-#define HTTP_HOSTNAME_MAX 256
-
-struct http_server {
-    struct MHD_Daemon *daemon;
-    int port;
-    bool loopback;            /* bound to a loopback address: the Host guard is on */
-    size_t max_body;
-    char *api_key;            /* NULL when no auth */
-    char **public_paths;      /* NULL-terminated copy */
-    bool origins_any;         /* BELLOWS_ORIGINS contained "*" */
-    char **origins;           /* allowed-origin patterns (exact, or with one '*') */
-    size_t n_origins;
-    char hostname[HTTP_HOSTNAME_MAX]; /* this machine's name, lowercase ("" if unknown) */
-    http_handler_fn handler;
-    void *handler_ud;
-    http_begin_fn begin;      /* NULL: every body is buffered */
-};
-
-struct http_conn {
-    struct http_server *srv;
-    struct MHD_Connection *mc;
-    struct http_request req;
-    char *body;               /* malloc'd, NUL-terminated; NULL when empty */
-    size_t body_len, body_cap;
-    bool too_large;           /* over max_body: discarding the rest, answer 413 */
-    bool in_handler;          /* inside the final access-handler call: may queue */
-    bool responded;           /* a response was queued */
-    int status;               /* of the queued response, for the log */
-    bool logged;              /* its line went out at INFO already */
-    const char *cors_origin;  /* the request's Origin when allowed (MHD-owned), else NULL */
-    /* a streamed response */
-    bool streaming;
-    bool stream_eof;          /* pull returned 0 */
-    http_pull_fn pull;
-    http_done_fn done;
-    void *ud;
-    /* a streamed request body (http_stream_body) */
-    bool in_begin;            /* inside the begin hook: may opt in */
-    bool body_stream;         /* opted in: release is owed */
-    bool body_stop;           /* body_fn returned false: the rest is discarded */
-    http_body_fn body_fn;
-    http_release_fn release;
-    void *body_ud;
-    char request_id[HTTP_RID_MAX + 1];
-};
+#define HTTP_DEFAULT_MAX_CONNECTIONS 1024
+#define HTTP_DEFAULT_IDLE_TIMEOUT_S 120
+#define HTTP_DEFAULT_WRITE_TIMEOUT_MS 60000
 
 static _Atomic uint64_t next_seq = 1;
 
@@ -297,141 +263,6 @@ static bool host_allowed(const struct http_server *s, const char *hdr)
     return ends_with(h, ".localhost") || ends_with(h, ".local") || ends_with(h, ".internal");
 }
 
-/* ---- responses ------------------------------------------------------------------------ */
-
-static void add_common_headers(struct http_conn *c, struct MHD_Response *r)
-{
-    MHD_add_response_header(r, "X-Request-Id", c->request_id);
-    if (c->cors_origin) {
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", c->cors_origin);
-        MHD_add_response_header(r, "Access-Control-Expose-Headers", "X-Request-Id");
-        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
-    }
-}
-
-static int add_extra_headers(struct MHD_Response *r, const char *const *headers)
-{
-    for (const char *const *h = headers; h && h[0]; h += 2) {
-        if (!h[1]) return BW_EINVAL;
-        if (MHD_add_response_header(r, h[0], h[1]) != MHD_YES) return BW_EINVAL;
-    }
-    return BW_OK;
-}
-
-static int queue(struct http_conn *c, int status, struct MHD_Response *r)
-{
-    enum MHD_Result ok = MHD_queue_response(c->mc, (unsigned)status, r);
-    MHD_destroy_response(r); /* MHD keeps its own reference until it is done */
-    if (ok != MHD_YES) return BW_EIO;
-    c->responded = true;
-    c->status = status;
-    return BW_OK;
-}
-
-/* Adds the content type, the caller's headers and ours to r, then queues it (r is
- * consumed on every path). */
-static int send_response(struct http_conn *c, int status, struct MHD_Response *r, const char *content_type,
-                         const char *const *headers)
-{
-    if (content_type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    int rc = add_extra_headers(r, headers);
-    if (rc != BW_OK) {
-        MHD_destroy_response(r);
-        return rc;
-    }
-    add_common_headers(c, r);
-    return queue(c, status, r);
-}
-
-int http_respond(struct http_request *req, int status, const char *content_type, const char *body, size_t len,
-                 const char *const *headers)
-{
-    struct http_conn *c = req->conn;
-    if (!c->in_handler || c->responded) return BW_EINVAL;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)(body && len ? body : ""), MHD_RESPMEM_MUST_COPY);
-    if (!r) return BW_ENOMEM;
-    return send_response(c, status, r, content_type, headers);
-}
-
-static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    struct http_conn *c = cls;
-    (void)pos;
-    ssize_t n = c->pull(c->ud, buf, max);
-    if (n == 0) {
-        c->stream_eof = true;
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    if (n < 0 || (size_t)n > max) return MHD_CONTENT_READER_END_WITH_ERROR;
-    return n;
-}
-
-int http_respond_stream(struct http_request *req, int status, const char *content_type, http_pull_fn pull,
-                        http_done_fn done, void *ud, const char *const *headers)
-{
-    struct http_conn *c = req->conn;
-    if (!c->in_handler || c->responded || !pull || !done) return BW_EINVAL;
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_reader, c, NULL);
-    if (!r) return BW_ENOMEM;
-    c->pull = pull;
-    c->done = done;
-    c->ud = ud;
-    int rc = send_response(c, status, r, content_type, headers);
-    if (rc == BW_OK) c->streaming = true;
-    return rc;
-}
-
-/* An answer of this layer: {"error":"<msg>"} (msg has nothing to escape). */
-static void respond_error(struct http_conn *c, int status, const char *msg, const char *const *headers)
-{
-    char body[160];
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg);
-    c->in_handler = true;
-    http_respond(&c->req, status, "application/json; charset=utf-8", body, (size_t)n, headers);
-    c->in_handler = false;
-    if (status == 401 || status == 403 || status == 413) {
-        c->logged = true;
-        LOG_REQ(LOG_INFO, c->req.seq, "http", "%s %s %d %s rid=%s", c->req.method, c->req.path, status, msg,
-                c->request_id);
-    }
-}
-
-/* ---- request info --------------------------------------------------------------------- */
-
-const char *http_header(const struct http_request *req, const char *name)
-{
-    return MHD_lookup_connection_value(req->conn->mc, MHD_HEADER_KIND, name);
-}
-
-const char *http_query(const struct http_request *req, const char *name)
-{
-    return MHD_lookup_connection_value(req->conn->mc, MHD_GET_ARGUMENT_KIND, name);
-}
-
-bool http_client_gone(const struct http_request *req)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return false;
-    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0) return false;
-    /* POLLIN alone is a pipelined request, not a close. */
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-
-int http_stream_body(struct http_request *req, http_body_fn body, http_release_fn release, void *ud)
-{
-    struct http_conn *c = req->conn;
-    if (!c->in_begin || c->body_stream || c->responded || !body || !release) return BW_EINVAL;
-    c->body_fn = body;
-    c->release = release;
-    c->body_ud = ud;
-    c->body_stream = true;
-    return BW_OK;
-}
-
-void *http_body_ud(const struct http_request *req) { return req->conn->body_stream ? req->conn->body_ud : NULL; }
-
 /* ---- MHD callbacks -------------------------------------------------------------------- */
 
 static bool is_public(const struct http_server *s, const char *path)
@@ -451,27 +282,6 @@ static bool authorized(const struct http_server *s, struct http_conn *c)
     while (n && *a == ' ') a++, n--;
     while (n && a[n - 1] == ' ') n--;
     return ct_equal(a, n, s->api_key, strlen(s->api_key));
-}
-
-static void preflight(struct http_conn *c)
-{
-    const char *want = http_header(&c->req, "Access-Control-Request-Headers");
-    const char *allow_headers =
-        "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, X-Request-Id, OpenAI-Beta, "
-        "X-Stainless-Arch, X-Stainless-Async, X-Stainless-Custom-Poll-Interval, X-Stainless-Helper-Method, "
-        "X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, X-Stainless-Poll-Helper, "
-        "X-Stainless-Retry-Count, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Timeout";
-    /* The origin is trusted already, so whatever headers it asks for are fine. */
-    if (want && *want) allow_headers = want;
-    const char *const cors[] = {
-        "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS",
-        "Access-Control-Allow-Headers", allow_headers,
-        "Access-Control-Max-Age", "43200",
-        NULL,
-    };
-    c->in_handler = true;
-    http_respond(&c->req, 204, NULL, NULL, 0, c->cors_origin ? cors : NULL);
-    c->in_handler = false;
 }
 
 /* The header checks of http.h (all but the size), in order, without answering; sets
@@ -497,34 +307,41 @@ static enum gate gate(struct http_server *s, struct http_conn *c)
     return GATE_OK;
 }
 
-/* The whole request is in: the checks of http.h, then the handler. */
+/* The whole request is in (event-loop thread): the checks of http.h, answered here, or the
+ * handler, on a worker of its own. */
 static void serve(struct http_server *s, struct http_conn *c)
 {
     enum gate g = gate(s, c);
     if (c->too_large) {
         char msg[80];
         snprintf(msg, sizeof msg, "request body is larger than %zu bytes", s->max_body);
-        respond_error(c, 413, msg, NULL);
+        http__respond_error(c, 413, msg, NULL);
         return;
     }
     switch (g) {
     case GATE_OK: break;
-    case GATE_HOST: respond_error(c, 403, "host not allowed", NULL); return;
-    case GATE_ORIGIN: respond_error(c, 403, "origin not allowed", NULL); return;
-    case GATE_PREFLIGHT: preflight(c); return;
+    case GATE_HOST: http__respond_error(c, 403, "host not allowed", NULL); return;
+    case GATE_ORIGIN: http__respond_error(c, 403, "origin not allowed", NULL); return;
+    case GATE_PREFLIGHT: http__preflight(c); return;
     case GATE_AUTH: {
         const char *const h[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL};
-        respond_error(c, 401, "unauthorized", h);
+        http__respond_error(c, 401, "unauthorized", h);
         return;
     }
     }
 
     c->req.body = c->body;
     c->req.body_len = c->body_len;
+    if (atomic_load(&s->stopping)) http__respond_error(c, 503, "the server is shutting down", NULL);
+    else if (!http__dispatch(c)) http__respond_error(c, 503, "the server is out of threads", NULL);
+}
+
+void http__serve(struct http_server *s, struct http_conn *c)
+{
     c->in_handler = true;
     s->handler(s->handler_ud, &c->req);
     c->in_handler = false;
-    if (!c->responded) respond_error(c, 500, "internal error: no response", NULL);
+    if (!c->responded) http__respond_error(c, 500, "internal error: no response", NULL);
 }
 
 static bool append_body(struct http_conn *c, const char *data, size_t n)
@@ -558,8 +375,16 @@ static struct http_conn *begin(struct http_server *s, struct MHD_Connection *mc,
 {
     struct http_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->refs = 1; /* MHD's, until the completed callback */
+    c->on_loop = true;
     c->srv = s;
     c->mc = mc;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    c->fd = ci ? ci->connect_fd : -1;
+    c->sock = http__sock_of(mc);
+    http__sock_busy(s, c->sock, true); /* a request in progress: never cut as idle */
     c->req.method = method;
     c->req.path = url;
     c->req.conn = c;
@@ -591,7 +416,7 @@ static struct http_conn *begin(struct http_server *s, struct MHD_Connection *mc,
                 if (origin && origin_allowed(s, origin)) c->cors_origin = origin;
                 char msg[80];
                 snprintf(msg, sizeof msg, "request body is larger than %zu bytes", s->max_body);
-                respond_error(c, 413, msg, NULL);
+                http__respond_error(c, 413, msg, NULL);
             }
         }
     }
@@ -610,7 +435,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         *con_cls = c;
         return MHD_YES;
     }
-    if (*upload_data_size) {
+    if (*upload_data_size && !c->dispatched) {
         if (c->body_stream) {
             c->body_len += *upload_data_size;
             if (!c->body_stop && !c->responded && !c->body_fn(c->body_ud, upload_data, *upload_data_size))
@@ -622,7 +447,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
         *upload_data_size = 0; /* consumed (or discarded) */
         return MHD_YES;
     }
-    if (!c->responded) serve(s, c);
+    if (c->dispatched) http__queue_pending(c); /* the worker resumed us: its answer is ready */
+    else if (!c->responded) serve(s, c);
     return MHD_YES;
 }
 
@@ -645,23 +471,20 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls, e
     (void)cls, (void)mc;
     if (!c) return;
     *con_cls = NULL;
-    if (c->streaming) {
-        bool completed = c->stream_eof && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-        c->streaming = false;
-        c->done(c->ud, completed);
-    }
-    if (c->body_stream) {
-        c->body_stream = false;
-        c->release(c->body_ud);
-    }
+    http__sock_busy(c->srv, c->sock, false);
+    /* A worker still running sees this and ends its stream (done, then its reference). */
+    pthread_mutex_lock(&c->mu);
+    c->mhd_done = true;
+    c->toe = toe;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         LOG_REQ(LOG_DEBUG, c->req.seq, "http", "%s %s %d rid=%s ended: %s", c->req.method, c->req.path,
                 c->status, c->request_id, toe_name(toe));
     else if (!c->logged) /* 401/403/413 went out at INFO already */
         LOG_REQ(LOG_DEBUG, c->req.seq, "http", "%s %s %d rid=%s", c->req.method, c->req.path, c->status,
                 c->request_id);
-    free(c->body);
-    free(c);
+    http__unref(c);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -730,7 +553,22 @@ static void server_free(struct http_server *s)
     free(s->api_key);
     free_strv(s->public_paths);
     free_strv(s->origins);
+    pthread_cond_destroy(&s->workers_done);
+    pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+/* Raises the descriptor limit to its hard maximum (as Go's runtime does for Ollama) and
+ * returns how many descriptors there are. */
+static unsigned raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl.rlim_cur = rl.rlim_max;
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 24) ? (1u << 24) : (unsigned)rl.rlim_cur;
 }
 
 int http_start(const struct http_config *cfg, struct http_server **out, struct bw_err *err)
@@ -743,6 +581,24 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct b
     s->handler = cfg->handler;
     s->handler_ud = cfg->handler_ud;
     s->begin = cfg->begin;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->workers_done, NULL);
+    s->write_timeout_ns = cfg->write_timeout_ms < 0 ? 0
+                          : (int64_t)(cfg->write_timeout_ms ? cfg->write_timeout_ms : HTTP_DEFAULT_WRITE_TIMEOUT_MS) * 1000000;
+    unsigned max_conn = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+    /* Room for the runners' sockets, the store's files and the connections being closed. */
+    unsigned fds = raise_nofile();
+    unsigned fd_room = fds > 256 ? (fds - 128) * 4 / 5 : 64;
+    if (max_conn > fd_room) {
+        LOG(LOG_WARN, "http", "%u connections need more descriptors than the %u allowed: limit is %u", max_conn, fds,
+            fd_room);
+        max_conn = fd_room;
+    }
+    s->max_connections = max_conn;
+    unsigned idle_s = cfg->idle_timeout_s < 0 ? 0 : cfg->idle_timeout_s ? (unsigned)cfg->idle_timeout_s
+                                                                          : HTTP_DEFAULT_IDLE_TIMEOUT_S;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : ncpu < 2 ? 2 : ncpu > 16 ? 16 : (unsigned)ncpu;
     if (cfg->api_key && *cfg->api_key && !(s->api_key = strdup(cfg->api_key))) goto oom;
     size_t n_pub = 0;
     while (cfg->public_paths && cfg->public_paths[n_pub]) n_pub++;
@@ -800,16 +656,25 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct b
     else
         s->port = cfg->port;
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* MHD's own limit sits above ours: at it MHD stops accepting (new clients would wait in
+     * the backlog), so http_sockets.c makes room first; the margin covers connections shut
+     * down and not yet cleaned up, split over the threads (MHD divides its limit). */
+    unsigned mhd_limit = max_conn + max_conn / 4 + 16 * threads + 64;
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, /* first, or MHD complains */
                                  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 /* no idle timeout: a handler or pull may block for minutes
-                                  * (model load), and MHD would count that as inactivity */
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)0,
+                                 MHD_OPTION_NOTIFY_CONNECTION, http__on_connection, s,
+                                 MHD_OPTION_THREAD_POOL_SIZE, threads,
+                                 MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                 (unsigned int)(cfg->max_connections_per_ip > 0 ? cfg->max_connections_per_ip : 0),
+                                 /* idle only: a connection waiting for its worker (model load,
+                                  * tokens) is suspended, and MHD does not time those out */
+                                 MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
                                  MHD_OPTION_END);
     if (!s->daemon) {
         /* Whether MHD closed fd on this path is version-dependent; leaking one descriptor on a
@@ -820,7 +685,8 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct b
     }
     char *colon = strrchr(shown, ':');
     if (colon) snprintf(colon, sizeof shown - (size_t)(colon - shown), ":%d", s->port);
-    LOG(LOG_INFO, "http", "listening on %s%s", shown, s->api_key ? " (API key required)" : "");
+    LOG(LOG_INFO, "http", "listening on %s%s (%u threads, %u connections, idle timeout %us, write timeout %.0fs)",
+        shown, s->api_key ? " (API key required)" : "", threads, max_conn, idle_s, s->write_timeout_ns / 1e9);
     *out = s;
     return BW_OK;
 
@@ -834,6 +700,11 @@ int http_port(const struct http_server *s) { return s->port; }
 void http_stop(struct http_server *s)
 {
     if (!s) return;
-    MHD_stop_daemon(s->daemon); /* closes the listen socket, shuts connections down, joins their threads */
+    /* Requests in flight see their client gone and end; new ones get 503; then MHD stops. */
+    http__shutdown_live(s);
+    pthread_mutex_lock(&s->mu);
+    while (s->n_workers > 0) pthread_cond_wait(&s->workers_done, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    MHD_stop_daemon(s->daemon); /* closes the listen socket and the idle connections, joins its threads */
     server_free(s);
 }

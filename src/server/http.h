@@ -4,11 +4,17 @@
  * (api.c), which answers with a buffered body or a pulled stream; an optional begin hook
  * sees each request's headers first and may take the body as a stream (below).
  *
- * Threads: libmicrohttpd runs one thread per connection. The begin hook, the body and
- * release callbacks of a streamed body, the handler, the pull callback of a stream and its
- * done callback all run on that connection's thread, one at a time; they may block
- * (waiting for tokens from a runner, writing to disk). Nothing here is shared between
- * connections except the immutable config and an atomic request counter.
+ * Threads: libmicrohttpd runs a small pool of event-loop threads (config.threads, poll());
+ * idle connections cost no thread. The begin hook and the body callbacks of a streamed body
+ * run on an event-loop thread: they must be short (a disk write per piece is fine; no
+ * network, no model). Once the whole request is in, its handler runs on a worker thread of
+ * its own, and so do a stream's pull and done callbacks (one at a time, in that order); they
+ * may block (a model load, tokens from a runner). A streamed answer goes through a bounded
+ * buffer: while the client does not read, pull is not called (backpressure), and a client
+ * that takes nothing for write_timeout is cut off (done(ud, false)). release may run on
+ * either thread, after everything else. The limits: max_connections open connections (past
+ * it the longest idle one is closed, never one with a request in progress), idle_timeout for
+ * a connection that sends nothing and has no request waiting on the server.
  *
  * What happens before the handler, in order (each answers itself and stops):
  *   body larger than max_body              -> 413 {"error":"request body is larger than N bytes"}
@@ -66,7 +72,8 @@ int http_respond(struct http_request *req, int status, const char *content_type,
  * may block until it has data: it writes up to max bytes into buf and returns the count
  * (> 0), 0 for the end of the stream, or -1 to abort the connection. done is called
  * exactly once afterwards, with completed = false when the client went away or the
- * stream was aborted (the place to cancel generation), then ud is not used again.
+ * stream was aborted or cut off (the place to cancel generation), then ud is not used
+ * again. Only from the handler (not the begin hook).
  * Returns BW_OK, or an error (then neither callback is ever called). */
 typedef ssize_t (*http_pull_fn)(void *ud, char *buf, size_t max);
 typedef void (*http_done_fn)(void *ud, bool completed);
@@ -97,9 +104,10 @@ typedef void (*http_handler_fn)(void *ud, struct http_request *req);
  * piles up in memory. It returns true for more, false to have the rest of the body read
  * and discarded without further calls. When the whole body is in, the handler runs as for
  * any request (req->body NULL, req->body_len the bytes received) and finds ud again
- * through http_body_ud(). release(ud) is called exactly once, from the request-completed
- * callback, whether or not the handler ran (the client went away mid-body, the server
- * stopped): the place to remove a half-written file and free ud. */
+ * through http_body_ud(). release(ud) is called exactly once, after the request is over
+ * and its handler (if it ran) has returned, whether or not the handler ran (the client
+ * went away mid-body, the server stopped): the place to remove a half-written file and
+ * free ud. */
 typedef bool (*http_body_fn)(void *ud, const char *data, size_t len);
 typedef void (*http_release_fn)(void *ud);
 typedef void (*http_begin_fn)(void *ud, struct http_request *req);
@@ -121,6 +129,11 @@ struct http_config {
     http_handler_fn handler;
     void *handler_ud;
     http_begin_fn begin;         /* may be NULL: every body buffered; called with handler_ud */
+    int threads;                 /* BELLOWS_HTTP_THREADS: event-loop threads; 0 = cores (2..16) */
+    int max_connections;         /* BELLOWS_MAX_CONNECTIONS; 0 = 1024 (lowered to fit the fd limit) */
+    int max_connections_per_ip;  /* BELLOWS_MAX_CONNECTIONS_PER_IP; 0 = no per-address limit */
+    int idle_timeout_s;          /* BELLOWS_IDLE_TIMEOUT; 0 = 120 s, < 0 = never */
+    int write_timeout_ms;        /* BELLOWS_WRITE_TIMEOUT; 0 = 60 s, < 0 = never */
 };
 
 /* Binds and starts serving. Returns BW_OK with *out, or BW_EIO with the reason in err
@@ -128,7 +141,8 @@ struct http_config {
 int http_start(const struct http_config *cfg, struct http_server **out, struct bw_err *err);
 /* The port actually bound (useful with port 0). */
 int http_port(const struct http_server *s);
-/* Stops accepting, waits for connection threads, frees. */
+/* Ends the requests in flight (their clients look gone to them), waits for their workers,
+ * stops MHD, frees. */
 void http_stop(struct http_server *s);
 
 #endif

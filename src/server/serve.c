@@ -159,7 +159,12 @@ int cli_serve(int argc, char **argv)
                              .public_paths = public_paths,
                              .handler = api_handle,
                              .handler_ud = api,
-                             .begin = api_begin};
+                             .begin = api_begin,
+                             .threads = cfg.http_threads,
+                             .max_connections = cfg.max_connections,
+                             .max_connections_per_ip = cfg.max_connections_per_ip,
+                             .idle_timeout_s = cfg.idle_timeout_s,
+                             .write_timeout_ms = cfg.write_timeout_ms};
     if (http_start(&hc, &http, &err) != BW_OK) {
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;

@@ -130,6 +130,25 @@ void serve_config_client_url(char *buf, size_t len)
     snprintf(buf, len, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
+/* A timeout: a duration ("60s", "2m", "500ms") or seconds; "0" turns it off. *out stays 0
+ * (the HTTP edge's default) when unset, becomes -1 for "off", else the value in seconds
+ * (in_seconds, rounded up) or milliseconds. */
+static int env_duration_ms(const char *name, int *out, bool in_seconds, struct bw_err *err)
+{
+    char buf[64];
+    const char *v = env(name, buf, sizeof buf);
+    if (!v)
+        return BW_OK;
+    int64_t ns;
+    if (sched_parse_duration(v, &ns) != BW_OK || ns < 0 || ns > 86400LL * 1000000000)
+        return bw_errf(err, BW_EINVAL, "%s=%s: expected a duration like 60s or 2m (0: never), at most 24h", name, v);
+    if (ns == 0)
+        *out = -1;
+    else
+        *out = in_seconds ? (int)((ns + 999999999) / 1000000000) : (int)((ns + 999999) / 1000000);
+    return BW_OK;
+}
+
 /* The lookup limits_from_env takes: the trimmed value, in a buffer per call site's thread. */
 static const char *limits_env(const char *name)
 {
@@ -179,6 +198,12 @@ int serve_config_from_env(struct serve_config *c, struct bw_err *err)
             return bw_errf(err, BW_EINVAL, "BELLOWS_POOL_SHRINK_AFTER=%s: expected a duration like 60s", buf);
         c->idle_shrink_s = ns / 1e9;
     }
+    if ((rc = env_int("BELLOWS_HTTP_THREADS", &c->http_threads, 0, 256, err)) ||
+        (rc = env_int("BELLOWS_MAX_CONNECTIONS", &c->max_connections, 0, 1 << 20, err)) ||
+        (rc = env_int("BELLOWS_MAX_CONNECTIONS_PER_IP", &c->max_connections_per_ip, 0, 1 << 20, err)) ||
+        (rc = env_duration_ms("BELLOWS_IDLE_TIMEOUT", &c->idle_timeout_s, true, err)) ||
+        (rc = env_duration_ms("BELLOWS_WRITE_TIMEOUT", &c->write_timeout_ms, false, err)))
+        return rc;
     return limits_from_env(&c->limits, limits_env, err);
 }
 
@@ -198,8 +223,14 @@ void serve_config_print_env_help(FILE *f)
                "  BELLOWS_NUM_THREADS       CPU threads per runner (default: all cores)\n"
                "  BELLOWS_POOL_SHRINK_AFTER idle time before a KV pool shrinks (default 60s)\n"
                "  BELLOWS_MEMORY_LIMIT      memory models may use (default: what the system has free)\n"
+               "  BELLOWS_HTTP_THREADS      HTTP event-loop threads (default: the cores, 2 to 16)\n"
+               "  BELLOWS_MAX_CONNECTIONS   open connections; past it the longest idle one is closed (default 1024)\n"
+               "  BELLOWS_MAX_CONNECTIONS_PER_IP  open connections per client address (default: no limit)\n"
+               "  BELLOWS_IDLE_TIMEOUT      close a connection idle this long (default 120s; 0: never)\n"
+               "  BELLOWS_WRITE_TIMEOUT     cancel a stream whose client reads nothing this long (default 60s; 0: never)\n"
                "  BELLOWS_DEBUG             1 for a log line per decision\n"
                "  BELLOWS_DEMO_MODEL        GGUF added as `demo` on a store's first start\n"
-               "                            (default: models/demo.gguf beside the binary's folder)\n");
+               "                            (default: models/demo.gguf beside the binary's folder,\n"
+               "                            into ~/.bellows/models only, never another store)\n");
     limits_print_env_help(f);
 }

@@ -27,6 +27,11 @@ struct serve_config {
     int num_threads;         /* BELLOWS_NUM_THREADS, default: all cores */
     double idle_shrink_s;    /* BELLOWS_POOL_SHRINK_AFTER, seconds, default 60 */
     uint64_t memory_limit;   /* BELLOWS_MEMORY_LIMIT, bytes for models, default: MemAvailable */
+    int http_threads;        /* BELLOWS_HTTP_THREADS: HTTP event-loop threads, default: cores (2..16) */
+    int max_connections;     /* BELLOWS_MAX_CONNECTIONS, default 1024 */
+    int max_connections_per_ip; /* BELLOWS_MAX_CONNECTIONS_PER_IP, default 0: none */
+    int idle_timeout_s;      /* BELLOWS_IDLE_TIMEOUT, seconds, default 120; -1 (from 0): never */
+    int write_timeout_ms;    /* BELLOWS_WRITE_TIMEOUT, default 60 s; -1 (from 0): never */
     struct limits limits;    /* BELLOWS_MAX_MESSAGES, BELLOWS_MAX_TOOLS, BELLOWS_MAX_INPUTS (proto/limits.h) */
 };
 

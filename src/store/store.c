@@ -558,9 +558,12 @@ int store__replace_manifest(struct store *st, const struct names_ref *ref, const
                          : store__write_atomic(dir, path, text, len, err);
     if (rc == BW_OK)
         store__prune(st, &cands);
+    atomic_fetch_add(&st->generation, 1); /* on failure too: a half-done write may show */
     free(cands.hex);
     return rc;
 }
+
+uint64_t store_generation(struct store *st) { return atomic_load(&st->generation); }
 
 /* ---- copy and delete ------------------------------------------------------------------- */
 
@@ -615,6 +618,7 @@ int store_delete(struct store *st, const char *name, struct bw_err *err)
     if (rc == BW_OK) {
         remove_empty_dirs(st, path);
         store__prune(st, &cands);
+        atomic_fetch_add(&st->generation, 1);
     }
     pthread_mutex_unlock(&st->lock);
     free(cands.hex);

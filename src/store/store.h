@@ -130,6 +130,11 @@ struct store_list {
 int store_list(struct store *st, struct store_list *out, struct bw_err *err);
 void store_list_fini(struct store_list *l);
 
+/* A number that changes whenever this process changes the set of models: every manifest
+ * written (create, copy, pull, manifest put) or deleted bumps it. A cache of store_list()
+ * is current while the number is the same (changes made by other processes are not seen). */
+uint64_t store_generation(struct store *st);
+
 /* ---- blobs ---------------------------------------------------------------------------- */
 
 /* Does the blob "sha256:<hex>" (or "sha256-<hex>") exist? false for an invalid digest. */

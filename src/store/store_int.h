@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "store/store.h"
 
@@ -24,6 +25,7 @@ struct store {
     char *blobs;                /* root/blobs */
     char *manifests;            /* root/manifests */
     pthread_mutex_t lock;       /* guards manifest writes, deletes and pruning */
+    _Atomic uint64_t generation;/* store_generation(): bumped after every manifest write or delete */
 };
 
 struct store__layer {
