@@ -1,8 +1,8 @@
 /* engine.c -- see engine.h for the contract. Reading order: slots and jobs, the pool
  * (create / resize / account), finishing, admission (prefix reuse), the step (batch,
- * decode, sample, retire), embeddings, status. The structs are in engine_int.h; submit
- * (rendering, tokenizing, sizing) is in engine_prompt.c, a job's text as events in
- * engine_text.c. */
+ * decode, sample, retire), status. The structs are in engine_int.h; submit (rendering,
+ * tokenizing, sizing) is in engine_prompt.c, a job's text as events in engine_text.c,
+ * prefix reuse per memory kind in engine_reuse.c, embeddings in engine_embed.c. */
 #define _GNU_SOURCE
 #include "engine/engine_int.h"
 #include "util/clock.h"
@@ -89,6 +89,8 @@ static struct llama_context *pool_ctx_new(struct engine *e, int n_cells)
     cp.kv_unified = true; /* one pool any sequence may fill; also what state moves need */
     /* Explicit, never "auto": a state only moves between contexts with the same setting. */
     cp.flash_attn_type = e->p.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    /* false: the window only; a longer prefix comes back through checkpoints (engine_reuse.c) */
+    cp.swa_full = e->swa_full;
     cp.n_threads = e->p.n_threads;
     cp.n_threads_batch = e->p.n_threads;
     cp.no_perf = true;
@@ -122,10 +124,12 @@ static int committed_cells(const struct engine *e, int except_slot)
     return sum;
 }
 
-static void slot_clear(struct engine *e, int i)
+void engine__slot_clear(struct engine *e, int i)
 {
     if (e->ctx)
         llama_memory_seq_rm(llama_get_memory(e->ctx), i, -1, -1);
+    engine__ckpt_drop_after(e, i, 0);
+    e->slots[i].ckpt_due = false;
     e->slots[i].kv.n = 0;
     e->slots[i].state = SLOT_FREE;
 }
@@ -141,13 +145,13 @@ static bool evict_lru(struct engine *e, int keep)
     if (victim < 0)
         return false;
     LOG(LOG_DEBUG, "engine", "evicting cached sequence %d (%d tokens)", victim, e->slots[victim].kv.n);
-    slot_clear(e, victim);
+    engine__slot_clear(e, victim);
     return true;
 }
 
 /* Moves every sequence into a new context of n_cells (state get/set: bit-exact, no
  * re-prefill). On failure the old context stays as it was and BW_ENOMEM is returned. */
-static int pool_resize(struct engine *e, int n_cells)
+int engine__pool_resize(struct engine *e, int n_cells)
 {
     int64_t t0 = clock_mono_ns();
     struct llama_context *next = pool_ctx_new(e, n_cells);
@@ -198,8 +202,10 @@ static int pool_resize(struct engine *e, int n_cells)
     } else if (old) {
         e->shrinks++;
     }
-    LOG(LOG_INFO, "engine", "pool %d -> %d cells (%d sequences moved, %.1f ms, %.1f MiB KV)", old, e->pool_cells,
-        moved, dt / 1e6, (double)e->pool_cells * (double)e->kv_bytes_per_cell / (1024.0 * 1024.0));
+    struct estimate_pool_bytes pb;
+    estimate_pool(&e->mem, e->pool_cells, e->p.n_parallel, e->n_ubatch, e->swa_full, &pb);
+    LOG(LOG_INFO, "engine", "pool %d -> %d cells (%d sequences moved, %.1f ms, %.1f MiB KV, %.1f MiB recurrent)", old,
+        e->pool_cells, moved, dt / 1e6, pb.kv / (1024.0 * 1024.0), pb.recurrent / (1024.0 * 1024.0));
     return BW_OK;
 }
 
@@ -219,12 +225,12 @@ static int pool_make_room(struct engine *e, int need_extra, int keep, int except
     if (!e->ctx)
         target = imax(need, e->p.min_pool_cells);
     target = (int)(target > e->max_pool_cells ? e->max_pool_cells : target);
-    return pool_resize(e, target);
+    return engine__pool_resize(e, target);
 }
 
 /* ---- finishing --------------------------------------------------------------------- */
 
-static void job_finish(struct engine *e, struct job *j, const char *reason)
+void engine__job_finish(struct engine *e, struct job *j, const char *reason)
 {
     struct textout_emit rest;
     if (textout_flush(&j->out, &rest) == BW_OK && rest.len)
@@ -265,11 +271,11 @@ static void job_finish(struct engine *e, struct job *j, const char *reason)
     engine__job_free(j);
 }
 
-static void job_fail(struct engine *e, struct job *j, int code, const char *msg)
+void engine__job_fail(struct engine *e, struct job *j, int code, const char *msg)
 {
     if (j->slot >= 0) {
         e->slots[j->slot].job = NULL;
-        slot_clear(e, j->slot);
+        engine__slot_clear(e, j->slot);
     }
     LOG_REQ(LOG_WARN, j->req_id, "engine", "failed: %s", msg);
     emit_error(e, j->req_id, code, msg);
@@ -305,51 +311,37 @@ int engine_cancel(struct engine *e, uint64_t req_id)
 
 /* ---- admission --------------------------------------------------------------------- */
 
-static int common_prefix(const struct tokvec *kv, const llama_token *p, int n)
-{
-    int m = imin(kv->n, n), i = 0;
-    while (i < m && kv->v[i] == p[i])
-        i++;
-    return i;
-}
-
-static void run_embedding(struct engine *e, struct job *j);
-
 /* Tries to admit the queue head. Returns true when it left the queue (admitted or failed). */
 static bool admit_one(struct engine *e, struct job *j)
 {
-    /* Pick the slot: the non-live one with the longest common prefix, else a free one,
-     * else the least recently used cached one. A live sequence with a longer prefix is
-     * copied from (llama_memory_seq_cp shares its cells). */
-    int target = -1, best = -1, copy_from = -1, copy_len = 0;
+    /* Pick the slot: the non-live one whose memory gives the most of the prompt
+     * (engine_reuse.c: trimmed cells, or a checkpoint), else a free one, else the least
+     * recently used cached one. A live sequence that gives more is copied from. */
+    int target = -1, copy_from = -1;
+    struct reuse_plan best = {0}, live = {0};
     for (int i = 0; i < e->p.n_parallel; i++) {
         struct slot *s = &e->slots[i];
+        struct reuse_plan pl = {.n = 0, .src = i, .ck = -1};
+        if (j->kind != ENGINE_EMBED)
+            pl = engine__reuse_plan(e, i, j->prompt, j->n_prompt);
         if (s->job) {
-            int c = j->kind == ENGINE_EMBED ? 0 : common_prefix(&s->kv, j->prompt, j->n_prompt);
-            /* A recurrent state is the state after all of the live sequence's tokens: a
-             * copy is a prefix only when the whole sequence is (and leaves one to evaluate). */
-            if (e->recurrent && (c != s->kv.n || c >= j->n_prompt))
-                c = 0;
-            if (c > copy_len) {
+            if (pl.n > live.n) {
                 copy_from = i;
-                copy_len = c;
+                live = pl;
             }
             continue;
         }
-        int c = j->kind == ENGINE_EMBED ? 0 : common_prefix(&s->kv, j->prompt, j->n_prompt);
-        if (target < 0 || c > best || (c == best && s->state == SLOT_FREE && e->slots[target].state != SLOT_FREE) ||
-            (c == best && s->state == e->slots[target].state && s->lru < e->slots[target].lru)) {
+        if (target < 0 || pl.n > best.n ||
+            (pl.n == best.n && s->state == SLOT_FREE && e->slots[target].state != SLOT_FREE) ||
+            (pl.n == best.n && s->state == e->slots[target].state && s->lru < e->slots[target].lru)) {
             target = i;
-            best = c;
+            best = pl;
         }
     }
     if (target < 0)
         return false; /* every sequence is live: wait */
-    if (copy_len <= best)
+    if (live.n <= best.n)
         copy_from = -1;
-    int reuse = copy_from >= 0 ? copy_len : best;
-    if (reuse >= j->n_prompt)
-        reuse = j->n_prompt - 1; /* one token must be evaluated to get logits */
 
     int need = j->n_reserved;
     int rc = pool_make_room(e, need, target, target);
@@ -359,46 +351,39 @@ static bool admit_one(struct engine *e, struct job *j)
             snprintf(msg, sizeof msg, "the request needs %d KV cells but the memory budget allows %lld", need,
                      (long long)e->max_pool_cells);
             queue_remove(e, j);
-            job_fail(e, j, BW_ENOMEM, msg);
+            engine__job_fail(e, j, BW_ENOMEM, msg);
             return true;
         }
         return false; /* wait in order for live requests to finish */
     }
     if (rc) {
         queue_remove(e, j);
-        job_fail(e, j, rc, "could not allocate the KV pool");
+        engine__job_fail(e, j, rc, "could not allocate the KV pool");
         return true;
     }
 
     queue_remove(e, j);
+    if (j->kind != ENGINE_EMBED) {
+        /* Making room may have grown the pool (every sequence moved; one that failed to move
+         * was dropped): plan again on what is there now. */
+        best = engine__reuse_plan(e, target, j->prompt, j->n_prompt);
+        if (copy_from >= 0)
+            live = engine__reuse_plan(e, copy_from, j->prompt, j->n_prompt);
+        if (copy_from >= 0 && live.n <= best.n)
+            copy_from = -1;
+    }
     struct slot *s = &e->slots[target];
-    llama_memory_t mem = llama_get_memory(e->ctx);
     if (tokvec_reserve(&s->kv, j->n_reserved) != BW_OK) {
-        job_fail(e, j, BW_ENOMEM, "out of memory");
+        engine__job_fail(e, j, BW_ENOMEM, "out of memory");
         return true;
     }
-    if (copy_from >= 0) {
-        llama_memory_seq_rm(mem, target, -1, -1);
-        llama_memory_seq_cp(mem, copy_from, target, 0, reuse);
+    /* The slot's checkpoints past what its tokens share with this prompt are of another
+     * history: the prompt overwrites those positions. */
+    int shared = j->kind == ENGINE_EMBED ? 0 : engine__common_prefix(&s->kv, j->prompt, j->n_prompt);
+    int reuse = engine__reuse_apply(e, target, copy_from >= 0 ? &live : &best);
+    if (copy_from >= 0)
         memcpy(s->kv.v, e->slots[copy_from].kv.v, (size_t)reuse * sizeof *s->kv.v);
-    } else if (!llama_memory_seq_rm(mem, target, reuse, -1)) {
-        /* A recurrent state cannot go back to a shorter prefix: evaluate from scratch
-         * (correct, slower) rather than continue from a state that holds more. */
-        llama_memory_seq_rm(mem, target, -1, -1);
-        reuse = 0;
-    }
-    if (reuse > 0 && e->n_swa > 0 && !e->recurrent) {
-        /* A sliding-window cache drops what fell out of the window: the token at `reuse`
-         * sees positions from reuse - n_swa + 1, which the sequence must still hold. (The
-         * hybrids' pos_min is their recurrent state's; they only ever extend a sequence.) */
-        llama_pos pmin = llama_memory_seq_pos_min(mem, target);
-        if (pmin > imax(0, reuse - e->n_swa + 1)) {
-            LOG_REQ(LOG_DEBUG, j->req_id, "engine", "seq=%d: the window holds positions from %d, not %d: no reuse",
-                    target, (int)pmin, imax(0, reuse - e->n_swa + 1));
-            llama_memory_seq_rm(mem, target, -1, -1);
-            reuse = 0;
-        }
-    }
+    engine__ckpt_drop_after(e, target, shared);
     s->kv.n = reuse;
     s->job = j;
     s->state = SLOT_PREFILL;
@@ -409,10 +394,12 @@ static bool admit_one(struct engine *e, struct job *j)
     j->t_admit = clock_mono_ns();
     j->st.queue_ns = j->t_admit - j->t_submit;
     j->growths_at_admit = e->growths;
-    LOG_REQ(LOG_DEBUG, j->req_id, "engine", "admitted seq=%d reuse=%d%s pool=%d committed=%d", target, reuse,
-            copy_from >= 0 ? " (copied from a live sequence)" : "", e->pool_cells, committed_cells(e, -1));
+    LOG_REQ(LOG_DEBUG, j->req_id, "engine", "admitted seq=%d reuse=%d%s%s pool=%d committed=%d", target, reuse,
+            copy_from >= 0 ? " (copied from a live sequence)" : "",
+            (copy_from >= 0 ? live.ck : best.ck) >= 0 ? " (through a checkpoint)" : "", e->pool_cells,
+            committed_cells(e, -1));
     if (j->kind == ENGINE_EMBED)
-        run_embedding(e, j);
+        engine__run_embedding(e, j);
     return true;
 }
 
@@ -423,7 +410,7 @@ static void admit(struct engine *e)
         struct job *j = e->queue_head;
         if (j->cancelled) {
             queue_remove(e, j);
-            job_finish(e, j, "cancel");
+            engine__job_finish(e, j, "cancel");
             continue;
         }
         if (!admit_one(e, j))
@@ -445,7 +432,7 @@ static void make_room_for_generation(struct engine *e)
         if (n + 1 <= j->n_reserved)
             continue;
         if (n + 1 > e->cmax) {
-            job_finish(e, j, "length");
+            engine__job_finish(e, j, "length");
             continue;
         }
         int old = j->n_reserved;
@@ -454,12 +441,12 @@ static void make_room_for_generation(struct engine *e)
             pool_make_room(e, 0, -1, -1) != BW_OK) {
             LOG_REQ(LOG_WARN, j->req_id, "engine", "no memory to extend the reservation past %d; stopping", old);
             j->n_reserved = old;
-            job_finish(e, j, "length");
+            engine__job_finish(e, j, "length");
         }
     }
 }
 
-static void batch_add(struct llama_batch *b, llama_token tok, int pos, int seq, bool logits)
+void engine__batch_add(struct llama_batch *b, llama_token tok, int pos, int seq, bool logits)
 {
     int k = b->n_tokens++;
     b->token[k] = tok;
@@ -483,7 +470,7 @@ static int build_batch(struct engine *e, int *chunk /* per slot */)
         j->out_idx = -1;
         if (e->slots[i].state == SLOT_GEN && j->has_pending && b->n_tokens < cap) {
             j->out_idx = b->n_tokens;
-            batch_add(b, j->pending, e->slots[i].kv.n, i, true);
+            engine__batch_add(b, j->pending, e->slots[i].kv.n, i, true);
             chunk[i] = 1;
         }
     }
@@ -491,14 +478,15 @@ static int build_batch(struct engine *e, int *chunk /* per slot */)
         struct job *j = e->slots[i].job;
         if (!j || e->slots[i].state != SLOT_PREFILL)
             continue;
-        int left = j->n_prompt - j->n_prefilled;
-        int take = imin(left, cap - b->n_tokens);
+        /* With checkpoints, a chunk ends at the next stop (ckpt.h) so that one can be taken. */
+        int end = e->need_ckpt ? ckpt_next_stop(j->n_prompt, j->n_prefilled) : j->n_prompt;
+        int take = imin(end - j->n_prefilled, cap - b->n_tokens);
         for (int k = 0; k < take; k++) {
             int p = j->n_prefilled + k;
             bool last = p == j->n_prompt - 1;
             if (last)
                 j->out_idx = b->n_tokens;
-            batch_add(b, j->prompt[p], p, i, last);
+            engine__batch_add(b, j->prompt[p], p, i, last);
         }
         chunk[i] = take;
     }
@@ -520,6 +508,14 @@ static void commit_batch(struct engine *e, const int *chunk)
             memcpy(s->kv.v + s->kv.n, j->prompt + j->n_prefilled, (size_t)chunk[i] * sizeof *s->kv.v);
             s->kv.n += chunk[i];
             j->n_prefilled += chunk[i];
+            /* At the prompt's end the copy waits until its first token is sampled (the
+             * state does not change before the next decode): it stays out of the TTFT. */
+            if (e->need_ckpt && ckpt_is_stop(j->n_prompt, j->n_prefilled, j->st.prompt_cache_tokens)) {
+                if (j->n_prefilled == j->n_prompt)
+                    s->ckpt_due = true;
+                else
+                    engine__ckpt_take(e, i);
+            }
         }
     }
 }
@@ -570,7 +566,7 @@ static void sample_and_emit(struct engine *e)
         if (j->want_context && tokvec_reserve(&j->sampled, j->sampled.n + 1) == BW_OK)
             j->sampled.v[j->sampled.n++] = tok;
         if (llama_vocab_is_eog(e->vocab, tok)) {
-            job_finish(e, j, "stop");
+            engine__job_finish(e, j, "stop");
             continue;
         }
         int n = token_piece(e, tok, piece, sizeof piece);
@@ -580,13 +576,13 @@ static void sample_and_emit(struct engine *e)
         if (n > 0 && textout_push(&j->out, piece, (size_t)n, &out) == BW_OK && out.len)
             engine__emit_text(e, j, out.text, out.len);
         if (out.stopped) {
-            job_finish(e, j, "stop");
+            engine__job_finish(e, j, "stop");
             continue;
         }
         j->pending = tok;
         j->has_pending = true;
         if (j->num_predict > 0 && j->st.eval_count >= j->num_predict)
-            job_finish(e, j, "length");
+            engine__job_finish(e, j, "length");
     }
 }
 
@@ -594,7 +590,7 @@ static void fail_live(struct engine *e, int code, const char *msg)
 {
     for (int i = 0; i < e->p.n_parallel; i++)
         if (e->slots[i].job)
-            job_fail(e, e->slots[i].job, code, msg);
+            engine__job_fail(e, e->slots[i].job, code, msg);
 }
 
 int engine_step(struct engine *e)
@@ -602,7 +598,7 @@ int engine_step(struct engine *e)
     /* retire cancelled */
     for (int i = 0; i < e->p.n_parallel; i++)
         if (e->slots[i].job && e->slots[i].job->cancelled)
-            job_finish(e, e->slots[i].job, "cancel");
+            engine__job_finish(e, e->slots[i].job, "cancel");
     admit(e);
     if (!e->ctx)
         return BW_OK;
@@ -621,7 +617,7 @@ int engine_step(struct engine *e)
         rc = llama_decode(e->ctx, e->batch);
         if (rc == 1 && e->pool_cells < e->max_pool_cells) {
             int64_t target = ceil_to(e->pool_cells + e->pool_cells / 2, GROW_QUANTUM);
-            if (pool_resize(e, (int)(target < e->max_pool_cells ? target : e->max_pool_cells)) == BW_OK &&
+            if (engine__pool_resize(e, (int)(target < e->max_pool_cells ? target : e->max_pool_cells)) == BW_OK &&
                 build_batch(e, chunk) > 0)
                 rc = llama_decode(e->ctx, e->batch);
         }
@@ -635,6 +631,12 @@ int engine_step(struct engine *e)
     }
     commit_batch(e, chunk);
     sample_and_emit(e);
+    for (int i = 0; i < e->p.n_parallel; i++)
+        if (e->slots[i].ckpt_due) {
+            e->slots[i].ckpt_due = false;
+            if (e->slots[i].kv.n) /* (a failed request leaves its slot empty) */
+                engine__ckpt_take(e, i);
+        }
     return BW_OK;
 }
 
@@ -646,76 +648,6 @@ bool engine_has_work(const struct engine *e)
         if (e->slots[i].job)
             return true;
     return false;
-}
-
-/* ---- embeddings -------------------------------------------------------------------- */
-
-/* Evaluates an admitted embedding job at once in its own batches (embeddings on), emits
- * the vector and frees the slot. Models with a pooling type pool in libllama; others
- * (causal LMs) are mean-pooled here over every token's output embedding. */
-static void run_embedding(struct engine *e, struct job *j)
-{
-    int seq = j->slot;
-    int n_embd = e->n_embd;
-    double *acc = calloc((size_t)n_embd, sizeof *acc);
-    float *vec = malloc((size_t)n_embd * sizeof *vec);
-    enum llama_pooling_type pooling = llama_pooling_type(e->ctx);
-    int rc = acc && vec ? 0 : -100;
-    /* A pooled model pools over one micro-batch (and a non-causal one cannot split its
-     * input at all): the whole input must fit in one. The pool's contexts start with
-     * 512-token micro-batches; a longer input (up to Cmax, cut by `truncate` before) makes
-     * them larger, once, by recreating the context (an embedding leaves no KV to move). */
-    if (rc == 0 && pooling != LLAMA_POOLING_TYPE_NONE && j->n_prompt > (int)llama_n_ubatch(e->ctx)) {
-        int old = e->n_ubatch;
-        e->n_ubatch = ceil_to(j->n_prompt, 512);
-        LOG_REQ(LOG_INFO, j->req_id, "engine", "micro-batch %d -> %d tokens for a %d-token embedding input", old,
-                e->n_ubatch, j->n_prompt);
-        if (pool_resize(e, e->pool_cells) != BW_OK) {
-            e->n_ubatch = old;
-            rc = -102;
-        }
-    }
-    if (rc == 0 && pooling != LLAMA_POOLING_TYPE_NONE && j->n_prompt > (int)llama_n_ubatch(e->ctx))
-        rc = -101; /* still too long for one micro-batch */
-    int cap = (int)llama_n_batch(e->ctx);
-    llama_set_embeddings(e->ctx, true);
-    int64_t t0 = clock_mono_ns();
-    for (int done = 0; rc == 0 && done < j->n_prompt;) {
-        int take = imin(cap, j->n_prompt - done);
-        e->batch.n_tokens = 0;
-        for (int k = 0; k < take; k++)
-            batch_add(&e->batch, j->prompt[done + k], done + k, seq, true);
-        rc = llama_decode(e->ctx, e->batch);
-        for (int k = 0; rc == 0 && pooling == LLAMA_POOLING_TYPE_NONE && k < take; k++) {
-            const float *row = llama_get_embeddings_ith(e->ctx, k);
-            for (int d = 0; row && d < n_embd; d++)
-                acc[d] += row[d];
-        }
-        done += take;
-    }
-    if (rc == 0) {
-        const float *pooled = pooling != LLAMA_POOLING_TYPE_NONE ? llama_get_embeddings_seq(e->ctx, seq) : NULL;
-        for (int d = 0; d < n_embd; d++)
-            vec[d] = pooled ? pooled[d] : (float)(acc[d] / j->n_prompt);
-    }
-    llama_set_embeddings(e->ctx, false);
-    j->st.prompt_eval_ns = clock_mono_ns() - t0;
-    /* The embedding pass's KV is not a generation prefix: drop it. */
-    e->slots[seq].job = NULL;
-    slot_clear(e, seq);
-    j->slot = -1;
-    if (rc == 0) {
-        struct engine_event ev = {.req_id = j->req_id, .type = ENGINE_EV_EMBEDDING, .embd = vec, .n_embd = n_embd};
-        e->emit(e->emit_ud, &ev);
-        job_finish(e, j, "stop");
-    } else {
-        job_fail(e, j, rc == -101 ? BW_ETOOLONG : rc == -102 ? BW_ENOMEM : BW_ERUNNER,
-                 rc == -101   ? "input is longer than one micro-batch of this pooled embedding model"
-                 : rc == -102 ? "no memory for a micro-batch as long as this embedding input"
-                              : "embedding evaluation failed");
-    }
-    free(acc);
-    free(vec);
 }
 
 /* ---- lifecycle, status -------------------------------------------------------------- */
@@ -738,23 +670,6 @@ static void quiet_log(enum ggml_log_level level, const char *text, void *ud)
     (void)ud;
     if (level == GGML_LOG_LEVEL_ERROR)
         log_write(LOG_ERROR, 0, "llama", "%.*s", (int)strcspn(text, "\n"), text);
-}
-
-static uint64_t kv_bytes_per_cell(const struct llama_model *m)
-{
-    char arch[64], key[128], val[32];
-    int n_head = llama_model_n_head(m), n_head_kv = llama_model_n_head_kv(m);
-    int64_t k_len = n_head ? llama_model_n_embd(m) / n_head : 0, v_len = k_len;
-    if (llama_model_meta_val_str(m, "general.architecture", arch, sizeof arch) > 0) {
-        snprintf(key, sizeof key, "%s.attention.key_length", arch);
-        if (llama_model_meta_val_str(m, key, val, sizeof val) > 0)
-            k_len = atoll(val);
-        snprintf(key, sizeof key, "%s.attention.value_length", arch);
-        if (llama_model_meta_val_str(m, key, val, sizeof val) > 0)
-            v_len = atoll(val);
-    }
-    /* F16 K and V for every layer. */
-    return (uint64_t)llama_model_n_layer(m) * (uint64_t)n_head_kv * (uint64_t)(k_len + v_len) * 2u;
 }
 
 int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud, struct engine **out,
@@ -798,14 +713,19 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
     e->vocab = llama_model_get_vocab(e->model);
     e->no_vocab = !e->vocab || llama_vocab_type(e->vocab) == LLAMA_VOCAB_TYPE_NONE || llama_vocab_n_tokens(e->vocab) <= 0;
     e->recurrent = llama_model_is_recurrent(e->model) || llama_model_is_hybrid(e->model);
+    e->pure_recurrent = llama_model_is_recurrent(e->model) && !llama_model_is_hybrid(e->model);
     e->n_swa = llama_model_n_swa(e->model);
+    e->swa_full = p->swa_full;
+    e->need_ckpt = p->ckpt_max_bytes >= 0 && (e->recurrent || (e->n_swa > 0 && !e->swa_full));
+    e->ckpt_budget = p->ckpt_max_bytes > 0 ? (size_t)p->ckpt_max_bytes : (size_t)1 << 30;
     if (e->no_vocab)
         LOG(LOG_WARN, "engine", "%s has no tokenizer: it serves token prompts only", p->model_path);
     engine__load_templates(e);
     e->n_ctx_train = llama_model_n_ctx_train(e->model);
     e->n_embd = llama_model_n_embd(e->model);
     e->cmax = policy_cmax(e->n_ctx_train, p->context_cap);
-    e->kv_bytes_per_cell = kv_bytes_per_cell(e->model);
+    engine__mem_init(e);
+    e->kv_bytes_per_cell = estimate_grow_bytes_per_cell(&e->mem, e->swa_full);
     e->max_pool_cells = p->max_pool_cells > 0 ? p->max_pool_cells : (int64_t)e->p.n_parallel * e->cmax;
     if (e->max_pool_cells < e->p.min_pool_cells)
         e->max_pool_cells = e->p.min_pool_cells;
@@ -830,6 +750,7 @@ void engine_free(struct engine *e)
     }
     for (int i = 0; e->slots && i < e->p.n_parallel; i++) {
         engine__job_free(e->slots[i].job);
+        engine__ckpt_drop_after(e, i, 0);
         free(e->slots[i].kv.v);
     }
     free(e->slots);
@@ -856,7 +777,7 @@ int engine_shrink_idle(struct engine *e)
     if (target >= e->pool_cells)
         return 0;
     int old = e->pool_cells;
-    return pool_resize(e, target) == BW_OK ? old - e->pool_cells : 0;
+    return engine__pool_resize(e, target) == BW_OK ? old - e->pool_cells : 0;
 }
 
 void engine_status(const struct engine *e, struct engine_status *st)
@@ -868,13 +789,21 @@ void engine_status(const struct engine *e, struct engine_status *st)
     st->context_max = e->cmax;
     st->max_pool_cells = e->max_pool_cells;
     st->kv_bytes_per_cell = e->kv_bytes_per_cell;
-    st->kv_bytes = (uint64_t)e->pool_cells * e->kv_bytes_per_cell;
+    struct estimate_pool_bytes pb;
+    estimate_pool(&e->mem, e->pool_cells, e->p.n_parallel, e->n_ubatch, e->swa_full, &pb);
+    snprintf(st->memory_kind, sizeof st->memory_kind, "%s", engine__mem_kind(e));
+    st->swa_bytes_per_cell = e->mem.swa_bytes_per_cell;
+    st->kv_bytes = pb.kv;
+    st->swa_bytes = pb.swa;
+    st->recurrent_bytes = e->pool_cells ? pb.recurrent : 0;
+    st->checkpoint_bytes = e->ckpt_bytes;
     st->pool_growths = e->growths;
     st->pool_shrinks = e->shrinks;
     st->last_growth_ns = e->last_growth_ns;
     st->reserved_cells = committed_cells(e, -1);
     for (int i = 0; i < e->p.n_parallel; i++) {
         st->used_cells += e->slots[i].kv.n;
+        st->checkpoints += e->slots[i].n_ck;
         if (e->slots[i].job)
             st->live++;
         else if (e->slots[i].state == SLOT_CACHED)

@@ -20,7 +20,12 @@
  * Prefix cache: a finished sequence keeps its KV ("cached") while the pool has room. A
  * new request starts from the sequence with the longest common token prefix (trimming its
  * tail, or copying it when that sequence is still live) and evaluates only the rest.
- * Cached sequences are evicted least recently used.
+ * Cached sequences are evicted least recently used. Memory that cannot be trimmed back (a
+ * recurrent state; a sliding-window cache, which forgets what lies behind its window) is
+ * reused through checkpoints taken at turn boundaries -- 4 tokens before the prompt's end
+ * and at its end (ckpt.h, engine_reuse.c) -- so the next turn of a chat on any memory kind
+ * evaluates only its new tokens; a live sequence is shared only as far as its memory kind
+ * allows, else through one of its checkpoints, else not at all.
  *
  * Threads: none of its own, and not thread-safe: one thread (the runner's loop) calls
  * everything. Events are delivered through the emit callback, synchronously, from inside
@@ -50,6 +55,13 @@ struct engine_params {
     int n_gpu_layers;        /* layers offloaded to GPUs (0 on a CPU build) */
     float tensor_split[16];  /* share of the offloaded layers per GPU; all 0: llama.cpp decides */
     bool quiet;              /* silence libllama's own log below errors */
+    /* Sliding-window layers: false (default) keeps only the window (n_swa x n_parallel +
+     * a micro-batch of cells) and reuses a longer prefix through checkpoints; true keeps
+     * every cell, as large as the full-attention cache (libllama's own default). */
+    bool swa_full;
+    /* Bytes of host memory all checkpoints together may hold; 0: 1 GiB; < 0: none taken
+     * (a request then reuses only what the memory can trim: bench/ and tests compare). */
+    int64_t ckpt_max_bytes;
 };
 
 void engine_params_default(struct engine_params *p);
@@ -189,8 +201,14 @@ struct engine_status {
     int n_ctx_train;
     int context_max;
     int64_t max_pool_cells;
-    uint64_t kv_bytes;   /* bytes of the KV pool */
-    uint64_t kv_bytes_per_cell;
+    char memory_kind[12]; /* "full", "swa", "mla", "recurrent", "hybrid" (a copy: the status travels) */
+    uint64_t kv_bytes;   /* bytes of the attention caches: full-attention + sliding-window layers */
+    uint64_t kv_bytes_per_cell; /* what one more pool cell costs: the layers whose cache grows with the pool */
+    uint64_t swa_bytes;  /* of kv_bytes, the sliding-window layers' (at most their window) */
+    uint64_t swa_bytes_per_cell; /* every sliding-window layer, one cell */
+    uint64_t recurrent_bytes; /* recurrent states of n_parallel sequences (fixed, whatever the pool) */
+    uint64_t checkpoint_bytes; /* host memory of the state checkpoints */
+    int checkpoints;     /* how many are held */
     int pool_growths;    /* since start */
     int pool_shrinks;
     int64_t last_growth_ns;

@@ -1,16 +1,21 @@
 /* engine_int.h -- what the engine's files share: the engine, its slots and jobs, and the
  * functions one file calls in another. Not a public interface (engine.h is); the same
  * thread rules hold: one thread calls everything.
- *   engine.c         the pool, admission, the step, embeddings, lifecycle
+ *   engine.c         the pool, admission, the step, lifecycle
+ *   engine_embed.c   embeddings
  *   engine_prompt.c  submit: chat templates, rendering, tokenizing, sizing and the cuts
- *   engine_text.c    a job's text: the reasoning split and the tool-call parser, as events */
+ *   engine_text.c    a job's text: the reasoning split and the tool-call parser, as events
+ *   engine_reuse.c   prefix reuse per memory kind: checkpoints, trims, live copies
+ *   engine_mem.c     the memory kinds of a model and their bytes (the math: sched/estimate.c) */
 #ifndef BELLOWS_ENGINE_INT_H
 #define BELLOWS_ENGINE_INT_H
 
 #include "engine/engine.h"
 
+#include "engine/ckpt.h"
 #include "engine/textout.h"
 #include "llama.h"
+#include "sched/estimate.h"
 #include "template/chat_template.h"
 #include "template/reasoning.h"
 #include "template/toolcall.h"
@@ -36,6 +41,11 @@ struct slot {
     struct tokvec kv;
     uint64_t lru;     /* engine tick of the last use; lowest is evicted first */
     struct job *job;  /* the request using it, when PREFILL or GEN */
+    /* States of the parts that cannot be trimmed, at earlier lengths of kv (engine_reuse.c);
+     * each one's tokens are kv.v[0 .. n-1]. Only for memory kinds that need them. */
+    struct ckpt ck[CKPT_PER_SLOT];
+    int n_ck;
+    bool ckpt_due;    /* the prompt's last chunk is in: take one once its first token is out */
 };
 
 /* One request, from submit to DONE. Owned by the engine: in the wait queue until
@@ -94,7 +104,15 @@ struct engine {
                                  libllama asserts on any text call (tokenize, token_to_piece) */
     bool recurrent;           /* recurrent or hybrid memory: a state cannot be trimmed back, and a
                                  live copy copies the whole state, not a prefix */
+    bool pure_recurrent;      /* recurrent with no attention cells at all (Mamba) */
     int n_swa;                /* sliding window of the SWA layers (0: none) */
+    bool swa_full;            /* the SWA layers keep a full-size cache (engine_params.swa_full) */
+    bool need_ckpt;           /* the memory has parts that cannot be trimmed: checkpoints at turn
+                                 boundaries (recurrent, hybrid, or SWA without swa_full) */
+    size_t ckpt_bytes;        /* held by every slot's checkpoints */
+    size_t ckpt_budget;       /* their bound (engine_params.ckpt_max_bytes) */
+    int ckpt_taken, ckpt_restored;
+    struct estimate_memory mem; /* bytes of each memory kind (engine_mem.c) */
     bool warned_fallback;
     int n_ctx_train, cmax, n_embd;
     uint64_t kv_bytes_per_cell;
@@ -124,6 +142,43 @@ void engine__job_free(struct job *j); /* NULL is fine */
 /* Emits one event with no more than a text and stats (TEXT, RENDERED, DONE). */
 void engine__emit_simple(struct engine *e, uint64_t req_id, enum engine_event_type type, const char *text,
                          size_t len, const struct engine_stats *st);
+void engine__slot_clear(struct engine *e, int i);       /* drops slot i's KV and checkpoints */
+int engine__pool_resize(struct engine *e, int n_cells); /* moves every sequence; BW_ENOMEM keeps the old */
+void engine__job_finish(struct engine *e, struct job *j, const char *reason); /* DONE, frees j */
+void engine__job_fail(struct engine *e, struct job *j, int code, const char *msg); /* ERROR, frees j */
+void engine__batch_add(struct llama_batch *b, llama_token tok, int pos, int seq, bool logits);
+
+/* ---- engine_embed.c ------------------------------------------------------------------ */
+
+/* Evaluates an admitted embedding job, emits its vector and DONE (or ERROR), frees its slot. */
+void engine__run_embedding(struct engine *e, struct job *j);
+
+/* ---- engine_reuse.c: prefix reuse per memory kind ------------------------------------- */
+
+/* What a slot's memory can give a prompt, decided without changing anything: the first n
+ * tokens, from the slot's own cells (ck < 0: trimmed, or shared when the slot is live) or
+ * from its checkpoint ck. Never a state that holds more than those n tokens. */
+struct reuse_plan {
+    int n;
+    int src;
+    int ck;
+};
+struct reuse_plan engine__reuse_plan(struct engine *e, int src, const llama_token *prompt, int n_prompt);
+/* Makes sequence dst hold the plan's tokens (its own cells past them are removed). Returns
+ * the tokens it holds: plan->n, or 0 when a state call failed (dst is then empty). */
+int engine__reuse_apply(struct engine *e, int dst, const struct reuse_plan *pl);
+/* Takes a checkpoint of slot i at its current length (bounded per slot and in bytes). */
+void engine__ckpt_take(struct engine *e, int i);
+/* Drops slot i's checkpoints longer than n tokens (n = 0: all of them). */
+void engine__ckpt_drop_after(struct engine *e, int i, int n);
+int engine__common_prefix(const struct tokvec *kv, const llama_token *p, int n);
+
+/* ---- engine_mem.c: memory kinds ------------------------------------------------------ */
+
+/* Fills e->mem from the model (GGUF metadata and tensor shapes, read with gguf.h). */
+void engine__mem_init(struct engine *e);
+/* A short name of the memory kind: "full", "swa", "mla", "recurrent", "hybrid". */
+const char *engine__mem_kind(const struct engine *e);
 
 /* ---- engine_prompt.c ------------------------------------------------------------------ */
 

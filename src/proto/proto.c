@@ -2,6 +2,7 @@
 #include "proto/proto.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -409,13 +410,22 @@ static void stats_from_json(const json_t *o, struct engine_stats *s)
 
 static json_t *status_to_json(const struct engine_status *s)
 {
-    return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:I}", "pool_cells",
+    json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:I}", "pool_cells",
                      s->pool_cells, "used_cells", s->used_cells, "reserved_cells", s->reserved_cells, "live",
                      s->live, "cached", s->cached, "queued", s->queued, "n_parallel", s->n_parallel, "n_ctx_train",
                      s->n_ctx_train, "context_max", s->context_max, "max_pool_cells", (json_int_t)s->max_pool_cells,
                      "kv_bytes", (json_int_t)s->kv_bytes, "kv_bytes_per_cell", (json_int_t)s->kv_bytes_per_cell,
                      "pool_growths", s->pool_growths, "pool_shrinks", s->pool_shrinks, "last_growth_ns",
                      (json_int_t)s->last_growth_ns);
+    /* memory by kind (issue 18) */
+    json_t *kinds = json_pack("{s:s, s:I, s:I, s:I, s:I, s:i}", "memory_kind", s->memory_kind, "swa_bytes",
+                              (json_int_t)s->swa_bytes, "swa_bytes_per_cell", (json_int_t)s->swa_bytes_per_cell,
+                              "recurrent_bytes", (json_int_t)s->recurrent_bytes, "checkpoint_bytes",
+                              (json_int_t)s->checkpoint_bytes, "checkpoints", s->checkpoints);
+    if (o && kinds)
+        json_object_update(o, kinds);
+    json_decref(kinds);
+    return o;
 }
 
 static void status_from_json(const json_t *o, struct engine_status *s)
@@ -435,6 +445,13 @@ static void status_from_json(const json_t *o, struct engine_status *s)
     s->pool_growths = (int)get_int(o, "pool_growths");
     s->pool_shrinks = (int)get_int(o, "pool_shrinks");
     s->last_growth_ns = get_int(o, "last_growth_ns");
+    const char *kind = json_string_value(json_object_get(o, "memory_kind"));
+    snprintf(s->memory_kind, sizeof s->memory_kind, "%s", kind ? kind : "");
+    s->swa_bytes = (uint64_t)get_int(o, "swa_bytes");
+    s->swa_bytes_per_cell = (uint64_t)get_int(o, "swa_bytes_per_cell");
+    s->recurrent_bytes = (uint64_t)get_int(o, "recurrent_bytes");
+    s->checkpoint_bytes = (uint64_t)get_int(o, "checkpoint_bytes");
+    s->checkpoints = (int)get_int(o, "checkpoints");
 }
 
 int proto_event_encode(const struct proto_event *ev, uint8_t **frame, size_t *frame_len)

@@ -39,7 +39,7 @@ uint64_t estimate_compute_bytes(const struct estimate_model *m)
 
 uint64_t estimate_load_bytes(const struct estimate_model *m)
 {
-    uint64_t kv = mul_sat(m->kv_bytes_per_cell, ESTIMATE_INITIAL_POOL);
+    uint64_t kv = add_sat(mul_sat(m->kv_bytes_per_cell, ESTIMATE_INITIAL_POOL), m->fixed_kv_bytes);
     return add_sat(add_sat(m->weights_bytes, kv), estimate_compute_bytes(m));
 }
 
@@ -65,6 +65,52 @@ int64_t estimate_kv_budget_cells(const struct estimate_model *m, uint64_t availa
     if (cells < ESTIMATE_INITIAL_POOL)
         cells = ESTIMATE_INITIAL_POOL;
     return cells;
+}
+
+/* ---- memory kinds ---------------------------------------------------------------------- */
+
+uint64_t estimate_attn_layer_bytes(int64_t n_embd_k, int64_t n_embd_v, int mla, int elem_bytes)
+{
+    uint64_t k = n_embd_k > 0 ? (uint64_t)n_embd_k : 0, v = n_embd_v > 0 && !mla ? (uint64_t)n_embd_v : 0;
+    return mul_sat(add_sat(k, v), elem_bytes > 0 ? (uint64_t)elem_bytes : 0);
+}
+
+uint64_t estimate_recurrent_layer_bytes(int d_conv, int64_t conv_channels, int64_t ssm_elems, int elem_bytes)
+{
+    uint64_t conv = d_conv > 1 && conv_channels > 0 ? mul_sat((uint64_t)(d_conv - 1), (uint64_t)conv_channels) : 0;
+    uint64_t ssm = ssm_elems > 0 ? (uint64_t)ssm_elems : 0;
+    return mul_sat(add_sat(conv, ssm), elem_bytes > 0 ? (uint64_t)elem_bytes : 0);
+}
+
+/* libllama (llama-kv-cache-iswa.cpp, pinned): size_swa = GGML_PAD(min(size_base,
+ * n_swa * (unified ? n_seq_max : 1) + n_ubatch), 256), and size_base when swa_full; the
+ * pool is always unified here. The pad can exceed the pool; the cache cannot. */
+int64_t estimate_swa_cells(int n_swa, int n_seq, int n_ubatch, int64_t pool_cells, int swa_full)
+{
+    if (pool_cells <= 0 || n_swa <= 0)
+        return 0;
+    if (swa_full)
+        return pool_cells;
+    int64_t want = (int64_t)n_swa * (n_seq > 0 ? n_seq : 1) + (n_ubatch > 0 ? n_ubatch : 0);
+    if (want > pool_cells)
+        want = pool_cells;
+    want = (want + 255) / 256 * 256;
+    return want < pool_cells ? want : pool_cells;
+}
+
+void estimate_pool(const struct estimate_memory *m, int64_t pool_cells, int n_seq, int n_ubatch, int swa_full,
+                   struct estimate_pool_bytes *out)
+{
+    uint64_t cells = pool_cells > 0 ? (uint64_t)pool_cells : 0;
+    uint64_t swa_cells = (uint64_t)estimate_swa_cells(m->n_swa, n_seq, n_ubatch, pool_cells, swa_full);
+    out->swa = m->n_swa > 0 ? mul_sat(m->swa_bytes_per_cell, swa_cells) : 0;
+    out->kv = add_sat(mul_sat(m->full_bytes_per_cell, cells), out->swa);
+    out->recurrent = mul_sat(m->recurrent_bytes_per_seq, n_seq > 0 ? (uint64_t)n_seq : 0);
+}
+
+uint64_t estimate_grow_bytes_per_cell(const struct estimate_memory *m, int swa_full)
+{
+    return add_sat(m->full_bytes_per_cell, swa_full || m->n_swa <= 0 ? m->swa_bytes_per_cell : 0);
 }
 
 /* ---- eviction ------------------------------------------------------------------------ */

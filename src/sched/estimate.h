@@ -15,15 +15,61 @@
 
 struct estimate_model {
     uint64_t weights_bytes;
-    uint64_t kv_bytes_per_cell;
+    uint64_t kv_bytes_per_cell; /* what one more pool cell costs: only the layers whose cache
+                                   grows with the pool (estimate_grow_bytes_per_cell) */
     int n_ctx_train;
+    uint64_t fixed_kv_bytes;    /* memory that does not grow with the pool: sliding windows and
+                                   recurrent states of every sequence (estimate_pool's swa +
+                                   recurrent at the initial pool); 0 when unknown */
 };
+
+/* ---- memory kinds (issue 18) ---------------------------------------------------------
+ * A model's memory is up to three kinds, each sized differently:
+ *   full attention   K and V of every cell of the pool, per layer; with MLA (DeepSeek 2/3,
+ *                    Kimi) only the compressed latent and the RoPE part of K, no V;
+ *   sliding window   K and V of the window only: libllama keeps n_swa cells per sequence
+ *                    plus a micro-batch (padded to 256), unless swa_full;
+ *   recurrent        a fixed state per sequence (the conv window and the SSM / delta-net
+ *                    state), however long the sequence.
+ * The engine fills estimate_memory from the model's shapes (engine/engine_mem.c). */
+struct estimate_memory {
+    uint64_t full_bytes_per_cell;     /* all full-attention layers, one cell */
+    uint64_t swa_bytes_per_cell;      /* all sliding-window layers, one cell */
+    int n_swa;                        /* their window (0: none) */
+    uint64_t recurrent_bytes_per_seq; /* all recurrent layers, one sequence */
+};
+
+/* One attention layer's bytes per cell: K of n_embd_k (n_head_kv x key length) and V of
+ * n_embd_v elements of elem_bytes each; mla: V is not stored (it is read out of K). */
+uint64_t estimate_attn_layer_bytes(int64_t n_embd_k, int64_t n_embd_v, int mla, int elem_bytes);
+
+/* One recurrent layer's state per sequence: the last d_conv - 1 inputs of conv_channels
+ * channels, and ssm_elems of SSM state (Mamba: d_state x d_inner; gated delta nets: head
+ * key dim x head value dim x value heads, the same product), elem_bytes each (F32). */
+uint64_t estimate_recurrent_layer_bytes(int d_conv, int64_t conv_channels, int64_t ssm_elems, int elem_bytes);
+
+/* Cells of the sliding-window cache in a unified pool of pool_cells shared by n_seq
+ * sequences: min(pool, pad256(n_swa x n_seq + n_ubatch)); swa_full: the pool. */
+int64_t estimate_swa_cells(int n_swa, int n_seq, int n_ubatch, int64_t pool_cells, int swa_full);
+
+struct estimate_pool_bytes {
+    uint64_t kv;        /* full-attention + sliding-window caches */
+    uint64_t swa;       /* of kv, the sliding-window part */
+    uint64_t recurrent; /* n_seq recurrent states */
+};
+/* The bytes of a pool of pool_cells for n_seq sequences, by kind. */
+void estimate_pool(const struct estimate_memory *m, int64_t pool_cells, int n_seq, int n_ubatch, int swa_full,
+                   struct estimate_pool_bytes *out);
+
+/* What one more cell of the pool costs: the full-attention layers (and the sliding-window
+ * ones when swa_full). The elastic pool's budget in cells divides by this. */
+uint64_t estimate_grow_bytes_per_cell(const struct estimate_memory *m, int swa_full);
 
 /* Compute buffers: llama.cpp's graph for a 512-token micro-batch. A fixed floor plus a
  * share of the weights is a fair stand-in on CPU (measured: ~20-60 MiB for 0.5B). */
 uint64_t estimate_compute_bytes(const struct estimate_model *m);
 
-/* Weights + initial pool + compute. */
+/* Weights + initial pool (+ fixed_kv_bytes) + compute. */
 uint64_t estimate_load_bytes(const struct estimate_model *m);
 
 /* The runner's KV growth budget in cells: what `available` bytes leave after the load

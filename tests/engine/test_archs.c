@@ -10,6 +10,14 @@
  *   same:     the same request twice gives the same tokens (the second through the cache);
  *   growth:   a pool that grows while three requests run gives the tokens of cold solo runs;
  *   prefix:   a next turn, and a shorter shared prefix, give the tokens of a cold run;
+ *   reuse:    on every memory kind (recurrent, hybrid and sliding-window ones through state
+ *             checkpoints) a turn that shares a prompt evaluates only its new tokens: the
+ *             same prompt again, an edited turn (the answer replaced), and a copy from a live
+ *             sequence each start from the shared prefix (prompt_cache_tokens) and still give
+ *             the tokens of a cold run; with checkpoints off they do not;
+ *   memory:   the engine's bytes per cell of the attention caches (full and sliding-window,
+ *             MLA's latent) equal what libllama's sequence states measure, and its recurrent
+ *             state per sequence equals a checkpoint's size;
  *   parallel: requests in one batch, and one copied from a live sequence, give their solo tokens;
  *   cancel:   a cancelled request leaves nothing live, and the next one is exact.
  * And text requests fail with "this model has no tokenizer" instead of aborting. */
@@ -25,7 +33,9 @@
 
 #include <cmocka.h>
 
+#include "engine/ckpt.h"
 #include "engine/engine.h"
+#include "llama.h"
 #include "util/log.h"
 
 #define ARCHS BELLOWS_TEST_MODELS "/archs/"
@@ -86,7 +96,7 @@ struct fx {
     struct engine *e;
 };
 
-static struct engine *open_engine(struct fx *f, int min_pool)
+static struct engine *open_engine_ck(struct fx *f, int min_pool, int64_t ckpt_max_bytes)
 {
     struct engine_params p;
     engine_params_default(&p);
@@ -95,6 +105,7 @@ static struct engine *open_engine(struct fx *f, int min_pool)
     p.n_threads = 2;
     p.flash_attn = false;
     p.min_pool_cells = min_pool;
+    p.ckpt_max_bytes = ckpt_max_bytes;
     struct engine *e = NULL;
     struct bw_err err = {0};
     int rc = engine_new(&p, on_event, &f->c, &e, &err);
@@ -103,6 +114,8 @@ static struct engine *open_engine(struct fx *f, int min_pool)
     assert_false(engine_has_vocab(e));
     return e;
 }
+
+static struct engine *open_engine(struct fx *f, int min_pool) { return open_engine_ck(f, min_pool, 0); }
 
 static void submit(struct fx *f, struct engine *e, uint64_t id, const int32_t *toks, int n, int num_predict)
 {
@@ -180,6 +193,75 @@ static void no_live(struct fx *f, struct engine *e)
                  st.reserved_cells);
 }
 
+/* ---- memory by kind: the engine's figures against libllama's own states ---------------- */
+
+/* Decodes toks[from..to) into sequence 0 of ctx. */
+static void decode_range(struct llama_context *ctx, const int32_t *toks, int from, int to)
+{
+    struct llama_batch b = llama_batch_init(to - from, 0, 1);
+    for (int i = from; i < to; i++) {
+        int k = b.n_tokens++;
+        b.token[k] = toks[i];
+        b.pos[k] = i;
+        b.n_seq_id[k] = 1;
+        b.seq_id[k][0] = 0;
+        b.logits[k] = i == to - 1;
+    }
+    assert_int_equal(llama_decode(ctx, b), 0);
+    llama_batch_free(b);
+}
+
+/* A sequence's state grows by exactly the attention caches' bytes of each new cell (plus 8
+ * bytes of position and sequence count per cache holding it), and its partial state is
+ * the recurrent state: both measured in a context of our own with every SWA cell kept. */
+static void check_memory(struct fx *f, const struct engine_status *st, const int32_t *toks)
+{
+    struct llama_model_params mp = llama_model_default_params();
+    struct llama_model *m = llama_model_load_from_file(f->path, mp);
+    assert_non_null(m);
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = 256;
+    cp.n_batch = 256;
+    cp.n_seq_max = 1;
+    cp.swa_full = true;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.n_threads = cp.n_threads_batch = 2;
+    struct llama_context *ctx = llama_init_from_model(m, cp);
+    assert_non_null(ctx);
+    /* within the window (n_swa = 32 in these models): no cell is dropped yet */
+    decode_range(ctx, toks, 0, 8);
+    size_t s1 = llama_state_seq_get_size(ctx, 0);
+    decode_range(ctx, toks, 8, 24);
+    size_t s2 = llama_state_seq_get_size(ctx, 0);
+    size_t part = llama_state_seq_get_size_ext(ctx, 0, LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY);
+    uint64_t per_cell = (uint64_t)(s2 - s1) / 16;
+    uint64_t attn = st->kv_bytes_per_cell + st->swa_bytes_per_cell;
+    uint64_t meta = (attn ? 8u : 0u) * (st->swa_bytes_per_cell && st->kv_bytes_per_cell ? 2u : 1u);
+    if (per_cell + 8 < attn + meta || per_cell > attn + meta + 8 + attn / 100)
+        fail_msg("%s: measured %llu bytes per cell, the engine says %llu (+%llu)", f->arch,
+                 (unsigned long long)per_cell, (unsigned long long)attn, (unsigned long long)meta);
+    uint64_t rs = st->recurrent_bytes / (uint64_t)st->n_parallel;
+    if (rs) {
+        /* a hybrid with sliding-window attention (LFM2) checkpoints its window cells too */
+        size_t win = st->swa_bytes_per_cell ? 24 * (size_t)(st->swa_bytes_per_cell + 8) : 0;
+        size_t rs_part = part > win ? part - win : 0;
+        uint64_t lo = rs_part > 1024 ? rs_part - rs_part / 100 - 512 : 0;
+        if (rs < lo || rs > rs_part)
+            fail_msg("%s: a partial state is %zu bytes (%zu of them window cells), the engine says %llu per sequence",
+                     f->arch, part, win, (unsigned long long)rs);
+    }
+    print_message("%-28s memory %s: %llu B/cell full, %llu B/cell swa, %llu B recurrent/seq (state %zu B)\n",
+                  f->arch, st->memory_kind, (unsigned long long)st->kv_bytes_per_cell,
+                  (unsigned long long)st->swa_bytes_per_cell, (unsigned long long)rs, part);
+    llama_free(ctx);
+    llama_model_free(m);
+}
+
+static bool kind_needs_checkpoints(const char *kind)
+{
+    return !strcmp(kind, "swa") || !strcmp(kind, "recurrent") || !strcmp(kind, "hybrid");
+}
+
 /* ---- the matrix, one architecture per test --------------------------------------------- */
 
 static void test_arch(void **state)
@@ -190,14 +272,14 @@ static void test_arch(void **state)
     if (access(f->path, R_OK) != 0)
         fail_msg("%s is missing: build the arch_models target", f->path);
 
-    int32_t P[64], Q[32], X[16], T2[MAX_TOK], T3[64], T4[96];
+    int32_t P[64], Q[32], X[16], T2[MAX_TOK], T3[64], T4[96], T5[80];
     rand_tokens(1, P, 64);
     rand_tokens(2, Q, 32);
     rand_tokens(3, X, 16);
 
     /* Cold references. */
     struct res *cP = calloc(1, sizeof *cP), *cT2 = calloc(1, sizeof *cT2), *cT3 = calloc(1, sizeof *cT3),
-               *cT4 = calloc(1, sizeof *cT4);
+               *cT4 = calloc(1, sizeof *cT4), *cT5 = calloc(1, sizeof *cT5);
     cold(f, P, 64, N_PREDICT, cP);
     assert_int_equal(cP->n, 64 + N_PREDICT);
     /* turn 2: the whole first exchange, then new tokens */
@@ -214,6 +296,12 @@ static void test_arch(void **state)
     memcpy(T4, P, 64 * sizeof *T4);
     memcpy(T4 + 64, Q, 32 * sizeof *T4);
     cold(f, T4, 96, N_PREDICT, cT4);
+    /* an edited turn 2: P, then new tokens instead of the answer */
+    memcpy(T5, P, 64 * sizeof *T5);
+    memcpy(T5 + 64, X, 16 * sizeof *T5);
+    if (T5[64] == cP->tok[64])
+        T5[64] = (T5[64] + 1) % 128; /* share exactly P with turn 2 */
+    cold(f, T5, 80, N_PREDICT, cT5);
 
     /* BELLOWS_ARCHS_SENSITIVITY=1: prints which of a change at position 0, 32, 62 of P changes
      * its answer (bits 1, 2, 4): a 0 means this model's tokens cannot tell a wrong prefix
@@ -241,10 +329,29 @@ static void test_arch(void **state)
     submit(f, e, 2, P, 64, N_PREDICT);
     run_all(f, e);
     same_tokens(f, "same (again, through the cache)", get(f, 2), cP);
+    /* 63 where the memory can be trimmed, the checkpoint CKPT_TAIL before the end elsewhere */
+    if (get(f, 2)->st.prompt_cache_tokens < 64 - CKPT_TAIL)
+        fail_msg("%s: the same prompt again reused %d tokens, not >= %d", f->arch, get(f, 2)->st.prompt_cache_tokens,
+                 64 - CKPT_TAIL);
     submit(f, e, 3, T2, n2, N_PREDICT);
     run_all(f, e);
     same_tokens(f, "prefix (next turn)", get(f, 3), cT2);
     int turn_cached = get(f, 3)->st.prompt_cache_tokens;
+    assert_int_equal(turn_cached, 64 + N_PREDICT - 1); /* all the history held (the last answer token is new) */
+    submit(f, e, 5, T5, 80, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "reuse (edited turn)", get(f, 5), cT5);
+    if (get(f, 5)->st.prompt_cache_tokens != 64)
+        fail_msg("%s: the edited turn reused %d tokens, not the 64 it shares", f->arch, get(f, 5)->st.prompt_cache_tokens);
+    struct engine_status st;
+    engine_status(e, &st);
+    if (kind_needs_checkpoints(st.memory_kind)) {
+        assert_true(st.checkpoints > 0);
+        assert_true(st.checkpoint_bytes > 0);
+    } else {
+        assert_int_equal(st.checkpoints, 0);
+    }
+    check_memory(f, &st, P);
     submit(f, e, 4, T3, 64, N_PREDICT);
     run_all(f, e);
     same_tokens(f, "prefix (shorter shared prefix)", get(f, 4), cT3);
@@ -271,6 +378,26 @@ static void test_arch(void **state)
     submit(f, e, 16, T4, 96, N_PREDICT);
     run_all(f, e);
     same_tokens(f, "parallel (copied from a live sequence)", get(f, 16), cT4);
+    if (get(f, 16)->st.prompt_cache_tokens != 64)
+        fail_msg("%s: the copy from a live sequence reused %d tokens, not the 64 it shares", f->arch,
+                 get(f, 16)->st.prompt_cache_tokens);
+    no_live(f, e);
+    engine_free(e);
+
+    /* the same turns with checkpoints off: exact still, but what cannot be trimmed is re-read */
+    memset(&f->c, 0, sizeof f->c);
+    e = open_engine_ck(f, 1024, -1);
+    submit(f, e, 17, P, 64, N_PREDICT);
+    run_all(f, e);
+    submit(f, e, 18, T5, 80, N_PREDICT);
+    run_all(f, e);
+    same_tokens(f, "reuse (edited turn, no checkpoints)", get(f, 18), cT5);
+    /* (A sliding window is re-read only past its cache, n_swa x 4 + 512 cells, longer than
+     * these models' 256-token context: on them it never needs a checkpoint.) */
+    bool recurrent = !strcmp(st.memory_kind, "recurrent") || !strcmp(st.memory_kind, "hybrid");
+    if (recurrent ? get(f, 18)->st.prompt_cache_tokens >= 64 : get(f, 18)->st.prompt_cache_tokens != 64)
+        fail_msg("%s (%s): without checkpoints the edited turn reused %d tokens", f->arch, st.memory_kind,
+                 get(f, 18)->st.prompt_cache_tokens);
     no_live(f, e);
     engine_free(e);
 
@@ -281,7 +408,6 @@ static void test_arch(void **state)
     submit(f, e, 22, T2, n2, N_PREDICT);
     submit(f, e, 23, T3, 64, N_PREDICT);
     run_all(f, e);
-    struct engine_status st;
     engine_status(e, &st);
     assert_true(st.pool_growths > 0);
     same_tokens(f, "growth (P)", get(f, 21), cP);
@@ -332,6 +458,7 @@ static void test_arch(void **state)
     free(cT2);
     free(cT3);
     free(cT4);
+    free(cT5);
     free(f);
 }
 
