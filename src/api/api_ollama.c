@@ -200,7 +200,9 @@ static void native_run(struct api *a, struct http_request *req, enum gen_input_k
     }
     if (rc == BW_OK)
         rc = request_prepare(&in, &g->model, &p, &err);
-    bool nothing = chat ? json_array_size(in.messages) == 0 : !in.prompt || !*in.prompt;
+    /* An empty prompt with a `context` is a token prompt (issue 18: how a model without a
+     * tokenizer is served); Ollama would only load the model. */
+    bool nothing = chat ? json_array_size(in.messages) == 0 : (!in.prompt || !*in.prompt) && in.n_context == 0;
     if (rc) {
         gen_fail(g, &err);
     } else if (nothing && !in.render_only) {

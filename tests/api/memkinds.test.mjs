@@ -48,3 +48,22 @@ test('hybrid: a recurrent state per sequence, and checkpoints once a turn is ser
   assert.equal(c.swa_bytes, 0);
   assert.ok(c.checkpoints > 0 && c.checkpoint_bytes > 0, JSON.stringify(c));
 });
+
+test('a model without a tokenizer: /api/generate serves an empty prompt with a token `context`, text 400s', { skip: !existsSync(HYBRID) && 'build the arch_models target' }, async () => {
+  let r = await post(srv.url, '/api/create', { model: 'hybrid', from: HYBRID, stream: false });
+  assert.equal(r.status, 200, await r.text());
+  const ctx = tokens(2, 40);
+  r = await post(srv.url, '/api/generate', { model: 'hybrid', prompt: '', context: ctx, stream: false,
+    options: { num_predict: 3, temperature: 0 } });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  const g = JSON.parse(text);
+  assert.notEqual(g.done_reason, 'load', text);
+  assert.equal(g.prompt_eval_count, 40, text);
+  assert.equal(g.eval_count, 3, text);
+  assert.deepEqual(g.context.slice(0, 40), ctx); // the prompt's tokens, then the answer's
+  assert.equal(g.context.length, 43, text);
+  r = await post(srv.url, '/api/generate', { model: 'hybrid', prompt: 'hello', stream: false });
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error, /no tokenizer/);
+});
