@@ -37,7 +37,7 @@ case "${1:-}" in
     build
     # `bellows run` starts a server in the background when none answers at BELLOWS_HOST
     # (default 127.0.0.1:11434); the server adds the demo model as `demo` on first start.
-    echo "--- bellows run demo (random weights: the words are gibberish by design)"
+    echo "--- bellows run demo (a bigram of the docs' words in a tiny qwen2: English words, no sense)"
     ./build/src/bellows run --verbose demo "Why is the sky blue?"
     echo "--- the chat page: http://${BELLOWS_HOST:-127.0.0.1:11434}/ui" ;;
   test)

@@ -1,5 +1,6 @@
-/* bellows-mkmodel -- write a random-weight qwen2-architecture GGUF model (or, with
- * `--arch bert`, a BERT encoder with mean pooling: an embedding model).
+/* bellows-mkmodel -- write a qwen2-architecture GGUF model made on the spot: the demo
+ * model, which writes the words of a text, or a random-weight one (or, with `--arch bert`,
+ * a BERT encoder with mean pooling: an embedding model).
  *
  * Bellows' tests and demo need a model that loads through libllama like a real one but is
  * small, deterministic and made on the spot (no download). This tool builds one:
@@ -12,9 +13,15 @@
  *   - weights are drawn from N(0, 0.02) with a seeded PRNG, which keeps activations finite,
  *     and `output.weight` is separate from `token_embd.weight`: with tied embeddings a
  *     random model repeats one token under greedy decoding;
+ *   - the demo preset (or `--corpus FILE`) replaces the random token embedding and output
+ *     head with a bigram model of FILE's words (tools/demo-corpus.txt, sentences of the
+ *     project's docs; mkmodel_words.h): the model writes English words and phrases of the
+ *     docs, ends sampled answers with <|im_end|> after some sentence, and its attention and
+ *     feed-forward layers stay random and small, so they run like a real model's and
+ *     perturb the words without drowning them. Text written by the other presets is
+ *     gibberish by design;
  *   - the F16 file is written with gguf.h, then llama_model_quantize() turns it into
- *     Q8_0 or Q4_0 when asked.
- * The text such a model writes is gibberish by design. */
+ *     Q8_0 or Q4_0 when asked. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -28,10 +35,26 @@
 #include "ggml.h"
 #include "gguf.h"
 #include "llama.h"
+#include "mkmodel_words.h"
 
 #ifndef BELLOWS_DEFAULT_VOCAB
 #define BELLOWS_DEFAULT_VOCAB ""
 #endif
+#ifndef BELLOWS_DEMO_CORPUS
+#define BELLOWS_DEMO_CORPUS ""
+#endif
+
+/* The demo's embedding size: each of its words owns one dimension (n_embd - 2 words), and
+ * token_embd + output are 2 x 151936 x n_embd weights, Q8_0 at 1.0625 bytes each: 256
+ * makes 254 words and 83 MB of weights, 89 MB with the tokenizer (the issue allows 100). */
+#define DEMO_EMBD 256
+/* The embedding's size against the random layers' output (fixed, about 1.6 per layer at
+ * std 0.02 on a normed input of size 16): 16 leaves them a perturbation of about a tenth. */
+#define WORDS_AMP 16.0f
+/* Each token's own random part of its embedding (norm about 0.05 * 16 = 0.8 against 22.6):
+ * the tokens outside W share the start state, and still differ in attention and in
+ * /api/embed's vectors. */
+#define WORDS_EMBD_NOISE 0.05f
 
 enum out_type { OUT_F16, OUT_Q8_0, OUT_Q4_0 };
 
@@ -39,6 +62,7 @@ struct model_shape {
     int n_layer, n_embd, n_ff, n_head, n_head_kv, n_ctx_train;
     enum out_type type;
     bool bert; /* --arch bert: a non-causal encoder, mean-pooled (general.architecture "bert") */
+    bool words; /* embeddings and head from a bigram of a text (mkmodel_words.h), or random */
 };
 
 struct preset {
@@ -47,9 +71,10 @@ struct preset {
 };
 
 static const struct preset presets[] = {
-    {"demo", {2, 64, 128, 4, 2, 32768, OUT_Q8_0, false}},
-    {"ctx4k", {2, 64, 128, 4, 2, 4096, OUT_Q8_0, false}},
-    {"bench-0.5b", {24, 896, 4864, 14, 2, 32768, OUT_Q8_0, false}},
+    /* head_dim 16 and 2 KV heads, as ctx4k: the same KV bytes per token */
+    {"demo", {2, DEMO_EMBD, 128, 16, 2, 32768, OUT_Q8_0, false, true}},
+    {"ctx4k", {2, 64, 128, 4, 2, 4096, OUT_Q8_0, false, false}},
+    {"bench-0.5b", {24, 896, 4864, 14, 2, 32768, OUT_Q8_0, false, false}},
 };
 
 /* ---- deterministic normal numbers (splitmix64 + Box-Muller) ---- */
@@ -86,40 +111,57 @@ struct builder {
     uint64_t rng;
     float *scratch; /* f32 staging for one tensor */
     size_t scratch_n;
+    const struct words_model *words; /* the demo's words, or NULL: random embeddings and head */
 };
 
-/* Adds a tensor named NAME of shape ne0 x ne1 (ne1 = 1 for vectors). Matrices are F16
- * with N(0, 0.02) values (F32 with f32, for the few that ggml adds to F32 activations);
- * vectors are F32 (llama.cpp expects norms and biases in F32), norms are 1 and biases
- * N(0, 0.02). */
-static int add_tensor_as(struct builder *b, const char *name, int64_t ne0, int64_t ne1, bool is_norm, bool f32)
+/* Creates the tensor NAME of shape ne0 x ne1 (ne1 = 1 for vectors) and makes b->scratch
+ * hold its ne0 * ne1 values: matrices are F16 (F32 with f32, for the few that ggml adds to
+ * F32 activations); vectors are F32 (llama.cpp expects norms and biases in F32). The
+ * caller fills b->scratch, then commit_tensor() stores it. */
+static struct ggml_tensor *stage_tensor(struct builder *b, const char *name, int64_t ne0, int64_t ne1, bool f32)
 {
     bool matrix = ne1 > 1 && !f32;
     struct ggml_tensor *t = matrix ? ggml_new_tensor_2d(b->ctx, GGML_TYPE_F16, ne0, ne1)
                             : ne1 > 1 ? ggml_new_tensor_2d(b->ctx, GGML_TYPE_F32, ne0, ne1)
                                       : ggml_new_tensor_1d(b->ctx, GGML_TYPE_F32, ne0);
     if (!t)
-        return -1;
+        return NULL;
     ggml_set_name(t, name);
     size_t n = (size_t)(ne0 * ne1);
     if (n > b->scratch_n) {
         float *p = realloc(b->scratch, n * sizeof *p);
         if (!p)
-            return -1;
+            return NULL;
         b->scratch = p;
         b->scratch_n = n;
     }
+    return t;
+}
+
+static void commit_tensor(struct builder *b, struct ggml_tensor *t)
+{
+    int64_t n = ggml_nelements(t);
+    if (t->type == GGML_TYPE_F16)
+        ggml_fp32_to_fp16_row(b->scratch, t->data, n);
+    else
+        memcpy(t->data, b->scratch, (size_t)n * sizeof(float));
+    gguf_add_tensor(b->gguf, t);
+}
+
+/* Adds a tensor of N(0, 0.02) values (matrices and biases), or of ones for a norm. */
+static int add_tensor_as(struct builder *b, const char *name, int64_t ne0, int64_t ne1, bool is_norm, bool f32)
+{
+    struct ggml_tensor *t = stage_tensor(b, name, ne0, ne1, f32);
+    if (!t)
+        return -1;
+    size_t n = (size_t)(ne0 * ne1);
     if (is_norm) {
         for (size_t i = 0; i < n; i++)
             b->scratch[i] = 1.0f;
     } else {
         fill_normal(b->scratch, n, 0.02f, &b->rng);
     }
-    if (matrix)
-        ggml_fp32_to_fp16_row(b->scratch, t->data, (int64_t)n);
-    else
-        memcpy(t->data, b->scratch, n * sizeof(float));
-    gguf_add_tensor(b->gguf, t);
+    commit_tensor(b, t);
     return 0;
 }
 
@@ -216,15 +258,37 @@ static int64_t copy_tokenizer(struct gguf_context *dst, const char *vocab_path, 
     return n_vocab;
 }
 
+/* The demo's token embedding or output head: its words' bigram (mkmodel_words.h). */
+static int add_words_tensor(struct builder *b, const char *name, int64_t n_embd, int64_t n_vocab, bool output)
+{
+    struct ggml_tensor *t = stage_tensor(b, name, n_embd, n_vocab, false);
+    if (!t)
+        return -1;
+    if (output) {
+        words_fill_output(b->words, (int)n_embd, n_vocab, b->scratch);
+    } else {
+        fill_normal(b->scratch, (size_t)(n_embd * n_vocab), WORDS_EMBD_NOISE, &b->rng);
+        words_fill_embd(b->words, (int)n_embd, n_vocab, WORDS_AMP, b->scratch);
+    }
+    commit_tensor(b, t);
+    return 0;
+}
+
 /* qwen2 (the default): embeddings, then per block RMS norms, attention with q/k/v biases
  * and a SwiGLU feed-forward; a separate output head. */
 static int add_qwen2_tensors(struct builder *b, const struct model_shape *s, int64_t n_vocab)
 {
     int kv = s->n_embd / s->n_head * s->n_head_kv;
     int rc = 0;
-    rc |= add_tensor(b, "token_embd.weight", s->n_embd, n_vocab, false);
-    rc |= add_tensor(b, "output_norm.weight", s->n_embd, 1, true);
-    rc |= add_tensor(b, "output.weight", s->n_embd, n_vocab, false);
+    if (b->words) {
+        rc |= add_words_tensor(b, "token_embd.weight", s->n_embd, n_vocab, false);
+        rc |= add_tensor(b, "output_norm.weight", s->n_embd, 1, true);
+        rc |= add_words_tensor(b, "output.weight", s->n_embd, n_vocab, true);
+    } else {
+        rc |= add_tensor(b, "token_embd.weight", s->n_embd, n_vocab, false);
+        rc |= add_tensor(b, "output_norm.weight", s->n_embd, 1, true);
+        rc |= add_tensor(b, "output.weight", s->n_embd, n_vocab, false);
+    }
     for (int i = 0; i < s->n_layer && rc == 0; i++) {
         char n[64];
 #define T(suffix, ne0, ne1, norm) (snprintf(n, sizeof n, "blk.%d." suffix, i), add_tensor(b, n, ne0, ne1, norm))
@@ -282,9 +346,9 @@ static int add_bert_tensors(struct builder *b, const struct model_shape *s, int6
 }
 
 static int write_f16(const char *path, const struct model_shape *s, const char *vocab_path,
-                     const char *tmpl, uint64_t seed, const char *name)
+                     const char *tmpl, uint64_t seed, const char *name, const struct words_model *words)
 {
-    struct builder b = {.rng = seed};
+    struct builder b = {.rng = seed, .words = words};
     b.gguf = gguf_init_empty();
     int64_t n_vocab = copy_tokenizer(b.gguf, vocab_path, tmpl);
     if (n_vocab < 0) {
@@ -357,7 +421,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bellows-mkmodel [--preset NAME] [options] -o OUT.gguf\n"
-            "Writes a random-weight qwen2 model (seeded, deterministic) with a real tokenizer.\n"
+            "Writes a qwen2 model (seeded, deterministic) with a real tokenizer: random weights,\n"
+            "or, for the demo preset, a bigram of a text's words that it writes.\n"
             "\n"
             "  --preset NAME          demo | ctx4k | bench-0.5b (default demo)\n"
             "  --arch A               qwen2 (default) | bert (an encoder with mean pooling: an\n"
@@ -375,9 +440,14 @@ static void usage(FILE *f)
             "                         llama.cpp's models/ggml-vocab-*.gguf (default %s)\n"
             "  --chat-template FILE   tokenizer.chat_template is FILE's text (replaces the\n"
             "                         vocabulary's templates, named variants included)\n"
+            "  --corpus FILE|none     embeddings and output head from a bigram of FILE's words\n"
+            "                         (one sentence a line), so that the model writes them;\n"
+            "                         the demo preset's default is %s,\n"
+            "                         the other presets' none (random weights)\n"
             "  -o, --output PATH      where to write the model\n"
             "  -v, --verbose          show llama.cpp's quantization log\n",
-            *BELLOWS_DEFAULT_VOCAB ? BELLOWS_DEFAULT_VOCAB : "none built in");
+            *BELLOWS_DEFAULT_VOCAB ? BELLOWS_DEFAULT_VOCAB : "none built in",
+            *BELLOWS_DEMO_CORPUS ? BELLOWS_DEMO_CORPUS : "none built in");
 }
 
 static bool parse_int(const char *s, int *out)
@@ -395,9 +465,9 @@ int main(int argc, char **argv)
 {
     struct model_shape shape = presets[0].shape;
     const char *preset_name = "demo";
-    const char *out = NULL, *vocab = BELLOWS_DEFAULT_VOCAB, *tmpl_path = NULL;
+    const char *out = NULL, *vocab = BELLOWS_DEFAULT_VOCAB, *tmpl_path = NULL, *corpus = BELLOWS_DEMO_CORPUS;
     uint64_t seed = 42;
-    bool verbose = false;
+    bool verbose = false, corpus_given = false;
 
     /* The preset goes first so that flags override it wherever they stand. */
     for (int i = 1; i + 1 < argc; i++) {
@@ -439,6 +509,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
         else if (!strcmp(a, "--vocab")) vocab = v;
         else if (!strcmp(a, "--chat-template")) tmpl_path = v;
+        else if (!strcmp(a, "--corpus")) {
+            shape.words = strcmp(v, "none") != 0;
+            corpus_given = true;
+            corpus = v;
+        }
         else if (!strcmp(a, "--arch")) {
             if (!strcmp(v, "bert")) shape.bert = true;
             else if (!strcmp(v, "qwen2")) shape.bert = false;
@@ -466,6 +541,16 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (shape.bert && !corpus_given)
+        shape.words = false; /* `--arch bert` without a preset: the demo's shape, random */
+    if (shape.words && (shape.bert || shape.n_embd < 3)) {
+        fprintf(stderr, "bellows-mkmodel: --corpus makes a qwen2 model of hidden 3 or more\n");
+        return 2;
+    }
+    if (shape.words && !*corpus) {
+        fprintf(stderr, "bellows-mkmodel: --corpus FILE is required (none built in)\n");
+        return 2;
+    }
     if (!out || !*vocab) {
         fprintf(stderr, "bellows-mkmodel: %s\n", !out ? "-o OUT.gguf is required" : "--vocab PATH is required");
         return 2;
@@ -489,20 +574,32 @@ int main(int argc, char **argv)
         llama_log_set(quiet_log, NULL);
     llama_backend_init();
 
+    struct words_model words = {0}, *wp = NULL;
+    if (shape.words) {
+        if (words_model_from_corpus(corpus, vocab, shape.n_embd - 2, &words) != 0) {
+            llama_backend_free();
+            free(tmpl);
+            return 1;
+        }
+        wp = &words;
+        llama_log_set(verbose ? NULL : quiet_log, NULL);
+    }
+
     char name[128];
     snprintf(name, sizeof name, "bellows-%s", preset_name);
     int rc;
     if (shape.type == OUT_F16) {
-        rc = write_f16(out, &shape, vocab, tmpl, seed, name);
+        rc = write_f16(out, &shape, vocab, tmpl, seed, name, wp);
     } else {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.f16.tmp", out);
-        rc = write_f16(tmp, &shape, vocab, tmpl, seed, name);
+        rc = write_f16(tmp, &shape, vocab, tmpl, seed, name, wp);
         if (rc == 0)
             rc = quantize(tmp, out, shape.type);
         unlink(tmp);
     }
     llama_backend_free();
+    words_model_free(&words);
     free(tmpl);
     if (rc != 0) {
         unlink(out);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/ui_assets.h"
 #include "cli/cli.h"
 #include "sched/sched.h"
 #include "server/http.h"
@@ -39,10 +40,28 @@ static bool demo_model_path(char *buf, size_t len)
     return access(buf, R_OK) == 0;
 }
 
-/* On the first start of a store, add the demo model as `demo` (a marker file remembers it,
- * so a user who deletes it is not overruled). */
+/* Whether ROOT (a store's real path) is Bellows' own default store, ~/.bellows/models. */
+static bool is_own_store(const char *root)
+{
+    const char *home = getenv("HOME");
+    char own[PATH_MAX], abs[PATH_MAX];
+    if (!home || !*home || snprintf(own, sizeof own, "%s/.bellows/models", home) >= (int)sizeof own)
+        return false;
+    return realpath(own, abs) && !strcmp(abs, root);
+}
+
+/* On the first start of Bellows' own store, add the demo model as `demo` (a marker file
+ * remembers it, so a user who deletes it is not overruled). Any other store -- an Ollama
+ * store that BELLOWS_MODELS points at, whose other users would list the model too -- gets
+ * nothing written into it, unless BELLOWS_DEMO_MODEL names the GGUF: then the operator
+ * asked for it (the tests do, on their temporary stores). */
 static void ensure_demo(struct store *st)
 {
+    const char *asked = getenv("BELLOWS_DEMO_MODEL");
+    if (!(asked && *asked) && !is_own_store(store_root(st))) {
+        LOG(LOG_DEBUG, "serve", "no demo model for %s: not Bellows' own store", store_root(st));
+        return;
+    }
     char marker[PATH_MAX], path[PATH_MAX];
     snprintf(marker, sizeof marker, "%s/.bellows-demo-created", store_root(st));
     if (access(marker, F_OK) == 0 || !demo_model_path(path, sizeof path))
@@ -53,14 +72,15 @@ static void ensure_demo(struct store *st)
     } else {
         struct store_create c = {.from_path = path,
                                  .system = NULL,
-                                 /* random weights rarely say end-of-turn: keep answers short */
+                                 /* sampled answers end by themselves; greedy ones never do */
                                  .params = "{\"num_predict\":128,\"stop\":[\"<|im_end|>\"]}"};
         struct bw_err err;
         if (store_create(st, "demo", &c, &err) != BW_OK) {
             LOG(LOG_WARN, "serve", "could not add the demo model: %s", err.msg);
             return;
         }
-        LOG(LOG_INFO, "serve", "added the demo model as 'demo' (random weights: its words are gibberish)");
+        LOG(LOG_INFO, "serve", "added the demo model as 'demo' (a bigram of the docs' words in a tiny qwen2: "
+                               "English words, no sense)");
     }
     FILE *f = fopen(marker, "w");
     if (f)
@@ -150,13 +170,12 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;
     }
-    static const char *const public_paths[] = {"/", "/health", NULL};
     struct http_config hc = {.host = cfg.host,
                              .port = cfg.port,
                              .max_body = cfg.max_body,
                              .api_key = cfg.api_key,
                              .origins = cfg.origins,
-                             .public_paths = public_paths,
+                             .public_paths = ui_public_paths, /* "/", "/health" and the chat page's files */
                              .handler = api_handle,
                              .handler_ud = api,
                              .begin = api_begin,

@@ -101,7 +101,8 @@ test('a full queue answers 503', async () => {
     const abort = new AbortController();
     const long = fetch(s.url + '/api/generate', {
       method: 'POST', signal: abort.signal,
-      body: JSON.stringify({ model: 'demo', prompt: 'go', options: { num_predict: 100000 } }),
+      // temperature 0: the demo model's greedy answers never end by themselves (test_demo_words)
+      body: JSON.stringify({ model: 'demo', prompt: 'go', options: { num_predict: 100000, temperature: 0 } }),
     });
     const first = await long; // headers out: it holds the only place
     assert.equal(first.status, 200);
@@ -133,7 +134,7 @@ test('a client that leaves a non-streamed answer cancels its generation', async 
   const abort = new AbortController();
   const pending = fetch(srv.url + '/api/generate', {
     method: 'POST', signal: abort.signal,
-    body: JSON.stringify({ model: 'demo', prompt: 'go on forever', stream: false, options: { num_predict: 1000000 } }),
+    body: JSON.stringify({ model: 'demo', prompt: 'go on forever', stream: false, options: { num_predict: 1000000, temperature: 0 } }),
   }).catch(() => null);
   const live = async () => (await (await fetch(srv.url + '/api/ps')).json()).models.find((m) => m.name === 'demo:latest')?.context.sequences;
   for (let i = 0; i < 100 && (await live()) !== 1; i++) await new Promise((r) => setTimeout(r, 20));

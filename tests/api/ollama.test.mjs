@@ -91,10 +91,10 @@ test('an empty generate loads the model; keep_alive 0 unloads it', async () => {
 test('embed and legacy embeddings', async () => {
   const e = await ollama.embed({ model: 'demo', input: ['first text', 'second text'] });
   assert.equal(e.embeddings.length, 2);
-  assert.equal(e.embeddings[0].length, 64);
+  assert.equal(e.embeddings[0].length, 256); // the demo's n_embd
   assert.notDeepEqual(e.embeddings[0], e.embeddings[1]);
   const legacy = await ollama.embeddings({ model: 'demo', prompt: 'first text' });
-  assert.equal(legacy.embedding.length, 64);
+  assert.equal(legacy.embedding.length, 256);
   // /api/embed normalizes (as Ollama does), the legacy route returns the raw vector: same direction.
   const n = Math.sqrt(legacy.embedding.reduce((s, x) => s + x * x, 0));
   assert.ok(Math.abs(legacy.embedding[0] / n - e.embeddings[0][0]) < 1e-5);

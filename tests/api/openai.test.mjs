@@ -53,11 +53,11 @@ test('embeddings', async () => {
   const r = await client.embeddings.create({ model: 'demo', input: ['a', 'b c'] });
   assert.equal(r.data.length, 2);
   assert.equal(r.data[1].index, 1);
-  assert.equal(r.data[0].embedding.length, 64);
+  assert.equal(r.data[0].embedding.length, 256); // the demo's n_embd
   // the SDK asked for base64; plain floats give the same vector
   const raw = await fetch(srv.url + '/v1/embeddings', { method: 'POST', body: JSON.stringify({ model: 'demo', input: 'a', encoding_format: 'float' }) });
   const floats = (await raw.json()).data[0].embedding;
-  assert.equal(floats.length, 64);
+  assert.equal(floats.length, 256);
   floats.forEach((x, i) => assert.ok(Math.abs(x - r.data[0].embedding[i]) < 1e-6));
 });
 

@@ -30,7 +30,8 @@ test('two concurrent chats on one model are served by one runner', async () => {
 test('killing the runner mid-stream gives that client an error; the next request succeeds', async () => {
   await ollama.generate({ model: 'demo', prompt: '' }); // loaded
   const pid = await pidOf('demo:latest');
-  const res = await post(srv.url, '/api/generate', { model: 'demo', prompt: 'talk', options: { num_predict: 100000 } });
+  // temperature 0: the demo model's greedy answers never end by themselves (test_demo_words)
+  const res = await post(srv.url, '/api/generate', { model: 'demo', prompt: 'talk', options: { num_predict: 100000, temperature: 0 } });
   assert.equal(res.status, 200);
   const reader = res.body.getReader();
   const first = await reader.read(); // headers and a first chunk are out

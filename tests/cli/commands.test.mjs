@@ -75,7 +75,7 @@ after(async () => {
 test('create from a Modelfile: progress on stderr, then success; the layers arrive', async () => {
   const r = await cli(['create', 'short', '-f', join('mf', 'Modelfile')]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /copying model\s+100% ▕█+▏ 27 MB\/27 MB/);
+  assert.match(r.stderr, /copying model\s+100% ▕█+▏ 89 MB\/89 MB/);
   assert.match(r.stderr, /success\n$/);
   const show = await api('/api/show', { model: 'short' });
   assert.match(show.parameters, /num_predict\s+8/);
@@ -110,7 +110,7 @@ test('list: NAME ID SIZE MODIFIED, ids are the digests\' first 12 hex digits', a
     assert.ok(row, `${m.name} in\n${r.stdout}`);
     const cols = row.split(/\s{4,}/);
     assert.equal(cols[1], m.digest.slice(0, 12));
-    assert.equal(cols[2], '27 MB');
+    assert.equal(cols[2], '89 MB'); // the demo model's GGUF
     assert.match(cols[3], /ago$/);
   }
   // the columns line up: every ID starts where the header's does
@@ -121,7 +121,7 @@ test('list: NAME ID SIZE MODIFIED, ids are the digests\' first 12 hex digits', a
 test('show: the summary, and each part on its own', async () => {
   let r = await cli(['show', 'short']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^ {2}Model\n {4}architecture\s+qwen2\n {4}parameters\s+19\.52M\n {4}context length\s+32768\n/);
+  assert.match(r.stdout, /^ {2}Model\n {4}architecture\s+qwen2\n {4}parameters\s+78\.28M\n {4}context length\s+32768\n/);
   assert.match(r.stdout, /quantization\s+Q8_0/);
   assert.match(r.stdout, / {2}Capabilities\n {4}completion\n/);
   assert.match(r.stdout, / {2}Parameters\n {4}num_predict\s+8\n/);

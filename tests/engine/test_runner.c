@@ -122,7 +122,7 @@ static void ready_frame_describes_the_model(void **state)
     assert_int_equal(ready.pid, runner_client_pid(c));
     assert_int_equal(ready.n_ctx_train, 32768);
     assert_int_equal(ready.context_max, 32768);
-    assert_int_equal(ready.n_embd, 64);
+    assert_int_equal(ready.n_embd, 256); /* the demo model: tools/mkmodel.c */
     assert_int_equal(ready.n_parallel, 3);
     assert_true(ready.load_ns > 0);
     assert_true(runner_client_close(c) == 0); /* EOF: the runner exits cleanly */
@@ -271,7 +271,7 @@ static void tokenize_detokenize_status_and_embed(void **state)
     send_ok(c, &e);
     recv_ok(c, &ev);
     assert_int_equal(ev.type, PROTO_EV_EMBEDDING);
-    assert_int_equal(ev.n_embd, 64);
+    assert_int_equal(ev.n_embd, 256);
     double norm = 0;
     for (int i = 0; i < ev.n_embd; i++)
         norm += ev.embd[i] * ev.embd[i];

@@ -70,11 +70,11 @@ static void demo_model_metadata(void **state)
 
     assert_string_equal(info->arch, "qwen2");
     assert_int_equal(info->n_ctx_train, 32768);
-    assert_int_equal(info->n_embd, 64);
+    assert_int_equal(info->n_embd, 256); /* a dimension for each of its words (tools/mkmodel_words.h) */
     assert_int_equal(info->n_layer, 2);
-    assert_int_equal(info->n_head, 4);
+    assert_int_equal(info->n_head, 16);
     assert_int_equal(info->n_head_kv, 2);
-    assert_int_equal(info->key_length, 16); /* 64 / 4: no explicit key_length */
+    assert_int_equal(info->key_length, 16); /* 256 / 16: no explicit key_length */
     assert_int_equal(info->value_length, 16);
     /* 2 layers x 2 KV heads x (16 + 16) x 2 bytes */
     assert_int_equal(info->kv_bytes_per_token, 256);

@@ -22,7 +22,7 @@ static void quiet(enum ggml_log_level level, const char *text, void *ud)
     (void)level, (void)text, (void)ud;
 }
 
-static void check_preset(const char *file, int n_ctx_train)
+static void check_preset(const char *file, int n_ctx_train, int n_embd, int n_head)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", BELLOWS_TEST_MODELS, file);
@@ -35,8 +35,8 @@ static void check_preset(const char *file, int n_ctx_train)
     assert_string_equal(arch, "qwen2");
     assert_int_equal(llama_model_n_ctx_train(m), n_ctx_train);
     assert_int_equal(llama_model_n_layer(m), 2);
-    assert_int_equal(llama_model_n_embd(m), 64);
-    assert_int_equal(llama_model_n_head(m), 4);
+    assert_int_equal(llama_model_n_embd(m), n_embd);
+    assert_int_equal(llama_model_n_head(m), n_head);
     assert_int_equal(llama_model_n_head_kv(m), 2);
     /* The qwen2 vocabulary copied from llama.cpp's models/ggml-vocab-qwen2.gguf. */
     assert_int_equal(llama_vocab_n_tokens(llama_model_get_vocab(m)), 151936);
@@ -69,13 +69,13 @@ static void check_preset(const char *file, int n_ctx_train)
 static void demo_model_loads_with_its_metadata(void **state)
 {
     (void)state;
-    check_preset("demo.gguf", 32768);
+    check_preset("demo.gguf", 32768, 256, 16); /* a dimension per word, head_dim 16 */
 }
 
 static void ctx4k_model_has_a_4096_maximum(void **state)
 {
     (void)state;
-    check_preset("ctx4k.gguf", 4096);
+    check_preset("ctx4k.gguf", 4096, 64, 4);
 }
 
 /* ---- bellows-mkmodel --vocab PATH --chat-template FILE ---- */
