@@ -217,7 +217,9 @@ int policy_chat_cut_est(const struct policy_msg *msgs, size_t n, int cmax, int r
                 free(suf);
                 return count_failed(err, c);
             }
-            if (suf && base + suf[mid] > 0)
+            /* Calibrate on real counts only: a counter that refuses a list (a template that
+             * needs alternating roles) answers a huge count, which says nothing of sizes. */
+            if (suf && base + suf[mid] > 0 && c < INT_MAX / 8)
                 ratio = (double)c / (double)(base + suf[mid]);
             if (c <= budget) {
                 lo = mid;
