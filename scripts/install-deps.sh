@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(cmake make gcc g++ git pkg-config ccache
           libmicrohttpd-dev libjansson-dev libcmocka-dev libedit-dev libcurl4-openssl-dev
           ca-certificates   # libcurl checks registries' HTTPS certificates against these
-          chromium)         # the chat page's browser tests (tests/ui, driven by playwright-core)
+          chromium          # the chat page's browser tests (tests/ui, driven by playwright-core)
+          clang libclang-rt-14-dev)  # fuzz/run: libFuzzer and clang's sanitizer runtimes
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

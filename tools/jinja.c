@@ -69,32 +69,40 @@ int main(int argc, char **argv)
     size_t tlen, clen;
     char *tsrc = read_file(tpath, &tlen);
     char *csrc = cpath ? read_file(cpath, &clen) : slurp(stdin, &clen);
+    /* Every path frees what it made: the template corpus runs this under LeakSanitizer. */
+    int rc = 2;
+    json_t *ctx = NULL;
+    struct jinja_tmpl *t = NULL;
     if (!tsrc || !csrc)
-        return 2;
+        goto done;
     json_error_t je;
-    json_t *ctx = json_loadb(csrc, clen, 0, &je);
+    ctx = json_loadb(csrc, clen, 0, &je);
     if (!json_is_object(ctx)) {
         fprintf(stderr, "bellows-jinja: the context must be a JSON object (%s)\n", ctx ? "not an object" : je.text);
-        return 2;
+        goto done;
     }
     struct bw_err err;
-    struct jinja_tmpl *t;
+    rc = 1;
     if (jinja_parse(tsrc, tlen, &t, &err) != BW_OK) {
+        t = NULL;
         fprintf(stderr, "bellows-jinja: %s\n", err.msg);
-        return 1;
+        goto done;
     }
     struct jinja_opts o = {.now_unix = now};
     char *out;
     size_t out_len;
     if (jinja_render(t, ctx, &o, &out, &out_len, &err) != BW_OK) {
         fprintf(stderr, "bellows-jinja: %s\n", err.msg);
-        return 1;
+        goto done;
     }
     fwrite(out, 1, out_len, stdout);
     free(out);
-    jinja_free(t);
+    rc = 0;
+done:
+    if (t)
+        jinja_free(t);
     json_decref(ctx);
     free(tsrc);
     free(csrc);
-    return 0;
+    return rc;
 }

@@ -164,7 +164,8 @@ static uint64_t kv_uint(const struct gguf_info_kv *kv)
         double m = 0;
         for (size_t i = 0; kv->nums && i < kv->n_elems; i++)
             m = kv->nums[i] > m ? kv->nums[i] : m;
-        return (uint64_t)m;
+        /* a float past 2^64 (a corrupt file) does not convert: that is UB, not a cap */
+        return m >= 0x1p64 ? UINT64_MAX : (uint64_t)m;
     }
     default: return 0;
     }

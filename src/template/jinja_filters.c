@@ -123,7 +123,7 @@ static struct jv select_items(struct jx_render *r, struct jv items, struct jx_ar
     size_t first = by_attr ? 1 : 0;
     struct jv attr = by_attr ? jx_arg(a, 0, NULL, jv_undef(NULL)) : jv_none();
     struct jv test = jx_arg(a, first, NULL, jv_undef(NULL));
-    struct jx_args rest = {.n_pos = a->n_pos > first + 1 ? a->n_pos - first - 1 : 0, .pos = a->pos + first + 1};
+    struct jx_args rest = {.n_pos = a->n_pos > first + 1 ? a->n_pos - first - 1 : 0, .pos = a->n_pos > first ? a->pos + first + 1 : a->pos};
     for (size_t i = 0; i < l.l->n; i++) {
         jx_step(r);
         struct jv v = by_attr ? attr_path(r, l.l->items[i], attr) : l.l->items[i];
@@ -295,7 +295,8 @@ struct jv jx_filter(struct jx_render *r, const char *f, struct jv v, struct jx_a
         struct jv l = jx_iterable(r, jv_truthy(v) ? v : jv_undef(NULL)), out = jv_list_new(A, l.l->n);
         struct jv attr = jx_arg(a, NOPOS, "attribute", jv_undef(NULL));
         struct jv dflt = jx_arg(a, NOPOS, "default", jv_undef(NULL));
-        struct jx_args rest = {.n_pos = a->n_pos ? a->n_pos - 1 : 0, .pos = a->pos + 1};
+        /* a->pos is NULL without positional arguments: no pointer arithmetic on it (UB) */
+        struct jx_args rest = {.n_pos = a->n_pos ? a->n_pos - 1 : 0, .pos = a->n_pos ? a->pos + 1 : a->pos};
         for (size_t i = 0; i < l.l->n; i++) {
             struct jv x = l.l->items[i];
             if (attr.k != JV_UNDEF) {

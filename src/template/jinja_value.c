@@ -284,10 +284,12 @@ const char *jv_type_name(struct jv v)
 
 static void buf_reserve(struct jx_buf *b, size_t extra)
 {
-    if (b->len + extra + 1 <= b->cap)
-        return;
+    /* Checked on every put, not only when growing: the capacity doubles past the limit
+     * (a buffer of exactly `limit` bytes needs limit + 1), and then nothing else would. */
     if (b->limit && b->len + extra > b->limit)
         jx_fail(b->arena->fault, "the template's output is larger than %zu bytes", b->limit);
+    if (b->len + extra + 1 <= b->cap)
+        return;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;

@@ -299,6 +299,8 @@ enum state {
 
 static void consume(struct toolcall_parser *p, size_t k)
 {
+    if (!p->buf) /* nothing held yet: no arithmetic on NULL (UB) */
+        return;
     memmove(p->buf, p->buf + k, p->n_buf - k);
     p->n_buf -= k;
 }
@@ -350,7 +352,8 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
             size_t best = n;
             int which = -1;
             for (size_t i = 0; i < nm; i++) {
-                const char *c = memmem(b, n, d->markers[i].open, strlen(d->markers[i].open));
+                /* b is NULL before the first byte: memmem's arguments must not be */
+                const char *c = n ? memmem(b, n, d->markers[i].open, strlen(d->markers[i].open)) : NULL;
                 if (c && (size_t)(c - b) < best)
                     best = (size_t)(c - b), which = (int)i;
             }
