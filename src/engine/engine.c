@@ -309,6 +309,15 @@ int engine_cancel(struct engine *e, uint64_t req_id)
     return BW_OK;
 }
 
+int engine_pause(struct engine *e, uint64_t req_id, bool paused)
+{
+    struct job *j = engine__find_job(e, req_id);
+    if (!j)
+        return BW_ENOTFOUND;
+    j->paused = paused;
+    return BW_OK;
+}
+
 /* ---- admission --------------------------------------------------------------------- */
 
 /* Tries to admit the queue head. Returns true when it left the queue (admitted or failed). */
@@ -468,6 +477,8 @@ static int build_batch(struct engine *e, int *chunk /* per slot */)
         if (!j)
             continue;
         j->out_idx = -1;
+        if (j->paused)
+            continue;
         if (e->slots[i].state == SLOT_GEN && j->has_pending && b->n_tokens < cap) {
             j->out_idx = b->n_tokens;
             engine__batch_add(b, j->pending, e->slots[i].kv.n, i, true);
@@ -476,7 +487,7 @@ static int build_batch(struct engine *e, int *chunk /* per slot */)
     }
     for (int i = 0; i < e->p.n_parallel; i++) {
         struct job *j = e->slots[i].job;
-        if (!j || e->slots[i].state != SLOT_PREFILL)
+        if (!j || j->paused || e->slots[i].state != SLOT_PREFILL)
             continue;
         /* With checkpoints, a chunk ends at the next stop (ckpt.h) so that one can be taken. */
         int end = e->need_ckpt ? ckpt_next_stop(j->n_prompt, j->n_prefilled) : j->n_prompt;
@@ -645,7 +656,7 @@ bool engine_has_work(const struct engine *e)
     if (e->queue_head)
         return true;
     for (int i = 0; i < e->p.n_parallel; i++)
-        if (e->slots[i].job)
+        if (e->slots[i].job && (!e->slots[i].job->paused || e->slots[i].job->cancelled))
             return true;
     return false;
 }

@@ -182,6 +182,12 @@ int engine_cancel(struct engine *e, uint64_t req_id);
 /* True when there is work for engine_step(). */
 bool engine_has_work(const struct engine *e);
 
+/* Pauses (or resumes) a request whose consumer stopped reading: a paused request is left
+ * out of every batch -- its KV, its pending token and its place stay -- so it neither
+ * generates nor costs the others a thing; engine_has_work() does not count it. A paused
+ * request can still be cancelled. Returns BW_ENOTFOUND for an unknown id. */
+int engine_pause(struct engine *e, uint64_t req_id, bool paused);
+
 /* One round of the batch loop. Returns BW_OK, or a BW_E code when libllama failed in a
  * way that affects every request (each affected request got an ERROR event). */
 int engine_step(struct engine *e);

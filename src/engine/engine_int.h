@@ -62,6 +62,7 @@ struct job {
     int num_predict;
     bool truncate;
     bool cancelled;
+    bool paused;      /* engine_pause: left out of batches */
     struct llama_sampler *chain;
     struct textout out;
     bool split;                   /* the text goes through `think` (a thinking template) */

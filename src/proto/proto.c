@@ -57,7 +57,7 @@ static int frame_take(json_t *obj, uint8_t **frame, size_t *frame_len)
     return BW_OK;
 }
 
-static const char *const req_names[] = {"chat", "generate", "embed", "tokenize", "detokenize", "cancel", "status"};
+static const char *const req_names[] = {"chat", "generate", "embed", "tokenize", "detokenize", "cancel", "status", "pause", "resume"};
 static const char *const ev_names[] = {"ready", "token",  "rendered", "embedding", "tokens",
                                        "text",  "status", "done",     "error",     "tool_call"};
 
@@ -256,6 +256,8 @@ int proto_request_decode(const uint8_t *json, size_t len, struct proto_request *
     }
     case PROTO_REQ_CANCEL:
     case PROTO_REQ_STATUS:
+    case PROTO_REQ_PAUSE:
+    case PROTO_REQ_RESUME:
         break;
     }
     if (out->type <= PROTO_REQ_GENERATE) {
@@ -339,6 +341,8 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
     }
     case PROTO_REQ_CANCEL:
     case PROTO_REQ_STATUS:
+    case PROTO_REQ_PAUSE:
+    case PROTO_REQ_RESUME:
         break;
     }
     if (r->type <= PROTO_REQ_GENERATE) {

@@ -42,6 +42,8 @@ enum proto_req_type {
     PROTO_REQ_DETOKENIZE,
     PROTO_REQ_CANCEL,
     PROTO_REQ_STATUS,
+    PROTO_REQ_PAUSE,  /* the request's consumer stopped reading: stop stepping it (id only) */
+    PROTO_REQ_RESUME, /* it reads again */
 };
 
 struct proto_request {

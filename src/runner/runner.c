@@ -124,6 +124,10 @@ static void handle(struct runner *rn, const uint8_t *payload, size_t len)
     case PROTO_REQ_CANCEL:
         engine_cancel(rn->engine, r.id); /* unknown: it finished already; nothing to say */
         break;
+    case PROTO_REQ_PAUSE:
+    case PROTO_REQ_RESUME:
+        engine_pause(rn->engine, r.id, r.type == PROTO_REQ_PAUSE); /* unknown: finished; nothing to say */
+        break;
     case PROTO_REQ_STATUS:
         ev.type = PROTO_EV_STATUS;
         engine_status(rn->engine, &ev.status);

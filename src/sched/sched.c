@@ -33,6 +33,13 @@ struct evnode {
  * HTTP edge stops pulling once its own bounded buffer is full); then the call is cancelled
  * in the runner and ends with an error, so a stalled client never grows server memory. */
 #define SCHED_CALL_QUEUE_MAX ((size_t)256 << 10)
+/* Before that: past PAUSE bytes the runner is asked to stop stepping the call (it keeps its
+ * KV and its place), below RESUME it goes on. So a client that stops reading pauses its own
+ * generation, costs nobody else anything, and loses nothing when it reads again; only the
+ * HTTP edge's write timeout (BELLOWS_WRITE_TIMEOUT) ends it. The bound above is the backstop
+ * for what the runner sent before the pause reached it. */
+#define SCHED_CALL_QUEUE_PAUSE ((size_t)64 << 10)
+#define SCHED_CALL_QUEUE_RESUME ((size_t)16 << 10)
 
 struct sched_call {
     uint64_t id;
@@ -41,6 +48,7 @@ struct sched_call {
     size_t queued_bytes;        /* of the events in the queue; guarded by r->mu */
     bool finished;              /* DONE or ERROR was queued */
     bool overflowed;            /* ended by a full queue: the runner may still be working on it */
+    bool paused;                /* PAUSE sent (queue past SCHED_CALL_QUEUE_PAUSE); guarded by r->mu */
     pthread_cond_t cond;
     struct sched_call *next;    /* r->calls */
 };
@@ -150,7 +158,25 @@ static void *reader_main(void *arg)
             proto_event_free(&ev); /* a call that ended early (client went away) */
         }
         uint64_t cancel_id = overflow ? c->id : 0;
+        uint64_t pause_id = 0;
+        if (c && !c->finished && !c->paused && c->queued_bytes > SCHED_CALL_QUEUE_PAUSE) {
+            c->paused = true;
+            pause_id = c->id;
+        }
         pthread_mutex_unlock(&r->mu);
+        if (pause_id) {
+            /* Never blocks (see below); when it cannot go now, the next event tries again. */
+            struct proto_request pause = {.type = PROTO_REQ_PAUSE, .id = pause_id};
+            bool sent = runner_client_try_send(r->client, &pause);
+            pthread_mutex_lock(&r->mu);
+            for (struct sched_call *p = r->calls; p; p = p->next)
+                if (p->id == pause_id)
+                    p->paused = sent;
+            pthread_mutex_unlock(&r->mu);
+            if (sent)
+                LOG_REQ(LOG_INFO, pause_id, "sched", "paused: the client stopped reading (%zu bytes queued)",
+                        SCHED_CALL_QUEUE_PAUSE);
+        }
         if (cancel_id) {
             /* Never blocks this thread (it must keep reading, or the runner could block writing
              * to us while we wait to write to it); if it cannot go now, sched_call_end sends it. */
@@ -272,8 +298,16 @@ int sched_call_next(struct sched_call *c, struct proto_event *ev, int timeout_ms
             c->tail = NULL;
         c->queued_bytes -= sizeof *n + n->ev.len;
     }
+    bool resume = c->paused && !c->finished && !r->dead && c->queued_bytes < SCHED_CALL_QUEUE_RESUME;
+    if (resume)
+        c->paused = false;
     int rc = n ? 1 : bw_errf(err, BW_ERUNNER, "model runner stopped: %s", r->dead_msg);
     pthread_mutex_unlock(&r->mu);
+    if (resume) {
+        struct proto_request go = {.type = PROTO_REQ_RESUME, .id = c->id};
+        runner_client_send(r->client, &go, NULL);
+        LOG_REQ(LOG_INFO, c->id, "sched", "resumed: the client reads again");
+    }
     if (n) {
         *ev = n->ev;
         free(n);

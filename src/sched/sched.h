@@ -43,6 +43,8 @@ struct sched_config {
     int n_threads;                 /* 0: runner default */
     double idle_shrink_s;          /* runner pool shrink delay (0: runner default) */
     uint64_t memory_limit;         /* bytes the models may use; 0: MemAvailable at each load */
+    const char *kv_disk_dir;       /* BELLOWS_KV_CACHE_DIR: runners save KV states there (borrowed) */
+    uint64_t kv_disk_budget;       /* BELLOWS_KV_CACHE_DISK bytes; 0: off */
 };
 
 /* What to load (from the store). Strings are copied. */
@@ -80,9 +82,11 @@ int sched_call_start(struct sched_runner *r, struct proto_request *req, struct s
 /* Next event of the call: 1 with *ev (free with proto_event_free), 0 on timeout
  * (timeout_ms < 0: wait forever), or BW_ERUNNER with err "model runner stopped: ..." when
  * the runner died before the call finished. After a DONE or ERROR event, no more come.
- * A call's queue is bounded (256 KiB of events): when its consumer stops calling this and
- * the queue fills, the call is cancelled in the runner and its next event after what is
- * queued is an ERROR (BW_EBUSY, "the client stopped reading: generation cancelled"). */
+ * A call's queue is bounded: when its consumer stops calling this, the runner is asked to
+ * pause the call past 64 KiB of queued events and to resume it once the consumer has read
+ * it down to 16 KiB (nothing is lost); should 256 KiB still come (what the runner sent
+ * before the pause), the call is cancelled and its next event after what is queued is an
+ * ERROR (BW_EBUSY, "the client stopped reading: generation cancelled"). */
 int sched_call_next(struct sched_call *c, struct proto_event *ev, int timeout_ms, struct bw_err *err);
 
 /* Asks the runner to stop the request (client went away); events still drain normally. */
