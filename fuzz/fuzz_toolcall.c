@@ -77,9 +77,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 4) { /* once per format, not per input: they do not depend on the answer */
         const char *word = NULL;
-        free(toolcall_grammar(&cfg, tools_json, NULL, NULL));
-        free(toolcall_grammar(&cfg, tools_json, "python", "</think>"));
-        free(toolcall_grammar_auto(&cfg, tools_json));
+        free(toolcall_grammar(&cfg, tools_json, NULL, NULL, 1));
+        free(toolcall_grammar(&cfg, tools_json, "python", "</think>", 1));
+        free(toolcall_grammar_auto(&cfg, tools_json, TOOLCALL_MAX_CALLS));
         free(toolcall_trigger(&cfg, &word));
     }
     return 0;

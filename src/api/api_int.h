@@ -286,7 +286,7 @@ struct api_tool_choice {
     const char *choice;  /* NULL (absent: the model decides), "auto", "none", "required",
                             "function" (static strings) */
     const char *name;    /* "function": the function's name, borrowed from the body */
-    bool parallel;       /* parallel_tool_calls (default true); accepted, not enforced */
+    bool parallel;       /* parallel_tool_calls (default true): false holds the model to one call */
 };
 /* tools (both APIs): an array of {"type":"function","function":{"name",…}}, parameters an
  * object when given. Returns 0 (absent or null too), or 400 with msg naming the entry. */

@@ -71,6 +71,7 @@ int request_tools(struct gen_input *in, const json_t *tools, struct bw_err *err)
         return bw_errf(err, BW_ENOMEM, "out of memory");
     in->tool_choice = tc.choice;
     in->tool_name = tc.name; /* borrowed from body */
+    in->single_call = !tc.parallel;
     return BW_OK;
 }
 
@@ -258,6 +259,7 @@ int request_prepare(const struct gen_input *in, struct api_model *m, struct gen_
     r->tools_json = in->tools_json;
     r->tool_choice = in->tool_choice;
     r->tool_name = in->tool_name;
+    r->single_call = in->single_call;
     int n_images = in->n_images, rc;
     if (in->kind == GEN_INPUT_CHAT) {
         p->pr.type = PROTO_REQ_CHAT;

@@ -48,6 +48,7 @@ struct gen_input {
                                   for tool_choice "none" (the template never sees them) */
     const char *tool_choice;   /* NULL, "auto", "none", "required", "function" (static) */
     const char *tool_name;     /* "function": its name (borrowed from body) */
+    bool single_call;          /* parallel_tool_calls false */
 
     /* output */
     char *grammar_owned;       /* a JSON schema's grammar (owned), or NULL */

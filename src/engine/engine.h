@@ -99,6 +99,7 @@ struct engine_request {
                                   and "function" hold the model to one call with a grammar
                                   (toolcall_grammar) when grammar is NULL and the format has one */
     const char *tool_name;     /* tool_choice "function": the function's name */
+    bool single_call;          /* parallel_tool_calls false: at most one call */
     const char *think;         /* NULL: unset; "true", "false", "low", "medium", "high" */
     /* ENGINE_GENERATE: token ids that come before the prompt (after it is rendered, when
      * not raw), as the model's vocabulary numbers them: the `context` an earlier answer

@@ -67,13 +67,15 @@ void engine__job_toolcall_init(struct engine *e, struct job *j, const struct eng
 }
 
 /* The grammar a job's sampler gets besides the request's own (j->call_grammar):
- * - tool_choice "required" / "function": one call in the template's format, its arguments
+ * - tool_choice "required" / "function": calls in the template's format (one for a named
+ *   function or parallel_tool_calls false, else one to TOOLCALL_MAX_CALLS), their arguments
  *   held to the tool's schema (toolcall_grammar), unless the request brings its own grammar
  *   (JSON mode, a schema). When the prompt opened a reasoning block, the grammar closes it
  *   first.
  * - tool_choice "auto" (or none given) with tools and no grammar of the request's: the same
  *   calls as a lazy grammar (j->call_lazy) that starts when the model opens a call
- *   (toolcall_trigger), so that an opened call is valid for its schema.
+ *   (toolcall_trigger), so that an opened call is valid for its schema; one call only when
+ *   parallel_tool_calls is false.
  * - a request grammar (format / response_format) on a prompt that opened a reasoning
  *   block: the reasoning first, up to its close marker, then the request's grammar
  *   (gbnf_after_marker), so a thinking model thinks before it answers.
@@ -94,7 +96,7 @@ void engine__job_call_grammar(struct job *j, const struct engine_request *r)
     if (!j->calls)
         return;
     if (!r->tool_choice || !strcmp(r->tool_choice, "auto")) {
-        j->call_grammar = toolcall_grammar_auto(&j->tc_cfg, r->tools_json);
+        j->call_grammar = toolcall_grammar_auto(&j->tc_cfg, r->tools_json, r->single_call ? 1 : TOOLCALL_MAX_CALLS);
         LOG_REQ(LOG_DEBUG, r->req_id, "engine", "tool_choice auto: %s",
                 j->call_grammar ? "a lazy grammar holds an opened call" : "this format has no call grammar yet");
         return;
@@ -102,7 +104,9 @@ void engine__job_call_grammar(struct job *j, const struct engine_request *r)
     bool function = !strcmp(r->tool_choice, "function");
     if (!function && strcmp(r->tool_choice, "required"))
         return;
-    j->call_grammar = toolcall_grammar(&j->tc_cfg, r->tools_json, function ? r->tool_name : NULL, close);
+    /* A named function is one call; "required" with parallel calls allowed, one or more. */
+    j->call_grammar = toolcall_grammar(&j->tc_cfg, r->tools_json, function ? r->tool_name : NULL, close,
+                                       function || r->single_call ? 1 : TOOLCALL_MAX_CALLS);
     LOG_REQ(LOG_DEBUG, r->req_id, "engine", "tool_choice %s: %s", r->tool_choice,
             j->call_grammar ? "a grammar holds the model to a call" : "this format has no call grammar yet");
 }

@@ -268,6 +268,7 @@ int proto_request_decode(const uint8_t *json, size_t len, struct proto_request *
         r->tools_json = opt_string(doc, "tools");
         r->tool_choice = opt_string(doc, "tool_choice");
         r->tool_name = opt_string(doc, "tool_name");
+        r->single_call = json_is_true(json_object_get(doc, "single_call"));
         if ((rc = options_apply(json_object_get(doc, "options"), r, p->stops, err)))
             return rc;
     }
@@ -359,6 +360,8 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
             json_object_set_new(o, "tools", json_string(q->tools_json));
         if (q->tool_choice)
             json_object_set_new(o, "tool_choice", json_string(q->tool_choice));
+        if (q->single_call)
+            json_object_set_new(o, "single_call", json_true());
         if (q->tool_name)
             json_object_set_new(o, "tool_name", json_string(q->tool_name));
     }

@@ -152,7 +152,9 @@ size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t
 
 #define TOOLCALL_MAX_GRAMMAR (4u << 20) /* a call grammar longer than this is not made */
 
-/* A GBNF grammar (root "root") that makes the model write one call in cfg's format, to one
+/* A GBNF grammar (root "root") that makes the model write a call in cfg's format (then up
+ * to max_calls - 1 more, blanks between: parallel_tool_calls; max_calls <= 1 is one, at
+ * most TOOLCALL_MAX_CALLS), each to one
  * of the functions of tools_json (JSON array text), or to `only` when set (tool_choice
  * "function"): tool_choice "required" held by the sampler. Each function's arguments are
  * held to its `parameters` JSON schema (grammar/json_schema.h, the rules of tool I named
@@ -172,11 +174,14 @@ size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t
  * <|constrain|>json<|message|>{…}, and leaves <|call|> (its end of generation) to the
  * sampler; deepseek writes R1/V3's fenced JSON call (V3.1's NAME<｜tool▁sep｜>{…} when
  * cfg->name_args) in a <｜tool▁calls▁begin｜> block. */
-char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close);
+#define TOOLCALL_MAX_CALLS 8 /* calls in a row a call grammar admits at most */
 
-/* tool_choice "auto": the same calls, one to eight in a row (blanks between), for a lazy
+char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close,
+                       int max_calls);
+
+/* tool_choice "auto": the same calls, one to max_calls in a row (blanks between), for a lazy
  * grammar that starts where toolcall_trigger() says. NULL as for toolcall_grammar. */
-char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_json);
+char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_json, int max_calls);
 
 /* The trigger of toolcall_grammar_auto's grammar, for
  * llama_sampler_init_grammar_lazy_patterns: a regex (ECMAScript) matched against the text

@@ -482,7 +482,18 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
     return b.s;
 }
 
-char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close)
+/* " ( ws call ){0,N-1}": up to max_calls calls in a row (blanks between). */
+static void gput_more_calls(struct gbuf *b, int max_calls)
+{
+    if (max_calls > 1) {
+        char more[48];
+        snprintf(more, sizeof more, " ( ws call ){0,%d}", max_calls > TOOLCALL_MAX_CALLS ? TOOLCALL_MAX_CALLS - 1 : max_calls - 1);
+        gput(b, more);
+    }
+}
+
+char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close,
+                       int max_calls)
 {
     struct gbuf head = {0};
     gput(&head, "root ::= ");
@@ -490,15 +501,23 @@ char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, c
         gput_lit(&head, close);
         gput(&head, " \"\\n\\n\" ");
     }
-    gput(&head, "call\n");
+    gput(&head, "call");
+    gput_more_calls(&head, max_calls);
+    gput(&head, "\n");
     char *g = head.oom ? NULL : call_grammar(cfg, tools_json, only, head.s);
     free(head.s);
     return g;
 }
 
-char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_json)
+char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_json, int max_calls)
 {
-    return call_grammar(cfg, tools_json, NULL, "root ::= call ( ws call ){0,7}\n");
+    struct gbuf head = {0};
+    gput(&head, "root ::= call");
+    gput_more_calls(&head, max_calls);
+    gput(&head, "\n");
+    char *g = head.oom ? NULL : call_grammar(cfg, tools_json, NULL, head.s);
+    free(head.s);
+    return g;
 }
 
 /* s with the characters ECMAScript regexes give a meaning escaped. */

@@ -319,7 +319,7 @@ for (const model of ['qwen3', 'llama31', 'demo']) {
 test('"required" with one tool makes that call; the call and its result go back into the next turn', async () => {
   const only = [TOOLS[1]];
   const r = await openai.chat.completions.create({ model: 'qwen3', messages: [question], tools: only, tool_choice: 'required',
-    max_tokens: 60, temperature: 0 });
+    parallel_tool_calls: false, max_tokens: 60, temperature: 0 });
   const m = r.choices[0].message;
   assert.equal(m.tool_calls[0].function.name, 'get_time');
   // Fed back as the openai client would: the assistant message as returned, then the result.
@@ -330,6 +330,30 @@ test('"required" with one tool makes that call; the call and its result go back 
   assert.ok(d.rendered_prompt.includes('<tool_response>\n12:00\n</tool_response>'), d.rendered_prompt);
   const next = await openai.chat.completions.create({ model: 'qwen3', messages: history, tools: only, max_tokens: 2, temperature: 0 });
   assert.equal(next.usage.prompt_tokens, d.prompt_tokens);
+});
+
+// parallel_tool_calls: "required" lets the model write several calls in a row (this random
+// model writes as many as the grammar admits), false holds it to one — on both APIs.
+test('"required" writes one or more calls; parallel_tool_calls false holds the model to one', async () => {
+  const only = [TOOLS[1]];
+  const counts = { true: [], false: [] };
+  for (const par of [true, false]) {
+    for (let seed = 1; seed <= 4; seed++) {
+      const r = await openai.chat.completions.create({ model: 'qwen3', messages: [question], tools: only, tool_choice: 'required',
+        parallel_tool_calls: par, seed, max_tokens: 300 });
+      const calls = r.choices[0].message.tool_calls ?? [];
+      assert.ok(calls.length >= 1, JSON.stringify(r.choices[0]));
+      for (const c of calls) assert.deepEqual(c.function, { name: 'get_time', arguments: '{}' });
+      assert.deepEqual(calls.map((c) => c.index ?? 0).length, calls.length);
+      counts[par].push(calls.length);
+    }
+  }
+  assert.deepEqual(counts.false, [1, 1, 1, 1]);
+  assert.ok(counts.true.some((n) => n > 1), `parallel calls allowed: ${counts.true}`);
+  // The native API takes the same switch.
+  const n = await (await post(srv.url, '/api/chat', { model: 'qwen3', messages: [question], tools: only, tool_choice: 'required',
+    parallel_tool_calls: false, stream: false, options: { seed: 1, num_predict: 300 } })).json();
+  assert.equal(n.message.tool_calls.length, 1, JSON.stringify(n));
 });
 
 // A schema that allows one JSON text only: Llama 3.1's call format is that JSON as the

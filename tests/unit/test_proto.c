@@ -202,16 +202,20 @@ static void tools_and_tool_calls_travel(void **state)
     r.req.tools_json = "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]";
     r.req.tool_choice = "function";
     r.req.tool_name = "f";
+    r.req.single_call = true; /* parallel_tool_calls false */
     sampling_params_default(&r.req.sampling);
     roundtrip(&r, &d);
     assert_string_equal(d.req.tools_json, r.req.tools_json);
     assert_string_equal(d.req.tool_choice, "function");
     assert_string_equal(d.req.tool_name, "f");
+    assert_true(d.req.single_call);
     proto_request_free(&d);
     r.req.tool_choice = r.req.tool_name = NULL;
+    r.req.single_call = false;
     roundtrip(&r, &d);
     assert_null(d.req.tool_choice);
     assert_null(d.req.tool_name);
+    assert_false(d.req.single_call);
     proto_request_free(&d);
 
     const char *call = "{\"name\":\"f\",\"arguments\":{\"a\":1}}";

@@ -639,7 +639,7 @@ static void grammar_for_one_call(void **state)
 {
     (void)state;
     struct toolcall_cfg h = cfg_of(T_HERMES);
-    char *g = toolcall_grammar(&h, TOOLS, "get_time", NULL);
+    char *g = toolcall_grammar(&h, TOOLS, "get_time", NULL, 1);
     assert_non_null(g);
     assert_non_null(strstr(g, "root ::= call\ncall ::= ( \"<tool_call>\" ws \"{\" ws \"\\\"name\\\"\" ws \":\" ws "
                               "\"\\\"\" \"get_time\" \"\\\"\" ws \",\" ws \"\\\"arguments\\\"\" ws \":\" ws tool1-root ws "
@@ -647,7 +647,7 @@ static void grammar_for_one_call(void **state)
     assert_non_null(strstr(g, "\ntool1-root ::= "));
     assert_non_null(strstr(g, "object ::= "));
     free(g);
-    g = toolcall_grammar(&h, TOOLS, NULL, "</think>");
+    g = toolcall_grammar(&h, TOOLS, NULL, "</think>", 1);
     assert_non_null(g);
     assert_non_null(strstr(g, "root ::= \"</think>\" \"\\n\\n\" call\n"));
     /* get_weather's arguments are held to its schema, under its own rule names */
@@ -656,12 +656,32 @@ static void grammar_for_one_call(void **state)
     free(g);
     struct toolcall_cfg m = cfg_of(T_MISTRAL);
     assert_true(m.name_args);
-    g = toolcall_grammar(&m, TOOLS, "get_weather", NULL);
+    g = toolcall_grammar(&m, TOOLS, "get_weather", NULL, 1);
     assert_non_null(strstr(g, "( \"[TOOL_CALLS]\" \"get_weather\" \"[ARGS]\" tool"));
     free(g);
     /* "auto": the same calls, lazily, from the marker at the end of the text */
-    g = toolcall_grammar_auto(&h, TOOLS);
+    g = toolcall_grammar_auto(&h, TOOLS, TOOLCALL_MAX_CALLS);
     assert_non_null(strstr(g, "root ::= call ( ws call ){0,7}\n"));
+    free(g);
+    /* parallel_tool_calls false: one call, in "auto" too; "required" with parallel calls:
+     * one or more, and libllama takes two calls in a row but not nine */
+    g = toolcall_grammar_auto(&h, TOOLS, 1);
+    assert_non_null(strstr(g, "root ::= call\ncall ::= "));
+    free(g);
+    g = toolcall_grammar(&h, TOOLS, NULL, NULL, TOOLCALL_MAX_CALLS);
+    assert_non_null(strstr(g, "root ::= call ( ws call ){0,7}\n"));
+    static const char one[] = "<tool_call>{\"name\": \"get_time\", \"arguments\": {}}</tool_call>";
+    char two[256], nine[1024] = "";
+    snprintf(two, sizeof two, "%s\n%s", one, one);
+    for (int i = 0; i < 9; i++)
+        strcat(strcat(nine, i ? "\n" : ""), one);
+    assert_true(accepts(g, one));
+    assert_true(accepts(g, two));
+    assert_false(accepts(g, nine));
+    free(g);
+    g = toolcall_grammar(&h, TOOLS, NULL, NULL, 1);
+    assert_true(accepts(g, one));
+    assert_false(accepts(g, two));
     free(g);
     const char *word;
     g = toolcall_trigger(&h, &word);
@@ -677,8 +697,8 @@ static void grammar_for_one_call(void **state)
     assert_null(word);
     assert_int_equal(g[0], '^');
     free(g);
-    assert_null(toolcall_grammar(&h, TOOLS, "get_stock", NULL)); /* not a tool */
-    assert_null(toolcall_grammar(&h, NULL, NULL, NULL));
+    assert_null(toolcall_grammar(&h, TOOLS, "get_stock", NULL, 1)); /* not a tool */
+    assert_null(toolcall_grammar(&h, NULL, NULL, NULL, 1));
     struct toolcall_cfg x = cfg_of(T_QWEN3_CODER);
     const char *open[4];
     bool bare;
@@ -699,7 +719,7 @@ static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
     const char *word;
     /* gpt-oss: the message after <|start|>assistant; reasoning.c hands the call on. */
     struct toolcall_cfg hm = cfg_of(T_HARMONY);
-    char *g = toolcall_grammar(&hm, TOOLS, "get_weather", NULL);
+    char *g = toolcall_grammar(&hm, TOOLS, "get_weather", NULL, 1);
     assert_non_null(g);
     assert_non_null(strstr(g, "call ::= ( \"<|channel|>commentary\" ws \"to=functions.\" \"get_weather\" ws "
                               "\"<|constrain|>json<|message|>\" tool0-root )\n"));
@@ -713,7 +733,7 @@ static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
 
     /* Qwen3-Coder: each property a <parameter=K> text, in the schema's order. */
     struct toolcall_cfg q = cfg_of(T_QWEN3_CODER);
-    g = toolcall_grammar(&q, TOOLS, NULL, NULL);
+    g = toolcall_grammar(&q, TOOLS, NULL, NULL, 1);
     assert_non_null(g);
     assert_non_null(strstr(g, "( \"<tool_call>\\n<function=\" \"get_weather\" \">\\n\" tool0-args "
                               "\"</function>\\n</tool_call>\" ) | ( \"<tool_call>\\n<function=\" \"get_time\" \">\\n\" "
@@ -728,7 +748,7 @@ static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
     /* a required parameter is always written */
     static const char req[] = "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
                               "\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"]}}}]";
-    g = toolcall_grammar(&q, req, NULL, NULL);
+    g = toolcall_grammar(&q, req, NULL, NULL, 1);
     assert_non_null(strstr(g, "\ntool0-args ::= \"\" ( \"<parameter=\" \"a\" \">\\n\" tool0-k0 \"\\n</parameter>\\n\" )\n"));
     free(g);
     expect(&q, "<tool_call>\n<function=get_weather>\n<parameter=city>\nNew York\n</parameter>\n<parameter=days>\n3\n"
@@ -741,7 +761,7 @@ static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
 
     /* DeepSeek R1/V3: the fenced JSON call in a calls block. */
     struct toolcall_cfg d = cfg_of(T_DEEPSEEK);
-    g = toolcall_grammar(&d, TOOLS, "get_time", "</think>");
+    g = toolcall_grammar(&d, TOOLS, "get_time", "</think>", 1);
     assert_non_null(g);
     assert_non_null(strstr(g, "root ::= \"</think>\" \"\\n\\n\" call\ncall ::= ( \"" DS_CALLS_BEGIN DS_CALL_BEGIN
                               "function" DS_SEP "\" \"get_time\" \"\\n```json\\n\" tool1-root \"\\n```" DS_CALL_END
@@ -760,7 +780,7 @@ static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
     struct toolcall_cfg v = cfg_of("{{'" DS_CALLS_BEGIN DS_CALL_BEGIN "' + tool['function']['name'] + '" DS_SEP "'}}");
     assert_true(v.name_args);
     assert_false(d.name_args);
-    g = toolcall_grammar(&v, TOOLS, "get_weather", NULL);
+    g = toolcall_grammar(&v, TOOLS, "get_weather", NULL, 1);
     assert_non_null(strstr(g, "call ::= ( \"" DS_CALLS_BEGIN DS_CALL_BEGIN "\" \"get_weather\" \"" DS_SEP "\" tool0-root \""
                               DS_CALL_END DS_CALLS_END "\" )\n"));
     free(g);
@@ -781,7 +801,7 @@ static const char TYPED_TOOLS[] =
 static void typed_call(const char *tmpl, const char *good, const char *const *bad, size_t n_bad, const char *calls)
 {
     struct toolcall_cfg c = cfg_of(tmpl);
-    char *g = toolcall_grammar(&c, TYPED_TOOLS, NULL, NULL);
+    char *g = toolcall_grammar(&c, TYPED_TOOLS, NULL, NULL, 1);
     assert_non_null(g);
     if (!accepts(g, good))
         fail_msg("%s grammar refuses its own call:\n%s\n--- grammar:\n%s", c.name, good, g);
@@ -836,11 +856,11 @@ static void grammar_for_qwen3_coder_glm_and_gemma4_holds_value_types(void **stat
 
     /* a function without parameters: exactly {} (Gemma), nothing (GLM) */
     struct toolcall_cfg gm = cfg_of(T_GEMMA4), gl = cfg_of(T_GLM);
-    char *g = toolcall_grammar(&gm, TOOLS, "get_time", NULL);
+    char *g = toolcall_grammar(&gm, TOOLS, "get_time", NULL, 1);
     assert_true(accepts(g, "<|tool_call>call:get_time{}<tool_call|>"));
     assert_false(accepts(g, "<|tool_call>call:get_time{a:1}<tool_call|>"));
     free(g);
-    g = toolcall_grammar(&gl, TOOLS, "get_time", NULL);
+    g = toolcall_grammar(&gl, TOOLS, "get_time", NULL, 1);
     assert_true(accepts(g, "<tool_call>get_time\n</tool_call>"));
     free(g);
     /* "auto": the lazy trigger is the format's opening marker */
