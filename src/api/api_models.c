@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/engine.h"
+#include "kvcache/kvdisk.h"
+#include "server/serve_config.h"
 #include "template/caps.h"
 #include "util/log.h"
 
@@ -316,13 +319,26 @@ void ollama_delete(struct api *a, struct http_request *req)
     int status = !body ? 400 : !name ? (snprintf(msg, sizeof msg, "model is required"), 400) : 0;
     if (!status) {
         struct store_model *sm;
+        char model_key[4096] = "", blob_digest[96] = "";
         if (store_resolve(a->cfg.store, name, &sm, NULL) == BW_OK) {
             sched_unload(a->cfg.sched, sm->name); /* a deleted model does not stay loaded */
+            engine_kvdisk_model_key(sm->model_path, model_key, sizeof model_key);
+            snprintf(blob_digest, sizeof blob_digest, "sha256:%s", sm->model_digest);
             store_model_free(sm);
         }
         int rc = store_delete(a->cfg.store, name, &err);
         if (rc)
             status = api_status_for(rc), snprintf(msg, sizeof msg, "%s", err.msg);
+        /* Its saved KV states go with the weights: store_delete removed the blob unless
+         * another name still uses it (then they are still good for that name). */
+        char kv_dir[4096];
+        struct bw_err kv_err;
+        if (!rc && model_key[0] && !store_blob_exists(a->cfg.store, blob_digest) &&
+            serve_config_kv_dir(kv_dir, sizeof kv_dir, &kv_err) == BW_OK) {
+            int n = kvdisk_remove_model(kv_dir, model_key);
+            if (n > 0)
+                LOG(LOG_INFO, "api", "removed %d saved KV state%s of %s", n, n == 1 ? "" : "s", name);
+        }
     }
     reply_done(a, req, "/api/delete", status, msg);
     json_decref(body);

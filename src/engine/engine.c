@@ -145,6 +145,7 @@ static bool evict_lru(struct engine *e, int keep)
     if (victim < 0)
         return false;
     LOG(LOG_DEBUG, "engine", "evicting cached sequence %d (%d tokens)", victim, e->slots[victim].kv.n);
+    engine__disk_save(e, victim);
     engine__slot_clear(e, victim);
     return true;
 }
@@ -244,6 +245,7 @@ void engine__job_finish(struct engine *e, struct job *j, const char *reason)
     j->st.pool_cells = e->pool_cells;
     j->st.pool_growths = e->growths - j->growths_at_admit;
     j->st.context_length = j->n_reserved;
+    engine__disk_note_prefill(e, j);
     if (j->slot >= 0) {
         struct slot *s = &e->slots[j->slot];
         s->job = NULL;
@@ -389,11 +391,14 @@ static bool admit_one(struct engine *e, struct job *j)
     /* The slot's checkpoints past what its tokens share with this prompt are of another
      * history: the prompt overwrites those positions. */
     int shared = j->kind == ENGINE_EMBED ? 0 : engine__common_prefix(&s->kv, j->prompt, j->n_prompt);
+    if (j->kind != ENGINE_EMBED)
+        engine__disk_before_reuse(e, target, copy_from >= 0 ? 0 : best.n);
     int reuse = engine__reuse_apply(e, target, copy_from >= 0 ? &live : &best);
     if (copy_from >= 0)
         memcpy(s->kv.v, e->slots[copy_from].kv.v, (size_t)reuse * sizeof *s->kv.v);
     engine__ckpt_drop_after(e, target, shared);
     s->kv.n = reuse;
+    reuse = engine__disk_restore(e, j, target, reuse);
     s->job = j;
     s->state = SLOT_PREFILL;
     s->lru = ++e->tick;
@@ -746,6 +751,7 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
         engine_free(e);
         return bw_errf(err, BW_ENOMEM, "out of memory");
     }
+    engine__disk_open(e);
     *out = e;
     return BW_OK;
 }
@@ -759,6 +765,11 @@ void engine_free(struct engine *e)
         e->queue_head = j->next;
         engine__job_free(j);
     }
+    /* What is cached leaves with the runner: saved, within a bounded time (the server
+     * waits for a stopping runner; 10 s of writes is several GB on any disk). */
+    if (e->slots)
+        engine__disk_save_all(e, 10 * (int64_t)1000000000);
+    engine__disk_close(e);
     for (int i = 0; e->slots && i < e->p.n_parallel; i++) {
         engine__job_free(e->slots[i].job);
         engine__ckpt_drop_after(e, i, 0);

@@ -62,9 +62,20 @@ struct engine_params {
     /* Bytes of host memory all checkpoints together may hold; 0: 1 GiB; < 0: none taken
      * (a request then reuses only what the memory can trim: bench/ and tests compare). */
     int64_t ckpt_max_bytes;
+    /* KV saved to disk and restored by prefix (engine_disk.c, kvcache/kvdisk.h): a cached
+     * sequence leaving the pool is saved to kv_disk_dir (NULL or budget 0: off); a later
+     * prompt sharing a longer prefix with a saved one loads it instead of evaluating. */
+    const char *kv_disk_dir;
+    uint64_t kv_disk_budget;       /* bytes of the directory's files in all (every model) */
+    const char *kv_disk_model_key; /* NULL: engine_kvdisk_model_key(model_path) */
+    const char *kv_type;           /* the KV cache type, part of a state's setup; NULL: "f16" */
 };
 
 void engine_params_default(struct engine_params *p);
+
+/* The identity a model's saved states are filed under: "sha256:<hex>" for a blob of a
+ * store (its file name "sha256-<hex>"), else the path itself. kvdisk_remove_model's key. */
+void engine_kvdisk_model_key(const char *model_path, char *buf, size_t len);
 
 enum engine_kind { ENGINE_GENERATE, ENGINE_CHAT, ENGINE_EMBED };
 

@@ -134,6 +134,10 @@ struct engine {
     uint64_t seed_state;
     int growths, shrinks;
     int64_t last_growth_ns;
+
+    struct kvdisk *kvd;        /* saved sequences (engine_disk.c); NULL: the disk cache is off */
+    double restore_bps;        /* measured: state bytes restored from disk per second */
+    double prefill_tps;        /* measured: prompt tokens evaluated per second */
 };
 
 /* ---- engine.c ------------------------------------------------------------------------ */
@@ -180,6 +184,25 @@ int engine__common_prefix(const struct tokvec *kv, const llama_token *p, int n);
 void engine__mem_init(struct engine *e);
 /* A short name of the memory kind: "full", "swa", "mla", "recurrent", "hybrid". */
 const char *engine__mem_kind(const struct engine *e);
+
+/* ---- engine_disk.c: sequences saved to disk, restored by prefix (issue 15) ----------- */
+
+void engine__disk_open(struct engine *e);  /* at engine_new: opens p.kv_disk_dir when set */
+void engine__disk_close(struct engine *e);
+/* Saves slot i's tokens and state (a sequence leaving the pool). True when saved. */
+bool engine__disk_save(struct engine *e, int i);
+/* Admission is about to keep only `keep` of target's tokens: saves the slot when more
+ * than a few of them are lost. */
+void engine__disk_before_reuse(struct engine *e, int target, int keep);
+/* Saves every cached (and live) sequence, most recently used first, within budget_ns. */
+void engine__disk_save_all(struct engine *e, int64_t budget_ns);
+/* After the pool gave the job `reuse` tokens in slot target: loads a longer saved prefix
+ * into the slot when that is estimated cheaper than evaluating the difference (sets the
+ * slot's tokens). Returns the tokens the slot now holds (reuse when nothing was loaded; 0
+ * when a load failed after the slot was cleared). */
+int engine__disk_restore(struct engine *e, struct job *j, int target, int reuse);
+/* A finished job's prompt evaluation: updates the measured prefill rate. */
+void engine__disk_note_prefill(struct engine *e, const struct job *j);
 
 /* ---- engine_prompt.c ------------------------------------------------------------------ */
 

@@ -33,6 +33,8 @@ struct runner_spawn_opts {
     bool flash_attn_off;
     bool no_mmap;
     double idle_shrink_s;   /* 0: runner default */
+    const char *kv_disk_dir; /* saved KV states (--kv-disk); NULL: none */
+    uint64_t kv_disk_budget; /* bytes (--kv-disk-budget); 0: none saved */
     int ready_timeout_ms;   /* 0: 120 s */
 };
 
@@ -64,7 +66,9 @@ pid_t runner_client_pid(const struct runner_client *c);
  * then sends SIGTERM and waits up to RUNNER_CLIENT_TERM_GRACE_MS; then SIGKILL, and reaps
  * it: no runner outlives this call, none is left a zombie. Returns the child's wait
  * status, or -1 if it had been reaped already. */
-#define RUNNER_CLIENT_EOF_GRACE_MS 2000
+/* The EOF grace covers a runner saving its cached sequences to disk (engine_free bounds
+ * that at 10 s), so a stopping server does not kill it mid-save. */
+#define RUNNER_CLIENT_EOF_GRACE_MS 12000
 #define RUNNER_CLIENT_TERM_GRACE_MS 2000
 int runner_client_close(struct runner_client *c);
 

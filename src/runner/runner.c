@@ -226,7 +226,16 @@ static void usage(FILE *f)
                "  --gpu-layers N      layers to offload to GPUs (default 0)\n"
                "  --tensor-split A,B  layers per GPU when there are several\n"
                "  --no-mmap           read the model instead of mapping it\n"
-               "  --idle-shrink S     give the pool back after S idle seconds (default 60)\n");
+               "  --idle-shrink S     give the pool back after S idle seconds (default 60)\n"
+               "  --kv-disk DIR       save cached sequences' KV in DIR and restore them by prefix\n"
+               "  --kv-disk-budget B  bytes DIR's saved states may take in all (0: off)\n");
+}
+
+static volatile sig_atomic_t stop_requested;
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
 }
 
 int cli_runner(int argc, char **argv)
@@ -256,6 +265,8 @@ int cli_runner(int argc, char **argv)
         else if (!strcmp(a, "--ctx-cap")) ep.context_cap = atoi(v);
         else if (!strcmp(a, "--kv-budget")) ep.max_pool_cells = atoll(v);
         else if (!strcmp(a, "--idle-shrink")) idle_shrink_s = atof(v);
+        else if (!strcmp(a, "--kv-disk")) ep.kv_disk_dir = v;
+        else if (!strcmp(a, "--kv-disk-budget")) ep.kv_disk_budget = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--flash-attn")) ep.flash_attn = strcmp(v, "off") != 0;
         else if (!strcmp(a, "--gpu-layers")) ep.n_gpu_layers = atoi(v);
         else if (!strcmp(a, "--tensor-split")) {
@@ -276,6 +287,13 @@ int cli_runner(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* SIGTERM/SIGINT end the loop like EOF, so engine_free saves what is cached (a second
+     * one, during that, kills: the handler is reset by SA_RESETHAND). No SA_RESTART: poll
+     * returns EINTR and the loop sees the flag. */
+    struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
 
     struct runner rn = {.fd = fd};
     struct bw_err err;
@@ -303,7 +321,7 @@ int cli_runner(int argc, char **argv)
 
     int64_t idle_since = clock_mono_ns();
     int rc = 0;
-    while (!rn.write_failed) {
+    while (!rn.write_failed && !stop_requested) {
         bool busy = engine_has_work(rn.engine);
         int timeout = -1;
         if (!busy) {
@@ -315,7 +333,7 @@ int cli_runner(int argc, char **argv)
         }
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int ready_n = poll(&p, 1, busy ? 0 : timeout);
-        if (ready_n < 0 && errno != EINTR)
+        if ((ready_n < 0 && errno != EINTR) || stop_requested)
             break;
         if (ready_n > 0 && !read_frames(&rn))
             break; /* EOF: the server is gone */

@@ -510,7 +510,9 @@ static int load_runner(struct sched *s, const struct sched_model *m, const struc
                                   .kv_budget = p->kv_budget_cells,
                                   .flash_attn_off = !m->flash_attn,
                                   .no_mmap = !m->use_mmap,
-                                  .idle_shrink_s = s->cfg.idle_shrink_s};
+                                  .idle_shrink_s = s->cfg.idle_shrink_s,
+                                  .kv_disk_dir = s->cfg.kv_disk_dir,
+                                  .kv_disk_budget = s->cfg.kv_disk_budget};
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < *n_victims; i++)
         runner_destroy(victims[i]);

@@ -152,6 +152,10 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     exe[n] = '\0';
+    if (cfg.kv_disk == UINT64_MAX)
+        cfg.kv_disk = cfg.kv_dir[0] ? serve_config_kv_default_budget(cfg.kv_dir) : 0;
+    if (cfg.kv_dir[0] && cfg.kv_disk)
+        LOG(LOG_INFO, "serve", "saved KV states: %s, up to %.1f GiB", cfg.kv_dir, cfg.kv_disk / 1073741824.0);
     struct sched_config sc = {.exe = exe,
                               .n_parallel = cfg.num_parallel,
                               .max_loaded = cfg.max_loaded,
@@ -160,7 +164,9 @@ int cli_serve(int argc, char **argv)
                               .ctx_cap = cfg.context_length,
                               .n_threads = cfg.num_threads,
                               .idle_shrink_s = cfg.idle_shrink_s,
-                              .memory_limit = cfg.memory_limit};
+                              .memory_limit = cfg.memory_limit,
+                              .kv_disk_dir = cfg.kv_dir[0] ? cfg.kv_dir : NULL,
+                              .kv_disk_budget = cfg.kv_disk};
     if (sched_new(&sc, &sched, &err) != BW_OK) {
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "sched/sched.h"
 #include "store/store.h"
@@ -204,7 +205,61 @@ int serve_config_from_env(struct serve_config *c, struct bw_err *err)
         (rc = env_duration_ms("BELLOWS_IDLE_TIMEOUT", &c->idle_timeout_s, true, err)) ||
         (rc = env_duration_ms("BELLOWS_WRITE_TIMEOUT", &c->write_timeout_ms, false, err)))
         return rc;
+    struct bw_err kv_err;
+    if (serve_config_kv_dir(c->kv_dir, sizeof c->kv_dir, &kv_err) != BW_OK)
+        c->kv_dir[0] = '\0'; /* no place for it: the disk cache is off, the server still serves */
+    c->kv_disk = UINT64_MAX; /* unset: serve_config_kv_default_budget, which reads the disk */
+    if (env("BELLOWS_KV_CACHE_DISK", buf, sizeof buf)) {
+        if (strtod(buf, NULL) == 0 && strspn(buf, "0.") == strlen(buf))
+            c->kv_disk = 0; /* "0": off (env_bytes wants a positive size) */
+        else if ((rc = env_bytes("BELLOWS_KV_CACHE_DISK", &c->kv_disk, err)))
+            return rc;
+    }
     return limits_from_env(&c->limits, limits_env, err);
+}
+
+int serve_config_kv_dir(char *buf, size_t len, struct bw_err *err)
+{
+    char v[4096];
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    int n;
+    if (env("BELLOWS_KV_CACHE_DIR", v, sizeof v))
+        n = snprintf(buf, len, "%s", v);
+    else if (xdg && xdg[0] == '/')
+        n = snprintf(buf, len, "%s/bellows/kv", xdg);
+    else if (home && *home)
+        n = snprintf(buf, len, "%s/.local/state/bellows/kv", home);
+    else
+        return bw_errf(err, BW_EINVAL, "BELLOWS_KV_CACHE_DIR: neither XDG_STATE_HOME nor HOME is set");
+    if (n < 0 || (size_t)n >= len)
+        return bw_errf(err, BW_EINVAL, "BELLOWS_KV_CACHE_DIR: the path is too long");
+    return BW_OK;
+}
+
+uint64_t serve_config_kv_default_budget(const char *dir)
+{
+    /* 10% of the free space, at most 32 GiB: a 30k-token conversation of a 7B model in f16
+     * is ~4 GB of state, so 32 GiB keeps a working set of long conversations across
+     * models, while a tenth of what is free never crowds out models being pulled or the
+     * user's own files. The directory may not exist yet: its nearest existing parent's
+     * file system is the one it will be on. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    struct statvfs fs;
+    while (statvfs(path, &fs) != 0) {
+        char *slash = strrchr(path, '/');
+        if (!slash)
+            return 0;
+        if (slash == path) {
+            if (statvfs("/", &fs) != 0)
+                return 0;
+            break;
+        }
+        *slash = '\0';
+    }
+    uint64_t free_bytes = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+    uint64_t share = free_bytes / 10, cap = (uint64_t)32 << 30;
+    return share < cap ? share : cap;
 }
 
 void serve_config_print_env_help(FILE *f)
@@ -228,6 +283,9 @@ void serve_config_print_env_help(FILE *f)
                "  BELLOWS_MAX_CONNECTIONS_PER_IP  open connections per client address (default: no limit)\n"
                "  BELLOWS_IDLE_TIMEOUT      close a connection idle this long (default 120s; 0: never)\n"
                "  BELLOWS_WRITE_TIMEOUT     cancel a stream whose client reads nothing this long (default 60s; 0: never)\n"
+               "  BELLOWS_KV_CACHE_DISK     bytes of disk for saved conversations' KV (default 10%% of the free\n"
+               "                            space, at most 32G; 0 turns saving off)\n"
+               "  BELLOWS_KV_CACHE_DIR      where they are kept, mode 0600 (default ~/.local/state/bellows/kv)\n"
                "  BELLOWS_DEBUG             1 for a log line per decision\n"
                "  BELLOWS_DEMO_MODEL        GGUF added as `demo` on a store's first start\n"
                "                            (default: models/demo.gguf beside the binary's folder,\n"

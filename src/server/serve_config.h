@@ -32,6 +32,8 @@ struct serve_config {
     int max_connections_per_ip; /* BELLOWS_MAX_CONNECTIONS_PER_IP, default 0: none */
     int idle_timeout_s;      /* BELLOWS_IDLE_TIMEOUT, seconds, default 120; -1 (from 0): never */
     int write_timeout_ms;    /* BELLOWS_WRITE_TIMEOUT, default 60 s; -1 (from 0): never */
+    char kv_dir[4096];       /* BELLOWS_KV_CACHE_DIR, default $XDG_STATE_HOME/bellows/kv or ~/.local/state/bellows/kv */
+    uint64_t kv_disk;        /* BELLOWS_KV_CACHE_DISK bytes (0: off); UINT64_MAX until serve_config_kv_budget */
     struct limits limits;    /* BELLOWS_MAX_MESSAGES, BELLOWS_MAX_TOOLS, BELLOWS_MAX_INPUTS (proto/limits.h) */
 };
 
@@ -45,5 +47,14 @@ int serve_config_parse_host(const char *s, char *host, size_t host_len, int *por
 void serve_config_client_url(char *buf, size_t len);
 
 void serve_config_print_env_help(FILE *f);
+
+/* The directory of saved KV states: BELLOWS_KV_CACHE_DIR, else the state directory's kv/
+ * ($XDG_STATE_HOME/bellows/kv, ~/.local/state/bellows/kv). Not created. BW_EINVAL when
+ * there is no HOME either. For serve and for `bellows rm` (api_models.c). */
+int serve_config_kv_dir(char *buf, size_t len, struct bw_err *err);
+
+/* The default disk budget when BELLOWS_KV_CACHE_DISK is unset: a share of the free space of
+ * the file system holding dir (or its nearest existing parent). Reads the file system. */
+uint64_t serve_config_kv_default_budget(const char *dir);
 
 #endif

@@ -33,7 +33,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Starts a server; env adds BELLOWS_* settings. Returns { url, port, proc, store, log(), stop() }.
 export async function startServer(env = {}) {
   const port = await freePort();
-  const store = mkdtempSync(join(tmpdir(), 'bellows-api-'));
+  // A caller's own store (env.BELLOWS_MODELS) is kept at stop, for a restart on it.
+  const ownStore = env.BELLOWS_MODELS === undefined;
+  const store = ownStore ? mkdtempSync(join(tmpdir(), 'bellows-api-')) : env.BELLOWS_MODELS;
+  // Saved KV states go to a temporary directory unless the test names one: no test writes
+  // into ~/.local/state.
+  const ownKv = env.BELLOWS_KV_CACHE_DIR === undefined;
+  const kvDir = ownKv ? mkdtempSync(join(tmpdir(), 'bellows-kv-')) : env.BELLOWS_KV_CACHE_DIR;
   let log = '';
   const proc = spawn(BIN, ['serve'], {
     env: {
@@ -42,6 +48,7 @@ export async function startServer(env = {}) {
       BELLOWS_MODELS: store,
       BELLOWS_DEMO_MODEL: DEMO_GGUF,
       BELLOWS_NUM_THREADS: '2',
+      BELLOWS_KV_CACHE_DIR: kvDir,
       ...NO_INTERNET,
       ...env,
     },
@@ -59,10 +66,11 @@ export async function startServer(env = {}) {
   }
   if (!up) {
     proc.kill('SIGKILL');
+    if (ownKv) rmSync(kvDir, { recursive: true, force: true });
     throw new Error(`bellows serve did not start:\n${log}`);
   }
   return {
-    url, port, proc, store,
+    url, port, proc, store, kvDir,
     log: () => log,
     async stop() {
       if (proc.exitCode === null) {
@@ -70,7 +78,8 @@ export async function startServer(env = {}) {
         for (let i = 0; i < 100 && proc.exitCode === null; i++) await sleep(50);
         if (proc.exitCode === null) proc.kill('SIGKILL');
       }
-      rmSync(store, { recursive: true, force: true });
+      if (ownStore) rmSync(store, { recursive: true, force: true });
+      if (ownKv) rmSync(kvDir, { recursive: true, force: true });
     },
   };
 }
