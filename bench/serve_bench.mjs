@@ -120,6 +120,7 @@ async function startBellows(env = {}) {
       ...process.env,
       BELLOWS_HOST: `127.0.0.1:${port}`,
       BELLOWS_MODELS: store,
+      BELLOWS_KV_CACHE_DIR: join(store, 'kv'), // the bench's own, removed with its store
       BELLOWS_NUM_THREADS: String(opt.threads),
       BELLOWS_KEEP_ALIVE: '-1',
       BELLOWS_POOL_SHRINK_AFTER: '1h',

@@ -134,7 +134,7 @@ execFileSync(opt.mkmodel, ['--arch', 'bert', '--type', 'f16', '--layers', '2', '
   '-o', embedGguf], { stdio: 'ignore' });
 let serverLog = '';
 const srv = spawn(opt.bellows, ['serve'], {
-  env: { ...process.env, BELLOWS_HOST: `127.0.0.1:${port}`, BELLOWS_MODELS: join(store, 'models'),
+  env: { ...process.env, BELLOWS_HOST: `127.0.0.1:${port}`, BELLOWS_MODELS: join(store, 'models'), BELLOWS_KV_CACHE_DIR: join(store, 'kv'),
     BELLOWS_DEMO_MODEL: join(opt.models, 'demo.gguf'), BELLOWS_NUM_THREADS: '2' },
   stdio: ['ignore', 'pipe', 'pipe'],
 });

@@ -46,7 +46,7 @@ async function start() {
   const port = await freePort();
   const store = mkdtempSync(join(tmpdir(), 'bellows-tags-bench-'));
   const proc = spawn(resolve(opt.bin), ['serve'], {
-    env: { ...process.env, BELLOWS_HOST: `127.0.0.1:${port}`, BELLOWS_MODELS: store,
+    env: { ...process.env, BELLOWS_HOST: `127.0.0.1:${port}`, BELLOWS_MODELS: store, BELLOWS_KV_CACHE_DISK: '0',
            BELLOWS_DEMO_MODEL: resolve(opt.demo), https_proxy: 'http://127.0.0.1:9', http_proxy: 'http://127.0.0.1:9' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

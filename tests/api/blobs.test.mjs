@@ -248,7 +248,8 @@ test('a full disk: 507 up front from Content-Length, 507 on ENOSPC mid-stream, n
   const store = mkdtempSync(join(tmpdir(), 'bellows-full-'));
   const proc = spawn('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c',
     'mount -t tmpfs -o size=40m bellows-test "$0" && exec "$@"', store, BIN, 'serve'], {
-    env: { ...process.env, BELLOWS_HOST: `127.0.0.1:${port}`, BELLOWS_MODELS: store, BELLOWS_DEMO_MODEL: '/nonexistent/demo.gguf' },
+    env: { ...process.env, BELLOWS_HOST: `127.0.0.1:${port}`, BELLOWS_MODELS: store, BELLOWS_DEMO_MODEL: '/nonexistent/demo.gguf',
+      BELLOWS_KV_CACHE_DISK: '0' /* never into ~ */ },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -29,7 +29,7 @@ test('runners start with a clean signal mask and only their own descriptors; dea
   const port = await freePort();
   store = mkdtempSync(join(tmpdir(), 'bellows-proc-'));
   proc = spawn(BIN, ['serve'], {
-    env: { ...process.env, BELLOWS_HOST: `127.0.0.1:${port}`, BELLOWS_MODELS: store, BELLOWS_DEMO_MODEL: DEMO_GGUF,
+    env: { ...process.env, BELLOWS_HOST: `127.0.0.1:${port}`, BELLOWS_MODELS: store, BELLOWS_DEMO_MODEL: DEMO_GGUF, BELLOWS_KV_CACHE_DISK: '0',
       BELLOWS_NUM_THREADS: '2', ...NO_INTERNET },
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], // fds 3 and 4: inherited, not close-on-exec
   });
