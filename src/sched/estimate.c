@@ -43,30 +43,6 @@ uint64_t estimate_load_bytes(const struct estimate_model *m)
     return add_sat(add_sat(m->weights_bytes, kv), estimate_compute_bytes(m));
 }
 
-/* The pool already holds ESTIMATE_INITIAL_POOL cells inside the load estimate; every byte
- * left after the load buys kv_bytes_per_cell more. So the budget (the largest the pool may
- * grow to) is initial + (available - load) / per_cell, then capped and floored. */
-int64_t estimate_kv_budget_cells(const struct estimate_model *m, uint64_t available, int n_parallel, int cmax)
-{
-    int64_t cap = (int64_t)(n_parallel > 0 ? n_parallel : 0) * (cmax > 0 ? cmax : 0);
-    uint64_t load = estimate_load_bytes(m);
-    int64_t cells = ESTIMATE_INITIAL_POOL;
-    if (available > load) {
-        if (m->kv_bytes_per_cell == 0) {
-            cells = INT64_MAX;
-        } else {
-            uint64_t more = (available - load) / m->kv_bytes_per_cell;
-            cells = more > (uint64_t)(INT64_MAX - ESTIMATE_INITIAL_POOL) ? INT64_MAX
-                                                                          : ESTIMATE_INITIAL_POOL + (int64_t)more;
-        }
-    }
-    if (cells > cap)
-        cells = cap;
-    if (cells < ESTIMATE_INITIAL_POOL)
-        cells = ESTIMATE_INITIAL_POOL;
-    return cells;
-}
-
 /* ---- memory kinds ---------------------------------------------------------------------- */
 
 uint64_t estimate_attn_layer_bytes(int64_t n_embd_k, int64_t n_embd_v, int mla, int elem_bytes)

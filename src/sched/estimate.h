@@ -72,9 +72,7 @@ uint64_t estimate_compute_bytes(const struct estimate_model *m);
 /* Weights + initial pool (+ fixed_kv_bytes) + compute. */
 uint64_t estimate_load_bytes(const struct estimate_model *m);
 
-/* The runner's KV growth budget in cells: what `available` bytes leave after the load
- * estimate, capped at n_parallel x cmax and never below the initial pool. */
-int64_t estimate_kv_budget_cells(const struct estimate_model *m, uint64_t available, int n_parallel, int cmax);
+/* The runner's KV growth budget and what admission promises for it: sched/plan.h. */
 
 /* A loaded model as the eviction choice sees it. */
 struct estimate_loaded {

@@ -12,7 +12,8 @@ uint64_t plan_reserve_bytes(const struct estimate_model *m, int64_t budget_cells
 {
     uint64_t cells = budget_cells > 0 ? (uint64_t)budget_cells : 0;
     uint64_t kv = mul_sat(mul_sat(cells, m->kv_bytes_per_cell), 2);
-    return add_sat(add_sat(m->weights_bytes, mul_sat(estimate_compute_bytes(m), 2)), kv);
+    uint64_t fixed = add_sat(m->weights_bytes, m->fixed_kv_bytes); /* window and recurrent memory: no growth, no transient */
+    return add_sat(add_sat(fixed, mul_sat(estimate_compute_bytes(m), 2)), kv);
 }
 
 int64_t plan_budget_cells(const struct estimate_model *m, uint64_t free_bytes, int n_parallel, int cmax)

@@ -6,11 +6,12 @@
  *
  * Memory admission (issue 13, item 4). A runner is promised, at load, everything it may
  * ever use -- not its first pool:
- *     reserve(B) = weights + 2 x compute + 2 x B x bytes_per_cell
+ *     reserve(B) = weights + fixed KV + 2 x compute + 2 x B x bytes_per_cell
  * where B is its pool's growth budget in cells. The factors of 2 are the resize transient:
  * a pool grows by building the new context before freeing the old one (sequences move by
  * state copy), so at the last growth the old pool (up to B cells less one step) and the new
- * one (B cells), each with its compute buffers, are alive at once. Promises never overlap:
+ * one (B cells), each with its compute buffers, are alive at once (the fixed KV -- sliding
+ * windows and recurrent states, estimate.h -- does not grow). Promises never overlap:
  *   - with a memory limit, what is free for a new load is the limit minus every loaded
  *     runner's reserve;
  *   - without one, it is the measured free memory (MemAvailable + GPU free) minus what

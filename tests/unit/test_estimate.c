@@ -51,34 +51,6 @@ static void load_estimate_large_model_compute_is_a_sixteenth_of_weights(void **s
     assert_int_equal(estimate_load_bytes(&eight_b), UINT64_C(5764370912));
 }
 
-/* ---- KV budget ----------------------------------------------------------------------- */
-
-static void kv_budget_below_the_load_is_the_initial_pool(void **state)
-{
-    assert_int_equal(estimate_kv_budget_cells(&demo, 0, 4, 32768), ESTIMATE_INITIAL_POOL);
-    assert_int_equal(estimate_kv_budget_cells(&demo, estimate_load_bytes(&demo) - 1, 4, 32768),
-                     ESTIMATE_INITIAL_POOL);
-    assert_int_equal(estimate_kv_budget_cells(&demo, estimate_load_bytes(&demo), 4, 32768), ESTIMATE_INITIAL_POOL);
-}
-
-static void kv_budget_grows_by_what_is_left_after_the_load(void **state)
-{
-    uint64_t load = estimate_load_bytes(&half_b);
-    /* 1000 cells' worth left (plus a partial cell, which does not count) */
-    assert_int_equal(estimate_kv_budget_cells(&half_b, load + 1000 * 12288 + 12287, 4, 32768), 4096 + 1000);
-}
-
-static void kv_budget_is_capped_at_n_parallel_times_cmax(void **state)
-{
-    assert_int_equal(estimate_kv_budget_cells(&demo, 64 * GIB, 4, 32768), 4 * 32768);
-    assert_int_equal(estimate_kv_budget_cells(&demo, UINT64_MAX, 2, 8192), 2 * 8192);
-}
-
-static void kv_budget_cap_below_initial_pool_still_gives_initial_pool(void **state)
-{
-    assert_int_equal(estimate_kv_budget_cells(&demo, 64 * GIB, 1, 2048), ESTIMATE_INITIAL_POOL);
-}
-
 /* ---- eviction ------------------------------------------------------------------------ */
 
 enum { SENTINEL = -77 };
@@ -348,10 +320,6 @@ int main(void)
         cmocka_unit_test(load_estimate_demo_is_weights_plus_1_mib_kv_plus_64_mib_floor),
         cmocka_unit_test(load_estimate_half_b_is_weights_plus_48_mib_kv_plus_64_mib_floor),
         cmocka_unit_test(load_estimate_large_model_compute_is_a_sixteenth_of_weights),
-        cmocka_unit_test(kv_budget_below_the_load_is_the_initial_pool),
-        cmocka_unit_test(kv_budget_grows_by_what_is_left_after_the_load),
-        cmocka_unit_test(kv_budget_is_capped_at_n_parallel_times_cmax),
-        cmocka_unit_test(kv_budget_cap_below_initial_pool_still_gives_initial_pool),
         cmocka_unit_test(eviction_none_when_it_fits),
         cmocka_unit_test(eviction_takes_shortest_keep_alive_first),
         cmocka_unit_test(eviction_equal_keep_alive_goes_by_index),

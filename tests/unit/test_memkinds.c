@@ -10,6 +10,7 @@
 
 #include "engine/ckpt.h"
 #include "sched/estimate.h"
+#include "sched/plan.h"
 
 #define MIB (UINT64_C(1) << 20)
 
@@ -91,12 +92,14 @@ static void the_pool_grows_by_the_layers_whose_cache_grows(void **state)
                                 .recurrent_bytes_per_seq = 123456};
     assert_int_equal(estimate_grow_bytes_per_cell(&m, 0), 1000);
     assert_int_equal(estimate_grow_bytes_per_cell(&m, 1), 6000);
-    /* the budget: what is left after the load (which holds the fixed kinds) buys full cells */
+    /* the load holds the fixed kinds once; the promise too, and what is left after it buys
+     * full cells, two bytes for each (the resize transient, sched/plan.h) */
     struct estimate_model em = {.weights_bytes = 100 * MIB, .kv_bytes_per_cell = 1000, .fixed_kv_bytes = 50 * MIB};
     uint64_t load = estimate_load_bytes(&em);
     assert_int_equal(load, 100 * MIB + 1000 * 4096 + 50 * MIB + 64 * MIB);
-    int64_t cells = estimate_kv_budget_cells(&em, load + 1000 * 10000, 64, 1 << 20);
-    assert_int_equal(cells, 4096 + 10000);
+    assert_int_equal(plan_reserve_bytes(&em, 0), 100 * MIB + 50 * MIB + 2 * 64 * MIB);
+    int64_t cells = plan_budget_cells(&em, plan_reserve_bytes(&em, 0) + 2 * 1000 * 10000, 64, 1 << 20);
+    assert_int_equal(cells, 10000);
 }
 
 static void checkpoint_stops_before_and_at_the_prompt_end(void **state)
