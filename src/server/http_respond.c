@@ -340,6 +340,19 @@ static void pump(struct http_conn *c)
     c->done(c->ud, completed);
 }
 
+/* A worker's connection leaves the live list (it has answered, or its thread never started). */
+static void worker_done(struct http_server *s, struct http_conn *c)
+{
+    pthread_mutex_lock(&s->mu);
+    for (struct http_conn **pp = &s->live; *pp; pp = &(*pp)->live_next)
+        if (*pp == c) {
+            *pp = c->live_next;
+            break;
+        }
+    if (--s->n_workers == 0) pthread_cond_broadcast(&s->workers_done);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void *worker_main(void *arg)
 {
     struct http_conn *c = arg;
@@ -353,14 +366,7 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&c->mu);
     if (c->streaming) pump(c);
 
-    pthread_mutex_lock(&s->mu);
-    for (struct http_conn **pp = &s->live; *pp; pp = &(*pp)->live_next)
-        if (*pp == c) {
-            *pp = c->live_next;
-            break;
-        }
-    if (--s->n_workers == 0) pthread_cond_broadcast(&s->workers_done);
-    pthread_mutex_unlock(&s->mu);
+    worker_done(s, c);
     http__unref(c);
     return NULL;
 }
@@ -395,13 +401,6 @@ bool http__dispatch(struct http_conn *c)
     if (rc == 0) return true;
 
     LOG_REQ(LOG_WARN, c->req.seq, "http", "cannot start a worker thread: %s", strerror(rc));
-    pthread_mutex_lock(&s->mu);
-    for (struct http_conn **pp = &s->live; *pp; pp = &(*pp)->live_next)
-        if (*pp == c) {
-            *pp = c->live_next;
-            break;
-        }
-    if (--s->n_workers == 0) pthread_cond_broadcast(&s->workers_done);
-    pthread_mutex_unlock(&s->mu);
+    worker_done(s, c);
     return false;
 }
