@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "engine/ckpt.h"
+#include "sched/estimate.h"
 #include "template/caps.h"
 #include "util/log.h"
 #include "version.h"
@@ -233,6 +235,31 @@ static const struct gguf_info *info_get(struct api *a, const char *path, bool *o
     return found;
 }
 
+/* The KV figures of sched_model (issue 18: each memory kind; issue 15: the cache type), from
+ * the GGUF before any runner exists: the type the runner will settle on (engine_mem.c: f16
+ * where a quantized type needs flash attention that is off, or a block the heads do not
+ * divide; auto is f16 with q8_0 as the alternative the load may take). */
+static void sched_model_kv(struct sched_model *m, const struct estimate_shape *shape, int kv_type, int n_parallel)
+{
+    int t = kv_type;
+    if (t != ESTIMATE_KV_F16 && !m->flash_attn)
+        t = ESTIMATE_KV_F16;
+    if (t == ESTIMATE_KV_AUTO && !estimate_kv_type_fits(shape, ESTIMATE_KV_Q8_0))
+        t = ESTIMATE_KV_F16;
+    if (t != ESTIMATE_KV_AUTO && !estimate_kv_type_fits(shape, t))
+        t = ESTIMATE_KV_F16;
+    struct estimate_model em = {0};
+    estimate_model_kv(&em, shape, t == ESTIMATE_KV_AUTO ? ESTIMATE_KV_F16 : t, n_parallel, CKPT_PER_SLOT);
+    m->kv_type = t;
+    m->kv_bytes_per_cell = em.kv_bytes_per_cell;
+    m->fixed_kv_bytes = em.fixed_kv_bytes;
+    if (t == ESTIMATE_KV_AUTO) {
+        estimate_model_kv(&em, shape, ESTIMATE_KV_Q8_0, n_parallel, CKPT_PER_SLOT);
+        m->auto_kv_bytes_per_cell = em.kv_bytes_per_cell;
+        m->auto_fixed_kv_bytes = em.fixed_kv_bytes;
+    }
+}
+
 int api__model_open(struct api *a, const char *name, struct api_model *out, struct bw_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -256,12 +283,12 @@ int api__model_open(struct api *a, const char *name, struct api_model *out, stru
     out->sched = (struct sched_model){.name = out->sm->name,
                                       .path = out->sm->model_path,
                                       .weights_bytes = out->info->tensor_bytes,
-                                      .kv_bytes_per_cell = out->info->kv_bytes_per_token,
                                       .n_ctx_train = (int)out->info->n_ctx_train,
                                       .n_layer = (int)out->info->n_layer,
                                       .use_mmap = true,
                                       .flash_attn = a->cfg.flash_attn,
                                       .num_gpu = -1};
+    sched_model_kv(&out->sched, &out->info->shape, a->cfg.kv_type, a->cfg.n_parallel > 0 ? a->cfg.n_parallel : 4);
     return BW_OK;
 }
 

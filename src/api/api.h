@@ -23,7 +23,11 @@ struct api_config {
     struct store *store;   /* borrowed */
     struct sched *sched;   /* borrowed */
     bool flash_attn;       /* load-time option given to runners */
+    int kv_type;           /* BELLOWS_KV_CACHE_TYPE: ESTIMATE_KV_* or ESTIMATE_KV_AUTO (sched/estimate.h) */
+    int n_parallel;        /* BELLOWS_NUM_PARALLEL: sequences per runner, for the memory estimate; 0: 4 */
     struct limits limits;  /* request limits (proto/limits.h); all zero: the defaults */
+    const char *kv_dir;    /* saved KV states (/api/cache, api_cache.c); NULL: none. Borrowed */
+    uint64_t kv_disk_budget; /* their budget in bytes (BELLOWS_KV_CACHE_DISK; 0: off) */
 };
 
 int api_new(const struct api_config *cfg, struct api **out, struct bw_err *err);

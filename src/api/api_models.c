@@ -263,7 +263,9 @@ void ollama_ps(struct api *a, struct http_request *req)
                                 l->status.context_max, "max_pool_tokens", (int)l->status.max_pool_cells, "kv_bytes",
                                 (json_int_t)l->status.kv_bytes, "pool_growths", l->status.pool_growths);
         /* memory by kind (issue 18): what grows with the pool, what is fixed, what is host-side */
-        json_t *mem = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "memory_kind", l->status.memory_kind,
+        /* kv_cache_type: BELLOWS_KV_CACHE_TYPE as the runner settled it; kv_bytes are in it */
+        json_t *mem = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "memory_kind", l->status.memory_kind,
+                                "kv_cache_type", l->status.kv_type[0] ? l->status.kv_type : "f16",
                                 "kv_bytes_per_token", (json_int_t)l->status.kv_bytes_per_cell, "swa_bytes",
                                 (json_int_t)l->status.swa_bytes, "recurrent_bytes",
                                 (json_int_t)l->status.recurrent_bytes, "checkpoint_bytes",

@@ -91,6 +91,9 @@ static struct llama_context *pool_ctx_new(struct engine *e, int n_cells)
     cp.flash_attn_type = e->p.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     /* false: the window only; a longer prefix comes back through checkpoints (engine_reuse.c) */
     cp.swa_full = e->swa_full;
+    /* BELLOWS_KV_CACHE_TYPE, as settled by engine__mem_init (a quantized V needs flash
+     * attention; K and V alike, as MLA requires) */
+    cp.type_k = cp.type_v = engine__kv_ggml_type(e);
     cp.n_threads = e->p.n_threads;
     cp.n_threads_batch = e->p.n_threads;
     cp.no_perf = true;
@@ -733,14 +736,17 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
     e->n_swa = llama_model_n_swa(e->model);
     e->swa_full = p->swa_full;
     e->need_ckpt = p->ckpt_max_bytes >= 0 && (e->recurrent || (e->n_swa > 0 && !e->swa_full));
-    e->ckpt_budget = p->ckpt_max_bytes > 0 ? (size_t)p->ckpt_max_bytes : (size_t)1 << 30;
+    e->ckpt_budget = p->ckpt_max_bytes > 0 ? (size_t)p->ckpt_max_bytes : (size_t)ESTIMATE_CKPT_BUDGET;
     if (e->no_vocab)
         LOG(LOG_WARN, "engine", "%s has no tokenizer: it serves token prompts only", p->model_path);
     engine__load_templates(e);
     e->n_ctx_train = llama_model_n_ctx_train(e->model);
     e->n_embd = llama_model_n_embd(e->model);
     e->cmax = policy_cmax(e->n_ctx_train, p->context_cap);
-    engine__mem_init(e);
+    if (engine__mem_init(e, err) != BW_OK) {
+        engine_free(e);
+        return BW_EINVAL;
+    }
     e->kv_bytes_per_cell = estimate_grow_bytes_per_cell(&e->mem, e->swa_full);
     e->max_pool_cells = p->max_pool_cells > 0 ? p->max_pool_cells : (int64_t)e->p.n_parallel * e->cmax;
     if (e->max_pool_cells < e->p.min_pool_cells)
@@ -814,6 +820,7 @@ void engine_status(const struct engine *e, struct engine_status *st)
     struct estimate_pool_bytes pb;
     estimate_pool(&e->mem, e->pool_cells, e->p.n_parallel, e->n_ubatch, e->swa_full, &pb);
     snprintf(st->memory_kind, sizeof st->memory_kind, "%s", engine__mem_kind(e));
+    snprintf(st->kv_type, sizeof st->kv_type, "%s", estimate_kv_type_name(e->kv_type));
     st->swa_bytes_per_cell = e->mem.swa_bytes_per_cell;
     st->kv_bytes = pb.kv;
     st->swa_bytes = pb.swa;

@@ -68,7 +68,11 @@ struct engine_params {
     const char *kv_disk_dir;
     uint64_t kv_disk_budget;       /* bytes of the directory's files in all (every model) */
     const char *kv_disk_model_key; /* NULL: engine_kvdisk_model_key(model_path) */
-    const char *kv_type;           /* the KV cache type, part of a state's setup; NULL: "f16" */
+    /* The K and V cache type (BELLOWS_KV_CACHE_TYPE): "f16" (NULL, "", "auto"), "q8_0",
+     * "q4_0"; another value fails engine_new. A quantized type needs flash attention and
+     * head dimensions its block (32) divides: otherwise f16, with a log line. The type in
+     * use is engine_status.kv_type; it is part of a saved state's setup. */
+    const char *kv_type;
 };
 
 void engine_params_default(struct engine_params *p);
@@ -220,6 +224,7 @@ struct engine_status {
     int context_max;
     int64_t max_pool_cells;
     char memory_kind[12]; /* "full", "swa", "mla", "recurrent", "hybrid" (a copy: the status travels) */
+    char kv_type[8];     /* the KV cache type in use: "f16", "q8_0", "q4_0" (kv_bytes are in it) */
     uint64_t kv_bytes;   /* bytes of the attention caches: full-attention + sliding-window layers */
     uint64_t kv_bytes_per_cell; /* what one more pool cell costs: the layers whose cache grows with the pool */
     uint64_t swa_bytes;  /* of kv_bytes, the sliding-window layers' (at most their window) */

@@ -67,7 +67,7 @@ void engine__disk_open(struct engine *e)
     else
         model_key_of(e->p.model_path, model_key, sizeof model_key);
     snprintf(setup_key, sizeof setup_key, "%s|kv=%s|fa=%d|swa_full=%d|n_layer=%d|n_embd=%d|n_vocab=%d", model_key,
-             e->p.kv_type && e->p.kv_type[0] ? e->p.kv_type : "f16", e->p.flash_attn ? 1 : 0, e->swa_full ? 1 : 0,
+             estimate_kv_type_name(e->kv_type), e->p.flash_attn ? 1 : 0, e->swa_full ? 1 : 0,
              llama_model_n_layer(e->model), e->n_embd,
              e->vocab ? llama_vocab_n_tokens(e->vocab) : 0);
     struct kvdisk_config c = {.dir = e->p.kv_disk_dir,

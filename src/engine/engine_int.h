@@ -113,7 +113,10 @@ struct engine {
     size_t ckpt_bytes;        /* held by every slot's checkpoints */
     size_t ckpt_budget;       /* their bound (engine_params.ckpt_max_bytes) */
     int ckpt_taken, ckpt_restored;
-    struct estimate_memory mem; /* bytes of each memory kind (engine_mem.c) */
+    struct estimate_memory mem; /* bytes of each memory kind (engine_mem.c), in kv_type */
+    struct estimate_shape shape; /* ... as element counts, from the GGUF (store/gguf_mem.h) */
+    int kv_type;              /* ESTIMATE_KV_*: the K and V cache type in use (engine_params.kv_type,
+                                 or f16 where libllama cannot take it) */
     bool warned_fallback;
     int n_ctx_train, cmax, n_embd;
     uint64_t kv_bytes_per_cell;
@@ -180,8 +183,13 @@ int engine__common_prefix(const struct tokvec *kv, const llama_token *p, int n);
 
 /* ---- engine_mem.c: memory kinds ------------------------------------------------------ */
 
-/* Fills e->mem from the model (GGUF metadata and tensor shapes, read with gguf.h). */
-void engine__mem_init(struct engine *e);
+/* Fills e->shape from the model's GGUF (store/gguf_mem.h), settles e->kv_type from
+ * p.kv_type (f16 with a log line where the type needs flash attention that is off, or a
+ * block that does not divide the heads), and fills e->mem in that type. BW_EINVAL for a
+ * kv_type that is no type. */
+int engine__mem_init(struct engine *e, struct bw_err *err);
+/* The ggml type of e->kv_type, for llama_context_params type_k / type_v. */
+enum ggml_type engine__kv_ggml_type(const struct engine *e);
 /* A short name of the memory kind: "full", "swa", "mla", "recurrent", "hybrid". */
 const char *engine__mem_kind(const struct engine *e);
 

@@ -117,6 +117,10 @@ int runner_client_spawn(const struct runner_spawn_opts *o, struct runner_client 
     }
     if (o->no_mmap)
         argv[n++] = "--no-mmap";
+    if (o->kv_type && o->kv_type[0]) {
+        argv[n++] = "--kv-type";
+        argv[n++] = (char *)o->kv_type;
+    }
     if (o->kv_disk_dir && o->kv_disk_dir[0] && o->kv_disk_budget > 0) {
         snprintf(nums[6], sizeof nums[6], "%llu", (unsigned long long)o->kv_disk_budget);
         argv[n++] = "--kv-disk";

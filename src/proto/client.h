@@ -31,6 +31,7 @@ struct runner_spawn_opts {
     int n_gpu_layers;       /* layers to offload to GPUs; < 0: the runner's default */
     const char *tensor_split; /* "a,b,..." layers per GPU, or NULL */
     bool flash_attn_off;
+    const char *kv_type;    /* KV cache type (--kv-type): "f16", "q8_0", "q4_0"; NULL: the runner's (f16) */
     bool no_mmap;
     double idle_shrink_s;   /* 0: runner default */
     const char *kv_disk_dir; /* saved KV states (--kv-disk); NULL: none */

@@ -425,7 +425,8 @@ static json_t *status_to_json(const struct engine_status *s)
                      "pool_growths", s->pool_growths, "pool_shrinks", s->pool_shrinks, "last_growth_ns",
                      (json_int_t)s->last_growth_ns);
     /* memory by kind (issue 18) */
-    json_t *kinds = json_pack("{s:s, s:I, s:I, s:I, s:I, s:i}", "memory_kind", s->memory_kind, "swa_bytes",
+    json_t *kinds = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:i}", "memory_kind", s->memory_kind, "kv_type",
+                              s->kv_type, "swa_bytes",
                               (json_int_t)s->swa_bytes, "swa_bytes_per_cell", (json_int_t)s->swa_bytes_per_cell,
                               "recurrent_bytes", (json_int_t)s->recurrent_bytes, "checkpoint_bytes",
                               (json_int_t)s->checkpoint_bytes, "checkpoints", s->checkpoints);
@@ -454,6 +455,8 @@ static void status_from_json(const json_t *o, struct engine_status *s)
     s->last_growth_ns = get_int(o, "last_growth_ns");
     const char *kind = json_string_value(json_object_get(o, "memory_kind"));
     snprintf(s->memory_kind, sizeof s->memory_kind, "%s", kind ? kind : "");
+    const char *kv_type = json_string_value(json_object_get(o, "kv_type"));
+    snprintf(s->kv_type, sizeof s->kv_type, "%s", kv_type ? kv_type : "");
     s->swa_bytes = (uint64_t)get_int(o, "swa_bytes");
     s->swa_bytes_per_cell = (uint64_t)get_int(o, "swa_bytes_per_cell");
     s->recurrent_bytes = (uint64_t)get_int(o, "recurrent_bytes");

@@ -223,6 +223,7 @@ static void usage(FILE *f)
                "  --ctx-cap N         operator cap on the context (BELLOWS_CONTEXT_LENGTH)\n"
                "  --kv-budget N       most KV cells the pool may grow to (default: parallel x Cmax)\n"
                "  --flash-attn on|off (default on)\n"
+               "  --kv-type T         KV cache type: f16 (default), q8_0, q4_0 (quantized: flash attention)\n"
                "  --gpu-layers N      layers to offload to GPUs (default 0)\n"
                "  --tensor-split A,B  layers per GPU when there are several\n"
                "  --no-mmap           read the model instead of mapping it\n"
@@ -268,6 +269,7 @@ int cli_runner(int argc, char **argv)
         else if (!strcmp(a, "--kv-disk")) ep.kv_disk_dir = v;
         else if (!strcmp(a, "--kv-disk-budget")) ep.kv_disk_budget = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--flash-attn")) ep.flash_attn = strcmp(v, "off") != 0;
+        else if (!strcmp(a, "--kv-type")) ep.kv_type = v; /* engine_new rejects a bad one */
         else if (!strcmp(a, "--gpu-layers")) ep.n_gpu_layers = atoi(v);
         else if (!strcmp(a, "--tensor-split")) {
             char *copy = strdup(v), *save = NULL;

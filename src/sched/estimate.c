@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <strings.h>
 
 #define MIB (UINT64_C(1) << 20)
 
@@ -41,6 +42,56 @@ uint64_t estimate_load_bytes(const struct estimate_model *m)
 {
     uint64_t kv = add_sat(mul_sat(m->kv_bytes_per_cell, ESTIMATE_INITIAL_POOL), m->fixed_kv_bytes);
     return add_sat(add_sat(m->weights_bytes, kv), estimate_compute_bytes(m));
+}
+
+/* ---- KV cache types --------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int blck, bytes; /* ggml's block: GGML_TYPE_F16 1/2, GGML_TYPE_Q8_0 32/34, GGML_TYPE_Q4_0 32/18 */
+} kv_types[] = {{"f16", 1, 2}, {"q8_0", 32, 34}, {"q4_0", 32, 18}};
+#define N_KV_TYPES ((int)(sizeof kv_types / sizeof kv_types[0]))
+
+static int kv_index(int t) { return t >= 0 && t < N_KV_TYPES ? t : ESTIMATE_KV_F16; }
+
+const char *estimate_kv_type_name(int kv_type) { return kv_types[kv_index(kv_type)].name; }
+int estimate_kv_block_elems(int kv_type) { return kv_types[kv_index(kv_type)].blck; }
+int estimate_kv_block_bytes(int kv_type) { return kv_types[kv_index(kv_type)].bytes; }
+
+int estimate_kv_type_parse(const char *s)
+{
+    if (!s)
+        return ESTIMATE_KV_INVALID;
+    if (!strcasecmp(s, "auto"))
+        return ESTIMATE_KV_AUTO;
+    for (int i = 0; i < N_KV_TYPES; i++)
+        if (!strcasecmp(s, kv_types[i].name))
+            return i;
+    return ESTIMATE_KV_INVALID;
+}
+
+uint64_t estimate_kv_bytes(int kv_type, int64_t elems)
+{
+    int t = kv_index(kv_type);
+    uint64_t n = elems > 0 ? (uint64_t)elems : 0;
+    uint64_t blocks = (n + (uint64_t)kv_types[t].blck - 1) / (uint64_t)kv_types[t].blck;
+    return mul_sat(blocks, (uint64_t)kv_types[t].bytes);
+}
+
+int estimate_kv_type_fits(const struct estimate_shape *s, int kv_type)
+{
+    int blck = estimate_kv_block_elems(kv_type);
+    if (blck <= 1 || s->head_gcd <= 0)
+        return 1; /* f16, or no attention at all: nothing for the type to divide */
+    return s->head_gcd % blck == 0;
+}
+
+void estimate_memory_of(const struct estimate_shape *s, int kv_type, struct estimate_memory *out)
+{
+    out->full_bytes_per_cell = add_sat(estimate_kv_bytes(kv_type, s->full_k), estimate_kv_bytes(kv_type, s->full_v));
+    out->swa_bytes_per_cell = add_sat(estimate_kv_bytes(kv_type, s->swa_k), estimate_kv_bytes(kv_type, s->swa_v));
+    out->n_swa = s->n_swa;
+    out->recurrent_bytes_per_seq = s->recurrent_bytes_per_seq;
 }
 
 /* ---- memory kinds ---------------------------------------------------------------------- */
@@ -82,6 +133,29 @@ void estimate_pool(const struct estimate_memory *m, int64_t pool_cells, int n_se
     out->swa = m->n_swa > 0 ? mul_sat(m->swa_bytes_per_cell, swa_cells) : 0;
     out->kv = add_sat(mul_sat(m->full_bytes_per_cell, cells), out->swa);
     out->recurrent = mul_sat(m->recurrent_bytes_per_seq, n_seq > 0 ? (uint64_t)n_seq : 0);
+}
+
+uint64_t estimate_fixed_kv_bytes(const struct estimate_memory *m, int n_seq, int n_ubatch, int ckpt_per_seq,
+                                 uint64_t ckpt_budget)
+{
+    struct estimate_pool_bytes pb;
+    estimate_pool(m, ESTIMATE_INITIAL_POOL, n_seq, n_ubatch, 0, &pb);
+    uint64_t fixed = add_sat(pb.swa, pb.recurrent);
+    /* one checkpoint: the parts that cannot be trimmed (engine_reuse.c takes them partial) */
+    uint64_t ub = n_ubatch > 0 ? (uint64_t)n_ubatch : 0, seqs = n_seq > 0 ? (uint64_t)n_seq : 0;
+    uint64_t window = m->n_swa > 0 ? mul_sat(m->swa_bytes_per_cell, (uint64_t)m->n_swa + ub) : 0;
+    uint64_t one = add_sat(m->recurrent_bytes_per_seq, window);
+    uint64_t ckpt = mul_sat(mul_sat(one, ckpt_per_seq > 0 ? (uint64_t)ckpt_per_seq : 0), seqs);
+    return add_sat(fixed, ckpt < ckpt_budget ? ckpt : ckpt_budget);
+}
+
+void estimate_model_kv(struct estimate_model *m, const struct estimate_shape *s, int kv_type, int n_seq,
+                       int ckpt_per_seq)
+{
+    struct estimate_memory mem;
+    estimate_memory_of(s, kv_type, &mem);
+    m->kv_bytes_per_cell = estimate_grow_bytes_per_cell(&mem, 0);
+    m->fixed_kv_bytes = estimate_fixed_kv_bytes(&mem, n_seq, ESTIMATE_UBATCH, ckpt_per_seq, ESTIMATE_CKPT_BUDGET);
 }
 
 uint64_t estimate_grow_bytes_per_cell(const struct estimate_memory *m, int swa_full)

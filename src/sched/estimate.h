@@ -39,6 +39,47 @@ struct estimate_memory {
     uint64_t recurrent_bytes_per_seq; /* all recurrent layers, one sequence */
 };
 
+/* ---- KV cache types (issue 15 item 3) ----------------------------------------------------
+ * BELLOWS_KV_CACHE_TYPE: the element type of the attention caches' K and V. ggml stores
+ * a quantized row in blocks: f16 is 1 element in 2 bytes, q8_0 32 elements in 34 bytes
+ * (~0.53 of f16), q4_0 32 in 18 (~0.28). Recurrent states stay F32 whatever the type.
+ * libllama needs flash attention for a quantized V, and a block size that divides every
+ * attention head's dimension (else it refuses the context): estimate_kv_type_fits. */
+enum estimate_kv_type { ESTIMATE_KV_F16, ESTIMATE_KV_Q8_0, ESTIMATE_KV_Q4_0 };
+#define ESTIMATE_KV_AUTO (-1)   /* q8_0 when a maximum context would not fit in f16 (sched/plan.h) */
+#define ESTIMATE_KV_INVALID (-2)
+
+/* "f16", "q8_0", "q4_0" (an unknown value: "f16"). */
+const char *estimate_kv_type_name(int kv_type);
+/* ESTIMATE_KV_* for "f16" / "q8_0" / "q4_0" (any case), ESTIMATE_KV_AUTO for "auto",
+ * ESTIMATE_KV_INVALID otherwise (NULL or "" too). */
+int estimate_kv_type_parse(const char *s);
+/* ggml's block of the type: elements per block and bytes per block (ggml_blck_size,
+ * ggml_type_size; test_gguf_info checks them against ggml). */
+int estimate_kv_block_elems(int kv_type);
+int estimate_kv_block_bytes(int kv_type);
+/* Bytes of `elems` elements of the type: whole blocks (ggml_row_size when they divide). */
+uint64_t estimate_kv_bytes(int kv_type, int64_t elems);
+
+/* A model's memory as element counts, independent of the KV type: what the GGUF says
+ * (store/gguf_mem.h reads it, for the admission estimate and for the engine alike). */
+struct estimate_shape {
+    int64_t full_k, full_v;   /* K and V elements per cell, summed over full-attention layers
+                                 (n_head_kv x key / value length each; MLA: the latent, no V) */
+    int64_t swa_k, swa_v;     /* the same over sliding-window layers */
+    int n_swa;                /* their window (0: none) */
+    uint64_t recurrent_bytes_per_seq; /* F32 recurrent states of every recurrent layer, one sequence */
+    int64_t head_gcd;         /* gcd of every attention layer's K and V head dimensions; 0: none */
+    int mla;                  /* the attention is MLA (K and V types must then be the same) */
+    int n_attn_layers, n_recurrent_layers;
+};
+
+/* Whether libllama accepts kv_type for this shape (f16 always; a quantized type when its
+ * block divides every head dimension). */
+int estimate_kv_type_fits(const struct estimate_shape *s, int kv_type);
+/* The bytes of each memory kind in kv_type. */
+void estimate_memory_of(const struct estimate_shape *s, int kv_type, struct estimate_memory *out);
+
 /* One attention layer's bytes per cell: K of n_embd_k (n_head_kv x key length) and V of
  * n_embd_v elements of elem_bytes each; mla: V is not stored (it is read out of K). */
 uint64_t estimate_attn_layer_bytes(int64_t n_embd_k, int64_t n_embd_v, int mla, int elem_bytes);
@@ -64,6 +105,25 @@ void estimate_pool(const struct estimate_memory *m, int64_t pool_cells, int n_se
 /* What one more cell of the pool costs: the full-attention layers (and the sliding-window
  * ones when swa_full). The elastic pool's budget in cells divides by this. */
 uint64_t estimate_grow_bytes_per_cell(const struct estimate_memory *m, int swa_full);
+
+/* Memory a load holds that does not grow with the pool (estimate_model.fixed_kv_bytes):
+ * the sliding windows of n_seq sequences at the initial pool, their recurrent states, and
+ * the host memory their state checkpoints may take: ckpt_per_seq checkpoints of each
+ * sequence, each a recurrent state plus a window of SWA cells (n_swa + n_ubatch), at most
+ * ckpt_budget in all (the engine's bound, ESTIMATE_CKPT_BUDGET by default). Checkpoints
+ * exist only for memory that cannot be trimmed (recurrent, or SWA without swa_full). */
+#define ESTIMATE_CKPT_BUDGET (UINT64_C(1) << 30)
+uint64_t estimate_fixed_kv_bytes(const struct estimate_memory *m, int n_seq, int n_ubatch, int ckpt_per_seq,
+                                 uint64_t ckpt_budget);
+
+/* The engine's micro-batch (engine.c): part of every sliding-window cache. */
+#define ESTIMATE_UBATCH 512
+
+/* m's kv_bytes_per_cell and fixed_kv_bytes for a model of shape s in kv_type, its pool
+ * shared by n_seq sequences, ckpt_per_seq checkpoints each (the server's admission: the
+ * figures the engine then allocates; swa_full off, as the engine runs). */
+void estimate_model_kv(struct estimate_model *m, const struct estimate_shape *s, int kv_type, int n_seq,
+                       int ckpt_per_seq);
 
 /* Compute buffers: llama.cpp's graph for a 512-token micro-batch. A fixed floor plus a
  * share of the weights is a fair stand-in on CPU (measured: ~20-60 MiB for 0.5B). */

@@ -104,6 +104,10 @@ void sched_plan(const struct plan_runner *runners, size_t n, const struct plan_r
     }
     uint64_t free_bytes = mem->limit ? sub_sat(mem->limit, promised) : sub_sat(mem->available, outstanding);
     uint64_t need = plan_reserve_bytes(&req->model, ESTIMATE_INITIAL_POOL);
+    if (req->kv_alt) { /* auto: evict only as far as the smaller type's initial pool needs */
+        uint64_t need_alt = plan_reserve_bytes(req->kv_alt, ESTIMATE_INITIAL_POOL);
+        need = need_alt < need ? need_alt : need;
+    }
     out->resident_bytes = estimate_load_bytes(&req->model);
 
     int victims[PLAN_MAX_RUNNERS];
@@ -120,6 +124,11 @@ void sched_plan(const struct plan_runner *runners, size_t n, const struct plan_r
             out->over_measured = true;
             out->kv_budget_cells = ESTIMATE_INITIAL_POOL;
             out->reserve_bytes = need;
+            if (req->kv_alt) { /* auto, and not even the initial pool fits: the smaller type */
+                out->kv_alt = true;
+                out->reserve_bytes = plan_reserve_bytes(req->kv_alt, ESTIMATE_INITIAL_POOL);
+                out->resident_bytes = estimate_load_bytes(req->kv_alt);
+            }
             return;
         }
         out->action = PLAN_FAIL;
@@ -132,7 +141,14 @@ void sched_plan(const struct plan_runner *runners, size_t n, const struct plan_r
         unload(out, who[victims[j]], "evicted to make room");
         free_bytes = add_sat(free_bytes, others[victims[j]].bytes);
     }
+    const struct estimate_model *m = &req->model;
+    int64_t max_ctx = req->cmax > ESTIMATE_INITIAL_POOL ? req->cmax : ESTIMATE_INITIAL_POOL;
+    if (req->kv_alt && plan_reserve_bytes(m, max_ctx) > free_bytes) {
+        m = req->kv_alt; /* a whole maximum context does not fit in f16: q8_0 */
+        out->kv_alt = true;
+        out->resident_bytes = estimate_load_bytes(m);
+    }
     out->action = PLAN_LOAD;
-    out->kv_budget_cells = plan_budget_cells(&req->model, free_bytes, req->n_parallel, req->cmax);
-    out->reserve_bytes = plan_reserve_bytes(&req->model, out->kv_budget_cells);
+    out->kv_budget_cells = plan_budget_cells(m, free_bytes, req->n_parallel, req->cmax);
+    out->reserve_bytes = plan_reserve_bytes(m, out->kv_budget_cells);
 }

@@ -48,6 +48,11 @@ struct plan_request {
     struct estimate_model model;
     int n_parallel;
     int cmax;                 /* the model's context maximum (policy_cmax) */
+    /* BELLOWS_KV_CACHE_TYPE=auto: `model` in f16 and this the same model in q8_0; the load
+     * takes q8_0 when one sequence of the maximum context (cmax, at least the initial pool)
+     * would not fit what is free in f16 (reserve(max(cmax, 4096)) > free after evictions).
+     * NULL: the type is fixed. */
+    const struct estimate_model *kv_alt;
 };
 
 struct plan_memory {
@@ -73,6 +78,8 @@ struct plan {
     uint64_t resident_bytes;            /* PLAN_LOAD: what the load itself allocates */
     int64_t kv_budget_cells;            /* PLAN_LOAD: B */
     bool over_measured;                 /* PLAN_LOAD: nothing to evict and the measurement said no; loading anyway */
+    bool kv_alt;                        /* PLAN_LOAD: auto chose the request's kv_alt (q8_0): the
+                                           reserve and budget above are its figures */
     char err_msg[160];                  /* PLAN_FAIL */
 };
 

@@ -509,6 +509,7 @@ static int load_runner(struct sched *s, const struct sched_model *m, const struc
                                   .ctx_cap = s->cfg.ctx_cap,
                                   .kv_budget = p->kv_budget_cells,
                                   .flash_attn_off = !m->flash_attn,
+                                  .kv_type = estimate_kv_type_name(p->kv_alt ? ESTIMATE_KV_Q8_0 : m->kv_type),
                                   .no_mmap = !m->use_mmap,
                                   .idle_shrink_s = s->cfg.idle_shrink_s,
                                   .kv_disk_dir = s->cfg.kv_disk_dir,
@@ -517,7 +518,8 @@ static int load_runner(struct sched *s, const struct sched_model *m, const struc
     for (int i = 0; i < *n_victims; i++)
         runner_destroy(victims[i]);
     *n_victims = 0;
-    struct estimate_model em = {.weights_bytes = m->weights_bytes, .kv_bytes_per_cell = m->kv_bytes_per_cell,
+    struct estimate_model em = {.weights_bytes = m->weights_bytes,
+                                .kv_bytes_per_cell = p->kv_alt ? m->auto_kv_bytes_per_cell : m->kv_bytes_per_cell,
                                 .n_ctx_train = m->n_ctx_train};
     char split[256];
     place_on_gpus(m, &em, &o, split, sizeof split);
@@ -525,7 +527,8 @@ static int load_runner(struct sched *s, const struct sched_model *m, const struc
         LOG(LOG_WARN, "sched", "model needs ~%" PRIu64 " MiB, less is available; loading anyway",
             p->reserve_bytes >> 20);
     LOG(LOG_INFO, "sched", "loading %s (%s), %" PRIu64 " MiB at load, %" PRIu64 " MiB reserved, KV budget %" PRId64
-        " cells", m->name, m->path, p->resident_bytes >> 20, p->reserve_bytes >> 20, o.kv_budget);
+        " cells of %s%s", m->name, m->path, p->resident_bytes >> 20, p->reserve_bytes >> 20, o.kv_budget, o.kv_type,
+        m->kv_type == ESTIMATE_KV_AUTO ? " (auto)" : "");
     struct proto_ready ready;
     int64_t t0 = clock_mono_ns();
     int rc = runner_client_spawn(&o, &r->client, &ready, err);
@@ -563,13 +566,20 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
     struct sched_runner *victims[PLAN_MAX_RUNNERS + 1];
     int n_victims = 0;
     int rc = BW_OK;
-    const struct plan_request req = {
+    struct plan_request req = {
         .name = m->name,
         .model = {.weights_bytes = m->weights_bytes, .kv_bytes_per_cell = m->kv_bytes_per_cell,
-                  .n_ctx_train = m->n_ctx_train},
+                  .n_ctx_train = m->n_ctx_train, .fixed_kv_bytes = m->fixed_kv_bytes},
         .n_parallel = s->cfg.n_parallel,
         .cmax = policy_cmax(m->n_ctx_train, s->cfg.ctx_cap),
     };
+    /* BELLOWS_KV_CACHE_TYPE=auto: the q8_0 figures the plan may take instead */
+    const struct estimate_model kv_alt = {.weights_bytes = m->weights_bytes,
+                                          .kv_bytes_per_cell = m->auto_kv_bytes_per_cell,
+                                          .n_ctx_train = m->n_ctx_train,
+                                          .fixed_kv_bytes = m->auto_fixed_kv_bytes};
+    if (m->kv_type == ESTIMATE_KV_AUTO)
+        req.kv_alt = &kv_alt;
     for (;;) {
         struct plan_runner pr[PLAN_MAX_RUNNERS];
         struct sched_runner *who[PLAN_MAX_RUNNERS];

@@ -52,7 +52,11 @@ struct sched_model {
     const char *name;              /* display name, the key of the loaded set */
     const char *path;              /* GGUF file */
     uint64_t weights_bytes;        /* tensor bytes (gguf_info) */
-    uint64_t kv_bytes_per_cell;
+    uint64_t kv_bytes_per_cell;    /* what one more pool cell costs (estimate_grow_bytes_per_cell) */
+    uint64_t fixed_kv_bytes;       /* windows, recurrent states, checkpoints (estimate_fixed_kv_bytes) */
+    int kv_type;                   /* ESTIMATE_KV_* the two above are in; ESTIMATE_KV_AUTO: they are
+                                      f16 and the load picks f16 or q8_0 (sched/plan.h) */
+    uint64_t auto_kv_bytes_per_cell, auto_fixed_kv_bytes; /* ESTIMATE_KV_AUTO: the same in q8_0 */
     int n_ctx_train;
     int n_layer;                   /* transformer blocks (GPU placement) */
     bool use_mmap;                 /* load-time options: a change reloads */

@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "api/ui_assets.h"
 #include "cli/cli.h"
+#include "sched/estimate.h"
 #include "sched/sched.h"
 #include "server/http.h"
 #include "server/serve_config.h"
@@ -171,7 +172,13 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;
     }
-    struct api_config ac = {.store = store, .sched = sched, .flash_attn = cfg.flash_attn, .limits = cfg.limits};
+    if (cfg.kv_type != ESTIMATE_KV_F16 && !cfg.flash_attn)
+        LOG(LOG_WARN, "serve", "BELLOWS_KV_CACHE_TYPE=%s needs flash attention, which BELLOWS_FLASH_ATTENTION turns off: "
+            "using f16", cfg.kv_type == ESTIMATE_KV_AUTO ? "auto" : estimate_kv_type_name(cfg.kv_type));
+    struct api_config ac = {.store = store, .sched = sched, .flash_attn = cfg.flash_attn,
+                            .kv_type = cfg.flash_attn ? cfg.kv_type : ESTIMATE_KV_F16,
+                            .n_parallel = cfg.num_parallel, .limits = cfg.limits,
+                            .kv_dir = cfg.kv_dir[0] ? cfg.kv_dir : NULL, .kv_disk_budget = cfg.kv_disk};
     if (api_new(&ac, &api, &err) != BW_OK) {
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "sched/estimate.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
@@ -193,6 +194,10 @@ int serve_config_from_env(struct serve_config *c, struct bw_err *err)
     env("BELLOWS_ORIGINS", c->origins, sizeof c->origins);
     if (env("BELLOWS_FLASH_ATTENTION", buf, sizeof buf))
         c->flash_attn = !(strcmp(buf, "0") == 0 || strcasecmp(buf, "false") == 0 || strcasecmp(buf, "off") == 0);
+    c->kv_type = ESTIMATE_KV_F16;
+    if (env("BELLOWS_KV_CACHE_TYPE", buf, sizeof buf) &&
+        (c->kv_type = estimate_kv_type_parse(buf)) == ESTIMATE_KV_INVALID)
+        return bw_errf(err, BW_EINVAL, "BELLOWS_KV_CACHE_TYPE=%.64s: expected f16, q8_0, q4_0 or auto", buf);
     if (env("BELLOWS_POOL_SHRINK_AFTER", buf, sizeof buf)) {
         int64_t ns;
         if (sched_parse_duration(buf, &ns) != BW_OK || ns < 0)
@@ -275,6 +280,9 @@ void serve_config_print_env_help(FILE *f)
                "  BELLOWS_API_KEY           require Authorization: Bearer <key>\n"
                "  BELLOWS_ORIGINS           extra CORS origins, comma-separated\n"
                "  BELLOWS_FLASH_ATTENTION   0 to turn flash attention off (default on)\n"
+               "  BELLOWS_KV_CACHE_TYPE     KV cache type: f16 (default), q8_0 (~1/2 the memory), q4_0 (~0.28),\n"
+               "                            auto (q8_0 when a model's maximum context does not fit in f16);\n"
+               "                            quantized types need flash attention (else f16)\n"
                "  BELLOWS_NUM_THREADS       CPU threads per runner (default: all cores)\n"
                "  BELLOWS_POOL_SHRINK_AFTER idle time before a KV pool shrinks (default 60s)\n"
                "  BELLOWS_MEMORY_LIMIT      memory models may use (default: what the system has free)\n"

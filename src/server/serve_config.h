@@ -24,6 +24,7 @@ struct serve_config {
     char api_key[256];       /* BELLOWS_API_KEY */
     char origins[1024];      /* BELLOWS_ORIGINS */
     bool flash_attn;         /* BELLOWS_FLASH_ATTENTION, default on */
+    int kv_type;             /* BELLOWS_KV_CACHE_TYPE: ESTIMATE_KV_F16 (default), _Q8_0, _Q4_0, _AUTO */
     int num_threads;         /* BELLOWS_NUM_THREADS, default: all cores */
     double idle_shrink_s;    /* BELLOWS_POOL_SHRINK_AFTER, seconds, default 60 */
     uint64_t memory_limit;   /* BELLOWS_MEMORY_LIMIT, bytes for models, default: MemAvailable */

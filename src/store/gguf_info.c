@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "gguf.h"
+#include "store/gguf_mem.h"
 
 /* ---- pure helpers ---------------------------------------------------------------------- */
 
@@ -185,17 +186,11 @@ static void derive(struct gguf_info *info)
     info->key_length = kl ? kv_uint(kl) : head_dim;
     info->value_length = vl ? kv_uint(vl) : head_dim;
 
-    /* Per-layer KV head counts (a few architectures have them) are summed layer by layer;
-     * otherwise every layer has n_head_kv heads. */
-    uint64_t per_head = (info->key_length + info->value_length) * 2;
-    if (hkv && hkv->kind == GGUF_INFO_ARRAY && hkv->nums && hkv->n_elems == info->n_layer) {
-        uint64_t heads = 0;
-        for (size_t i = 0; i < hkv->n_elems; i++)
-            heads += hkv->nums[i] > 0 ? (uint64_t)hkv->nums[i] : 0;
-        info->kv_bytes_per_token = heads * per_head;
-    } else {
-        info->kv_bytes_per_token = info->n_layer * info->n_head_kv * per_head;
-    }
+    /* What grows with the context: the full-attention layers (info->shape, read with the
+     * gguf_context in gguf_info_read), in f16. */
+    struct estimate_memory mem;
+    estimate_memory_of(&info->shape, ESTIMATE_KV_F16, &mem);
+    info->kv_bytes_per_token = estimate_grow_bytes_per_cell(&mem, 0);
 
     const struct gguf_info_kv *ft = gguf_info_find(info, "general.file_type");
     info->file_type = ft && (ft->kind == GGUF_INFO_UINT || ft->kind == GGUF_INFO_INT) ? (int32_t)kv_uint(ft) : -1;
@@ -314,6 +309,7 @@ int gguf_info_read(const char *path, struct gguf_info **out, struct bw_err *err)
         rc = bw_errf(err, BW_ENOMEM, "out of memory reading %.180s", path);
         goto fail;
     }
+    gguf_mem_shape(g, -1, &info->shape);
     derive(info);
     gguf_free(g);
     *out = info;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sched/estimate.h"
 #include "util/err.h"
 
 /* The JSON-ish kind of a metadata value. */
@@ -71,8 +72,12 @@ struct gguf_info {
     uint64_t n_params;            /* sum of every tensor's element count */
     char param_size[16];          /* Ollama's human form of n_params: "494.03M", "7.6B" */
     uint64_t tensor_bytes;        /* sum of tensor data sizes: the weights' memory */
-    /* F16 KV cache bytes per token of context: sum over layers of
-     * n_head_kv x (key_length + value_length) x 2. 0 when the model has no attention info. */
+    /* The memory kinds (store/gguf_mem.h): element counts of the full-attention and
+     * sliding-window caches, recurrent state bytes; sched/estimate.h makes bytes of them. */
+    struct estimate_shape shape;
+    /* F16 KV cache bytes per token of context of the caches that grow with it: the
+     * full-attention layers (n_head_kv x (key_length + value_length) x 2 each; MLA: the
+     * latent only), not the sliding-window or recurrent ones. 0 with no attention info. */
     uint64_t kv_bytes_per_token;
 
     char *chat_template;          /* tokenizer.chat_template, owned; NULL when absent */

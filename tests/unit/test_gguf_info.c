@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "ggml.h"
 #include "gguf.h"
 #include "store/gguf_info.h"
 
@@ -252,6 +253,148 @@ static void per_layer_heads_and_wrong_types(void **state)
     gguf_info_free(info);
 }
 
+/* ---- memory kinds from the GGUF (issue 18), before any runner exists -------------------- */
+
+/* A GGUF with metadata and small zeroed F32 tensors, written whole (the reader checks that
+ * tensor data lies inside the file). */
+struct craft_tensor {
+    const char *name;
+    int64_t ne0, ne1;
+};
+
+static void write_model(const char *path, void (*meta)(struct gguf_context *), const struct craft_tensor *t, size_t n)
+{
+    struct ggml_init_params ip = {.mem_size = 4u << 20, .mem_buffer = NULL, .no_alloc = false};
+    struct ggml_context *ctx = ggml_init(ip);
+    assert_non_null(ctx);
+    struct gguf_context *g = gguf_init_empty();
+    meta(g);
+    for (size_t i = 0; i < n; i++) {
+        struct ggml_tensor *x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, t[i].ne0, t[i].ne1);
+        ggml_set_name(x, t[i].name);
+        memset(x->data, 0, ggml_nbytes(x));
+        gguf_add_tensor(g, x);
+    }
+    assert_true(gguf_write_to_file(g, path, false));
+    gguf_free(g);
+    ggml_free(ctx);
+}
+
+/* Gemma-2-like: 4 layers, every other one sliding-window (the architecture's default
+ * period 2: layers 0 and 2), 1 KV head of 32. */
+static void meta_swa(struct gguf_context *g)
+{
+    gguf_set_val_str(g, "general.architecture", "gemma2");
+    gguf_set_val_u32(g, "gemma2.block_count", 4);
+    gguf_set_val_u32(g, "gemma2.embedding_length", 64);
+    gguf_set_val_u32(g, "gemma2.attention.head_count", 2);
+    gguf_set_val_u32(g, "gemma2.attention.head_count_kv", 1);
+    gguf_set_val_u32(g, "gemma2.attention.key_length", 32);
+    gguf_set_val_u32(g, "gemma2.attention.value_length", 32);
+    gguf_set_val_u32(g, "gemma2.attention.sliding_window", 16);
+}
+
+/* A Granite-4-like hybrid: two Mamba-2 layers (conv 4 over 96 channels, state 16 x 64) and
+ * one attention layer of 2 KV heads of 16. */
+static void meta_hybrid(struct gguf_context *g)
+{
+    gguf_set_val_str(g, "general.architecture", "granitehybrid");
+    gguf_set_val_u32(g, "granitehybrid.block_count", 3);
+    gguf_set_val_u32(g, "granitehybrid.embedding_length", 64);
+    gguf_set_val_u32(g, "granitehybrid.attention.head_count", 4);
+    gguf_set_val_u32(g, "granitehybrid.attention.head_count_kv", 2);
+    gguf_set_val_u32(g, "granitehybrid.ssm.state_size", 16);
+    gguf_set_val_u32(g, "granitehybrid.ssm.inner_size", 64);
+}
+
+/* DeepSeek-2-like MLA: the cache holds the latent (key_length 96: rank 64 + RoPE 32), no V. */
+static void meta_mla(struct gguf_context *g)
+{
+    gguf_set_val_str(g, "general.architecture", "deepseek2");
+    gguf_set_val_u32(g, "deepseek2.block_count", 2);
+    gguf_set_val_u32(g, "deepseek2.embedding_length", 64);
+    gguf_set_val_u32(g, "deepseek2.attention.head_count", 4);
+    gguf_set_val_u32(g, "deepseek2.attention.head_count_kv", 1);
+    gguf_set_val_u32(g, "deepseek2.attention.key_length", 96);
+    gguf_set_val_u32(g, "deepseek2.attention.value_length", 64);
+    gguf_set_val_u32(g, "deepseek2.attention.key_length_mla", 48);
+    gguf_set_val_u32(g, "deepseek2.attention.kv_lora_rank", 64);
+}
+
+static void memory_kinds_are_read_before_any_runner(void **state)
+{
+    (void)state;
+    char path[1024];
+    struct gguf_info *info = NULL;
+
+    tmp_path(path, sizeof path, "swa.gguf");
+    const struct craft_tensor swa[] = {
+        {"blk.0.attn_q.weight", 64, 64}, {"blk.0.attn_k.weight", 64, 32}, {"blk.0.attn_v.weight", 64, 32},
+        {"blk.1.attn_q.weight", 64, 64}, {"blk.1.attn_k.weight", 64, 32}, {"blk.1.attn_v.weight", 64, 32},
+        {"blk.2.attn_q.weight", 64, 64}, {"blk.2.attn_k.weight", 64, 32}, {"blk.2.attn_v.weight", 64, 32},
+        {"blk.3.attn_q.weight", 64, 64}, {"blk.3.attn_k.weight", 64, 32}, {"blk.3.attn_v.weight", 64, 32}};
+    write_model(path, meta_swa, swa, sizeof swa / sizeof swa[0]);
+    assert_int_equal(gguf_info_read(path, &info, NULL), BW_OK);
+    assert_int_equal(info->shape.full_k, 64); /* layers 1 and 3 */
+    assert_int_equal(info->shape.full_v, 64);
+    assert_int_equal(info->shape.swa_k, 64); /* layers 0 and 2 */
+    assert_int_equal(info->shape.n_swa, 16);
+    assert_int_equal(info->shape.head_gcd, 32);
+    /* what grows with the context: the two full layers only (every layer counted: 512) */
+    assert_int_equal(info->kv_bytes_per_token, 2 * (32 + 32) * 2);
+    struct estimate_model em = {0};
+    estimate_model_kv(&em, &info->shape, ESTIMATE_KV_F16, 4, 8);
+    assert_int_equal(em.kv_bytes_per_cell, 256);
+    /* the window: 4 x 16 + 512 cells padded to 768, 256 B each; checkpoints of 528 cells */
+    assert_int_equal(em.fixed_kv_bytes, (uint64_t)768 * 256 + 4 * 8 * (16 + 512) * 256);
+    gguf_info_free(info);
+
+    tmp_path(path, sizeof path, "hybrid.gguf");
+    const struct craft_tensor hyb[] = {{"blk.0.ssm_conv1d.weight", 4, 96},
+                                       {"blk.1.ssm_conv1d.weight", 4, 96},
+                                       {"blk.2.attn_q.weight", 64, 64},
+                                       {"blk.2.attn_k.weight", 64, 32},
+                                       {"blk.2.attn_v.weight", 64, 32}};
+    write_model(path, meta_hybrid, hyb, sizeof hyb / sizeof hyb[0]);
+    assert_int_equal(gguf_info_read(path, &info, NULL), BW_OK);
+    /* (3 x 96 + 16 x 64) x 4 bytes per recurrent layer */
+    assert_int_equal(info->shape.recurrent_bytes_per_seq, 2 * (3 * 96 + 16 * 64) * 4);
+    assert_int_equal(info->shape.n_recurrent_layers, 2);
+    assert_int_equal(info->kv_bytes_per_token, (32 + 32) * 2); /* every layer counted: 384 */
+    estimate_model_kv(&em, &info->shape, ESTIMATE_KV_F16, 4, 8);
+    assert_int_equal(em.fixed_kv_bytes, (4 + 4 * 8) * info->shape.recurrent_bytes_per_seq);
+    assert_false(estimate_kv_type_fits(&info->shape, ESTIMATE_KV_Q8_0)); /* heads of 16 */
+    gguf_info_free(info);
+
+    tmp_path(path, sizeof path, "mla.gguf");
+    const struct craft_tensor mla[] = {{"blk.0.attn_q_a.weight", 64, 32},
+                                       {"blk.0.attn_kv_a_mqa.weight", 64, 96},
+                                       {"blk.1.attn_q_a.weight", 64, 32},
+                                       {"blk.1.attn_kv_a_mqa.weight", 64, 96}};
+    write_model(path, meta_mla, mla, sizeof mla / sizeof mla[0]);
+    assert_int_equal(gguf_info_read(path, &info, NULL), BW_OK);
+    assert_true(info->shape.mla);
+    assert_int_equal(info->shape.full_v, 0);
+    assert_int_equal(info->kv_bytes_per_token, 2 * 96 * 2); /* K and V of 4 heads counted: 640 */
+    assert_true(estimate_kv_type_fits(&info->shape, ESTIMATE_KV_Q8_0)); /* 96 and 64 */
+    gguf_info_free(info);
+}
+
+static void kv_type_blocks_are_ggml_s(void **state)
+{
+    (void)state;
+    static const struct {
+        int t;
+        enum ggml_type g;
+    } m[] = {{ESTIMATE_KV_F16, GGML_TYPE_F16}, {ESTIMATE_KV_Q8_0, GGML_TYPE_Q8_0}, {ESTIMATE_KV_Q4_0, GGML_TYPE_Q4_0}};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        assert_int_equal(estimate_kv_block_elems(m[i].t), ggml_blck_size(m[i].g));
+        assert_int_equal(estimate_kv_block_bytes(m[i].t), ggml_type_size(m[i].g));
+        assert_int_equal(estimate_kv_bytes(m[i].t, 4096), ggml_row_size(m[i].g, 4096));
+        assert_string_equal(estimate_kv_type_name(m[i].t), ggml_type_name(m[i].g));
+    }
+}
+
 /* Every broken input gives BW_EINVAL and a message naming the problem. */
 static void expect_not_gguf(const char *path)
 {
@@ -316,7 +459,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    static const char *const files[] = {"embed.gguf", "odd.gguf", "empty.gguf", "random.gguf", "cut.gguf"};
+    static const char *const files[] = {"embed.gguf", "odd.gguf",   "empty.gguf", "random.gguf",
+                                        "cut.gguf",   "swa.gguf",   "hybrid.gguf", "mla.gguf"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[1024];
         tmp_path(path, sizeof path, files[i]);
@@ -341,6 +485,8 @@ int main(void)
         cmocka_unit_test(embedding_model_has_embedding_capability),
         cmocka_unit_test(per_layer_heads_and_wrong_types),
         cmocka_unit_test(broken_files_are_rejected),
+        cmocka_unit_test(memory_kinds_are_read_before_any_runner),
+        cmocka_unit_test(kv_type_blocks_are_ggml_s),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

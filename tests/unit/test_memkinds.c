@@ -102,6 +102,75 @@ static void the_pool_grows_by_the_layers_whose_cache_grows(void **state)
     assert_int_equal(cells, 10000);
 }
 
+/* ---- KV cache types (issue 15 item 3) ---------------------------------------------------- */
+
+static void kv_types_parse_and_name(void **state)
+{
+    (void)state;
+    assert_int_equal(estimate_kv_type_parse("f16"), ESTIMATE_KV_F16);
+    assert_int_equal(estimate_kv_type_parse("Q8_0"), ESTIMATE_KV_Q8_0);
+    assert_int_equal(estimate_kv_type_parse("q4_0"), ESTIMATE_KV_Q4_0);
+    assert_int_equal(estimate_kv_type_parse("auto"), ESTIMATE_KV_AUTO);
+    assert_int_equal(estimate_kv_type_parse("q5_1"), ESTIMATE_KV_INVALID);
+    assert_int_equal(estimate_kv_type_parse(""), ESTIMATE_KV_INVALID);
+    assert_int_equal(estimate_kv_type_parse(NULL), ESTIMATE_KV_INVALID);
+    assert_string_equal(estimate_kv_type_name(ESTIMATE_KV_Q8_0), "q8_0");
+    assert_string_equal(estimate_kv_type_name(ESTIMATE_KV_Q4_0), "q4_0");
+    assert_string_equal(estimate_kv_type_name(ESTIMATE_KV_AUTO), "f16");
+}
+
+static void quantized_rows_are_blocks_of_32(void **state)
+{
+    (void)state;
+    /* one 128-wide row: f16 256 bytes; q8_0 4 blocks of 34; q4_0 4 blocks of 18 */
+    assert_int_equal(estimate_kv_bytes(ESTIMATE_KV_F16, 128), 256);
+    assert_int_equal(estimate_kv_bytes(ESTIMATE_KV_Q8_0, 128), 136);
+    assert_int_equal(estimate_kv_bytes(ESTIMATE_KV_Q4_0, 128), 72);
+    /* Qwen2.5-0.5B: 24 layers of 2 KV heads x 64, K and V */
+    struct estimate_shape q = {.full_k = 24 * 128, .full_v = 24 * 128, .head_gcd = 64, .n_attn_layers = 24};
+    struct estimate_memory m;
+    estimate_memory_of(&q, ESTIMATE_KV_F16, &m);
+    assert_int_equal(m.full_bytes_per_cell, 12288);
+    estimate_memory_of(&q, ESTIMATE_KV_Q8_0, &m);
+    assert_int_equal(m.full_bytes_per_cell, 6528); /* 0.53 of f16 */
+    estimate_memory_of(&q, ESTIMATE_KV_Q4_0, &m);
+    assert_int_equal(m.full_bytes_per_cell, 3456); /* 0.28 */
+    /* the recurrent state stays F32 */
+    struct estimate_shape h = {.full_k = 128, .full_v = 128, .head_gcd = 64, .recurrent_bytes_per_seq = 5000};
+    estimate_memory_of(&h, ESTIMATE_KV_Q4_0, &m);
+    assert_int_equal(m.recurrent_bytes_per_seq, 5000);
+    /* a quantized type needs its block to divide every head dimension */
+    assert_true(estimate_kv_type_fits(&q, ESTIMATE_KV_Q8_0));
+    q.head_gcd = 16; /* the demo model's heads */
+    assert_false(estimate_kv_type_fits(&q, ESTIMATE_KV_Q8_0));
+    assert_false(estimate_kv_type_fits(&q, ESTIMATE_KV_Q4_0));
+    assert_true(estimate_kv_type_fits(&q, ESTIMATE_KV_F16));
+}
+
+static void fixed_memory_counts_windows_states_and_checkpoints(void **state)
+{
+    (void)state;
+    /* full attention only: nothing fixed, no checkpoints */
+    struct estimate_memory f = {.full_bytes_per_cell = 12288};
+    assert_int_equal(estimate_fixed_kv_bytes(&f, 4, 512, 8, ESTIMATE_CKPT_BUDGET), 0);
+    /* a hybrid: 4 states of 1 MiB, and 4 x 8 checkpoints of one state each */
+    struct estimate_memory h = {.full_bytes_per_cell = 4096, .recurrent_bytes_per_seq = MIB};
+    assert_int_equal(estimate_fixed_kv_bytes(&h, 4, 512, 8, ESTIMATE_CKPT_BUDGET), 4 * MIB + 32 * MIB);
+    /* ... bounded by the checkpoints' budget: 75 MiB states (Qwen3-Next-like) */
+    h.recurrent_bytes_per_seq = 75 * MIB;
+    assert_int_equal(estimate_fixed_kv_bytes(&h, 4, 512, 8, ESTIMATE_CKPT_BUDGET), 300 * MIB + ESTIMATE_CKPT_BUDGET);
+    /* sliding window: the window cells at the initial pool, checkpoints of a window each */
+    struct estimate_memory w = {.full_bytes_per_cell = 1000, .swa_bytes_per_cell = 100, .n_swa = 1024};
+    uint64_t win = (uint64_t)100 * estimate_swa_cells(1024, 4, 512, ESTIMATE_INITIAL_POOL, 0);
+    assert_int_equal(estimate_fixed_kv_bytes(&w, 4, 512, 8, ESTIMATE_CKPT_BUDGET), win + 32 * 100 * (1024 + 512));
+    /* what admission fills from a shape */
+    struct estimate_shape s = {.full_k = 64, .full_v = 64, .recurrent_bytes_per_seq = MIB, .head_gcd = 32};
+    struct estimate_model em = {0};
+    estimate_model_kv(&em, &s, ESTIMATE_KV_Q8_0, 4, 8);
+    assert_int_equal(em.kv_bytes_per_cell, 4 * 34);
+    assert_int_equal(em.fixed_kv_bytes, 4 * MIB + 32 * MIB);
+}
+
 static void checkpoint_stops_before_and_at_the_prompt_end(void **state)
 {
     (void)state;
@@ -140,6 +209,9 @@ int main(void)
         cmocka_unit_test(swa_cells_are_the_window_of_each_sequence_plus_a_micro_batch),
         cmocka_unit_test(pool_bytes_by_kind),
         cmocka_unit_test(the_pool_grows_by_the_layers_whose_cache_grows),
+        cmocka_unit_test(kv_types_parse_and_name),
+        cmocka_unit_test(quantized_rows_are_blocks_of_32),
+        cmocka_unit_test(fixed_memory_counts_windows_states_and_checkpoints),
         cmocka_unit_test(checkpoint_stops_before_and_at_the_prompt_end),
         cmocka_unit_test(checkpoint_pick_is_the_newest_within_the_prefix),
     };

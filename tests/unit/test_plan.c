@@ -144,6 +144,53 @@ static void second_model_gets_what_the_first_was_not_promised(void **state)
     assert_int_equal(p.kv_budget_cells, plan_budget_cells(&half_b, 6 * GIB - first, 4, 32768));
 }
 
+/* ---- BELLOWS_KV_CACHE_TYPE=auto (issue 15 item 3) ------------------------------------------ */
+
+static void auto_kv_type_takes_q8_0_only_when_a_maximum_context_does_not_fit_in_f16(void **state)
+{
+    (void)state;
+    /* half_b in q8_0: 24 layers x (4 + 4) blocks of 34 bytes = 6528 B per cell */
+    const struct estimate_model q8 = {.weights_bytes = half_b.weights_bytes, .kv_bytes_per_cell = 6528,
+                                      .n_ctx_train = 32768};
+    struct plan_request rq = request("a");
+    rq.kv_alt = &q8;
+    struct plan p;
+    /* plenty: one 32k context fits in f16, so f16 (and its figures) */
+    struct plan_memory mem = {.limit = 64 * GIB, .max_loaded = 3};
+    sched_plan(NULL, 0, &rq, &mem, &p);
+    assert_int_equal(p.action, PLAN_LOAD);
+    assert_false(p.kv_alt);
+    assert_int_equal(p.reserve_bytes, plan_reserve_bytes(&half_b, p.kv_budget_cells));
+    /* just under reserve(32768) in f16: q8_0, with q8_0's budget and promise */
+    mem.limit = plan_reserve_bytes(&half_b, 32768) - 1;
+    sched_plan(NULL, 0, &rq, &mem, &p);
+    assert_int_equal(p.action, PLAN_LOAD);
+    assert_true(p.kv_alt);
+    assert_int_equal(p.kv_budget_cells, plan_budget_cells(&q8, mem.limit, 4, 32768));
+    assert_true(p.kv_budget_cells > 32768); /* q8_0 holds more than one maximum context there */
+    assert_int_equal(p.reserve_bytes, plan_reserve_bytes(&q8, p.kv_budget_cells));
+    assert_int_equal(p.resident_bytes, estimate_load_bytes(&q8));
+    /* exactly reserve(32768) in f16: it fits, f16 */
+    mem.limit = plan_reserve_bytes(&half_b, 32768);
+    sched_plan(NULL, 0, &rq, &mem, &p);
+    assert_false(p.kv_alt);
+    /* a fixed type never switches */
+    rq.kv_alt = NULL;
+    mem.limit = plan_reserve_bytes(&half_b, 32768) - 1;
+    sched_plan(NULL, 0, &rq, &mem, &p);
+    assert_int_equal(p.action, PLAN_LOAD);
+    assert_false(p.kv_alt);
+    /* where only q8_0's initial pool fits, auto loads rather than fails */
+    rq.kv_alt = &q8;
+    mem.limit = plan_reserve_bytes(&q8, ESTIMATE_INITIAL_POOL);
+    sched_plan(NULL, 0, &rq, &mem, &p);
+    assert_int_equal(p.action, PLAN_LOAD);
+    assert_true(p.kv_alt);
+    rq.kv_alt = NULL;
+    sched_plan(NULL, 0, &rq, &mem, &p);
+    assert_int_equal(p.action, PLAN_FAIL);
+}
+
 static void measured_memory_subtracts_what_others_may_still_grow_into(void **state)
 {
     (void)state;
@@ -244,6 +291,7 @@ int main(void)
         cmocka_unit_test(too_big_for_the_limit_fails_with_the_numbers),
         cmocka_unit_test(nothing_loaded_and_measurement_says_no_loads_anyway_with_the_initial_pool),
         cmocka_unit_test(max_loaded_evicts_an_idle_model_even_when_memory_fits),
+        cmocka_unit_test(auto_kv_type_takes_q8_0_only_when_a_maximum_context_does_not_fit_in_f16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
