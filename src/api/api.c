@@ -460,6 +460,7 @@ static const struct route routes[] = {
     {"/api/delete", false, "DELETE", ollama_delete, false},
     {"/api/pull", false, "POST", ollama_pull, false},
     {"/api/push", false, "POST", ollama_push, false},
+    {"/api/cache", false, "GET DELETE", ollama_cache, false}, /* saved KV states (api_cache.c) */
     {"/v1/chat/completions", false, "POST", openai_chat, true},
     {"/v1/completions", false, "POST", openai_completions, true},
     {"/v1/embeddings", false, "POST", openai_embeddings, true},

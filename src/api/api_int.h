@@ -322,6 +322,7 @@ void ollama_copy(struct api *a, struct http_request *req);
 void ollama_delete(struct api *a, struct http_request *req);
 void ollama_pull(struct api *a, struct http_request *req); /* api_pull.c */
 void ollama_push(struct api *a, struct http_request *req);
+void ollama_cache(struct api *a, struct http_request *req); /* api_cache.c: GET / DELETE /api/cache */
 
 void openai_chat(struct api *a, struct http_request *req);
 void openai_completions(struct api *a, struct http_request *req);

@@ -17,6 +17,7 @@ int cli_pull(int argc, char **argv);
 int cli_rm(int argc, char **argv);
 int cli_cp(int argc, char **argv);
 int cli_stop(int argc, char **argv);
+int cli_cache(int argc, char **argv); /* cache.c: the saved KV states (list / clear) */
 int cli_version(int argc, char **argv); /* the client's version, as `bellows --version` */
 int cli_runner(int argc, char **argv);
 int cli_serve(int argc, char **argv);

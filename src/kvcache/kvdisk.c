@@ -447,7 +447,10 @@ int kvdisk_list(const char *dir, int (*fn)(void *ud, const struct kvdisk_entry_i
         struct stat st;
         if (stat(path, &st) != 0 || kvdisk__read_key(path, &h, &key, NULL) != BW_OK)
             continue;
-        struct kvdisk_entry_info e = {.setup_key = key, .n_tokens = (int)h.n_tokens, .bytes = (uint64_t)st.st_size,
+        char model_id[17];
+        snprintf(model_id, sizeof model_id, "%.16s", de->d_name); /* "<model>-<setup>-<tokens>.kv" */
+        struct kvdisk_entry_info e = {.setup_key = key, .model_id = model_id, .n_tokens = (int)h.n_tokens,
+                                      .bytes = (uint64_t)st.st_size,
                                       .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
         n++;
         int stop = fn(ud, &e);
@@ -459,8 +462,14 @@ int kvdisk_list(const char *dir, int (*fn)(void *ud, const struct kvdisk_entry_i
     return n;
 }
 
-int kvdisk_remove_model(const char *dir, const char *model_key)
+void kvdisk_model_id(const char *model_key, char out[17]) { hex16(model_key, out); }
+
+int kvdisk_remove_model(const char *dir, const char *model_key) { return kvdisk_clear_model(dir, model_key, NULL); }
+
+int kvdisk_clear_model(const char *dir, const char *model_key, uint64_t *freed)
 {
+    if (freed)
+        *freed = 0;
     char prefix[20] = "";
     if (model_key) {
         hex16(model_key, prefix);
@@ -476,7 +485,13 @@ int kvdisk_remove_model(const char *dir, const char *model_key)
             continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        removed += unlink(path) == 0;
+        struct stat st;
+        uint64_t bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+        if (unlink(path) == 0) {
+            removed++;
+            if (freed)
+                *freed += bytes;
+        }
     }
     closedir(d);
     return removed;

@@ -97,14 +97,27 @@ int kvdisk_clear(struct kvdisk *kv);
  * returns nonzero to stop. Returns how many entries were listed. */
 struct kvdisk_entry_info {
     const char *setup_key;
+    const char *model_id;     /* kvdisk_model_id of the model_key that saved it (from its name) */
     int n_tokens;
     uint64_t bytes;           /* the file's size */
     int64_t mtime_ns;         /* last saved or used (wall clock) */
 };
 int kvdisk_list(const char *dir, int (*fn)(void *ud, const struct kvdisk_entry_info *e), void *ud);
 
+/* The 16 hex digits a model_key's files are named by (kvdisk_entry_info.model_id): how a
+ * listing tells which model an entry belongs to without reading the setup key, whose
+ * format is the caller's. */
+void kvdisk_model_id(const char *model_key, char out[17]);
+
 /* Without an open kvdisk: removes every entry of one model (any setup) from dir, e.g. when
  * the model is deleted; model_key NULL removes every entry. Returns how many files. */
 int kvdisk_remove_model(const char *dir, const char *model_key);
+
+/* kvdisk_remove_model that also says how many bytes the removed files held (*freed, may be
+ * NULL): `bellows cache clear` and DELETE /api/cache. A file a runner is reading stays
+ * readable to it until closed (POSIX unlink); a runner's index still naming a removed
+ * file finds it gone at load (BW_ENOTFOUND) and evaluates instead. A save in progress
+ * lands after the clear, as a new entry. */
+int kvdisk_clear_model(const char *dir, const char *model_key, uint64_t *freed);
 
 #endif

@@ -1,13 +1,14 @@
 // KV saved to disk and restored by prefix (issue 15): a conversation survives a server
 // restart and an eviction from a one-sequence pool, its next turn reuses the saved history
 // and answers exactly as a cold run; the files are private (0600), a corrupt one is
-// skipped and removed, and deleting the model removes its files.
+// skipped and removed, and deleting the model removes its files. /api/cache lists the saved
+// states by model and clears them, one model's or all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, post, DEMO_GGUF } from './helpers.mjs';
+import { startServer, post, DEMO_GGUF, CTX4K_GGUF } from './helpers.mjs';
 
 const OPTS = { temperature: 0, seed: 42, num_predict: 24 };
 
@@ -131,4 +132,108 @@ test('eviction: a one-sequence pool brings a conversation back from disk, same t
     await s?.stop();
     await cold?.stop();
   }
+});
+
+// ---- /api/cache ------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const getCache = async (url, headers = {}) => {
+  const r = await fetch(url + '/api/cache', { headers });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  return JSON.parse(text);
+};
+const clearCache = (url, body) =>
+  fetch(url + '/api/cache', { method: 'DELETE', ...(body ? { body: JSON.stringify(body) } : {}) });
+const statesOf = (list, name) => list.states.filter((st) => st.models.includes(name));
+
+test('/api/cache: lists the saved states by model and clears one model only; that model then re-evaluates', async () => {
+  const s = await startServer();
+  try {
+    await createPlain(s.url);
+    let r = await post(s.url, '/api/create', { model: 'other', from: CTX4K_GGUF, stream: false });
+    assert.equal(r.status, 200, await r.text());
+    const empty = await getCache(s.url);
+    assert.deepEqual(empty.states, []);
+    assert.equal(empty.total_bytes, 0);
+    assert.ok(empty.budget_bytes > 0, 'the default budget is a share of the free space');
+    assert.equal(empty.dir, s.kvDir);
+
+    const text = LONG.slice(0, 3000);
+    const turn1 = [{ role: 'user', content: text }];
+    const p1 = await chat(s.url, turn1);
+    const o1r = await post(s.url, '/api/chat', { model: 'other', messages: turn1, options: OPTS, stream: false });
+    const o1 = JSON.parse(await o1r.text());
+    assert.equal(o1r.status, 200);
+    assert.ok(p1.prompt_eval_count > 200 && o1.prompt_eval_count > 200, `${p1.prompt_eval_count}, ${o1.prompt_eval_count}`);
+    // Unloading saves each runner's cached sequence.
+    for (const model of ['plain', 'other'])
+      await post(s.url, '/api/generate', { model, prompt: '', keep_alive: 0, stream: false });
+    let list;
+    for (let i = 0; i < 100; i++) {
+      list = await getCache(s.url);
+      if (statesOf(list, 'plain:latest').length && statesOf(list, 'other:latest').length) break;
+      await sleep(100);
+    }
+    const plain = statesOf(list, 'plain:latest'), other = statesOf(list, 'other:latest');
+    assert.equal(plain.length, 1, JSON.stringify(list));
+    assert.equal(other.length, 1, JSON.stringify(list));
+    // `demo` (added at the store's first start) is the same GGUF as `plain`: they share states.
+    assert.deepEqual([...plain[0].models].sort(), ['demo:latest', 'plain:latest']);
+    assert.ok(['demo:latest', 'plain:latest'].includes(plain[0].model));
+    assert.equal(other[0].model, 'other:latest');
+    // The sequence holds the prompt and the answer.
+    assert.ok(plain[0].tokens >= p1.prompt_eval_count && plain[0].tokens <= p1.prompt_eval_count + p1.eval_count,
+      `${plain[0].tokens} tokens saved for a ${p1.prompt_eval_count}-token prompt`);
+    assert.match(plain[0].digest, /^sha256:[0-9a-f]{64}$/);
+    assert.notEqual(plain[0].digest, other[0].digest);
+    assert.equal(plain[0].kv_type, 'f16');
+    assert.ok(!Number.isNaN(Date.parse(plain[0].modified_at)));
+    const files = kvFiles(s.kvDir);
+    assert.equal(list.total_bytes, files.reduce((n, f) => n + statSync(f).size, 0));
+    assert.equal(list.total_bytes, plain[0].bytes + other[0].bytes);
+
+    r = await clearCache(s.url, { model: 'nope' });
+    assert.equal(r.status, 404, await r.text());
+    r = await clearCache(s.url, { model: 'plain' });
+    const cleared = JSON.parse(await r.text());
+    assert.equal(r.status, 200);
+    assert.deepEqual(cleared, { removed: 1, freed_bytes: plain[0].bytes });
+    list = await getCache(s.url);
+    assert.deepEqual(list.states.map((st) => st.model), ['other:latest'], 'only plain\'s state went');
+
+    // plain's next turn re-evaluates its history; other's comes back from disk.
+    const turn2 = (a) => [...turn1, a.message, { role: 'user', content: 'And what does the anvil do?' }];
+    const p2 = await chat(s.url, turn2(p1));
+    assert.ok(p2.prompt_cache_tokens < 64, `plain cached ${p2.prompt_cache_tokens} after the clear`);
+    const o2r = await post(s.url, '/api/chat', { model: 'other', messages: turn2(o1), options: OPTS, stream: false });
+    const o2 = JSON.parse(await o2r.text());
+    assert.ok(o2.prompt_cache_tokens >= o1.prompt_eval_count, `other cached ${o2.prompt_cache_tokens}\n${s.log()}`);
+
+    // No body: every model's states.
+    for (const model of ['plain', 'other'])
+      await post(s.url, '/api/generate', { model, prompt: '', keep_alive: 0, stream: false });
+    for (let i = 0; i < 100 && !statesOf(await getCache(s.url), 'plain:latest').length; i++) await sleep(100);
+    const before = await getCache(s.url);
+    // other's turn-1 state may stay beside its turn-2 state: the template renders the
+    // answer back with other tokens than the model wrote, so neither holds the other.
+    assert.ok(before.states.length >= 2, JSON.stringify(before));
+    r = await clearCache(s.url);
+    assert.deepEqual(JSON.parse(await r.text()), { removed: before.states.length, freed_bytes: before.total_bytes });
+    assert.deepEqual(kvFiles(s.kvDir), []);
+    r = await clearCache(s.url, { model: '' });
+    assert.equal(r.status, 400, 'an empty name never means every model');
+  } finally { await s.stop(); }
+});
+
+test('/api/cache needs the API key when one is set', async () => {
+  const s = await startServer({ BELLOWS_API_KEY: 'sekrit' });
+  try {
+    let r = await fetch(s.url + '/api/cache');
+    assert.equal(r.status, 401);
+    r = await clearCache(s.url);
+    assert.equal(r.status, 401);
+    const list = await getCache(s.url, { authorization: 'Bearer sekrit' });
+    assert.deepEqual(list.states, []);
+  } finally { await s.stop(); }
 });

@@ -341,6 +341,10 @@ static int on_entry(void *ud, const struct kvdisk_entry_info *e)
     l->tokens += e->n_tokens;
     l->saw_a |= !strcmp(e->setup_key, "sha256:aaaa f16");
     l->saw_b |= !strcmp(e->setup_key, "sha256:bbbb f16");
+    /* the listing names the model that saved an entry, as kvdisk_model_id writes it */
+    char id[17];
+    kvdisk_model_id(!strcmp(e->setup_key, "sha256:aaaa f16") ? "sha256:aaaa" : "sha256:bbbb", id);
+    assert_string_equal(e->model_id, id);
     assert_true(e->bytes > 100 && e->mtime_ns > 0);
     return 0;
 }
@@ -360,6 +364,16 @@ static void clear_and_remove_model(void **state)
     assert_int_equal(l.n, 2);
     assert_int_equal(l.tokens, 100);
     assert_true(l.saw_b && l.saw_a);
+    uint64_t before, after, freed = 0;
+    count_files(f->dir, &before);
+    assert_int_equal(kvdisk_clear_model(f->dir, "sha256:cccc", &freed), 0); /* no such model: nothing */
+    assert_int_equal(freed, 0);
+    assert_int_equal(kvdisk_clear_model(f->dir, "sha256:bbbb", &freed), 1);
+    assert_int_equal(count_files(f->dir, &after), 1);
+    assert_true(freed > 100);
+    assert_int_equal(freed, before - after); /* the bytes of the file that went */
+    save(b = open_kv(f->dir, 1 << 20, "sha256:bbbb", "sha256:bbbb f16"), t, 50, s, 100);
+    kvdisk_close(b);
     assert_int_equal(kvdisk_remove_model(f->dir, "sha256:bbbb"), 1);
     assert_int_equal(count_files(f->dir, NULL), 1);
     assert_int_equal(kvdisk_clear(f->kv), 1);
