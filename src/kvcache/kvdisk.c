@@ -159,7 +159,12 @@ static void scan(struct kvdisk *kv)
         if (rc == BW_EINVAL) {
             LOG(LOG_WARN, "kvdisk", "removing %s", err.msg);
             unlink(path);
-        } else if (rc == BW_OK && !foreign && !index_add(kv, de->d_name, &h, tokens)) {
+        } else if (rc == BW_OK && foreign) {
+            /* Named for this setup, holding another's (copied or renamed): its name is the
+             * hash of its own setup, so it is valid for no one. */
+            LOG(LOG_WARN, "kvdisk", "removing %s: a state of another setup under this one's name", path);
+            unlink(path);
+        } else if (rc == BW_OK && !index_add(kv, de->d_name, &h, tokens)) {
             free(tokens);
         }
     }

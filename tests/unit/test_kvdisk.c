@@ -280,6 +280,40 @@ static void torn_and_foreign_files_are_skipped_at_open(void **state)
     free(s);
 }
 
+/* A file of another setup renamed to this setup's name (copied by hand, or a forged name):
+ * its header says whose it is; never loaded, and removed, since it is valid for no one. */
+static void a_foreign_state_under_this_setups_name_is_removed(void **state)
+{
+    struct fixture *f = *state;
+    int32_t *t = tokens_of(100, 1);
+    unsigned char *s = state_of(2000, 6);
+    struct kvdisk *q8 = open_kv(f->dir, 1 << 20, "sha256:aaaa", "sha256:aaaa q8_0");
+    save(q8, t, 100, s, 2000);
+    kvdisk_close(q8);
+    char q8_path[600];
+    only_file(f->dir, q8_path, sizeof q8_path);
+    save(f->kv, t, 100, s, 2000); /* the f16 setup's own name for the same tokens */
+    char ours[600] = "";
+    DIR *d = opendir(f->dir);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".kv") && strcmp(strrchr(q8_path, '/') + 1, de->d_name))
+            snprintf(ours, sizeof ours, "%s/%s", f->dir, de->d_name);
+    closedir(d);
+    assert_true(ours[0]);
+    kvdisk_close(f->kv);
+    f->kv = NULL;
+    assert_int_equal(rename(q8_path, ours), 0); /* the q8_0 state now carries the f16 name */
+
+    f->kv = open_kv(f->dir, 1 << 20, "sha256:aaaa", "sha256:aaaa f16");
+    struct kvdisk_hit hit;
+    assert_false(kvdisk_lookup(f->kv, t, 100, 1, &hit));
+    assert_int_equal(access(ours, F_OK), -1);
+    assert_int_equal(count_files(f->dir, NULL), 0);
+    free(t);
+    free(s);
+}
+
 /* ---- the budget ---------------------------------------------------------------------------------- */
 
 static void the_budget_holds_and_the_least_recently_used_go_first(void **state)
@@ -392,6 +426,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_longer_save_supersedes_its_prefixes, setup, teardown),
         cmocka_unit_test_setup_teardown(a_corrupt_file_is_not_loaded_and_is_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(torn_and_foreign_files_are_skipped_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_foreign_state_under_this_setups_name_is_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(the_budget_holds_and_the_least_recently_used_go_first, setup, teardown),
         cmocka_unit_test_setup_teardown(clear_and_remove_model, setup, teardown),
     };
