@@ -309,7 +309,7 @@ int engine_cancel(struct engine *e, uint64_t req_id)
 {
     struct job *j = engine__find_job(e, req_id);
     if (!j)
-        return BW_ENOTFOUND;
+        return engine__prep_cancel(e, req_id) ? BW_OK : BW_ENOTFOUND; /* preparing: stops at its next check */
     j->cancelled = true;
     return BW_OK;
 }
@@ -318,7 +318,7 @@ int engine_pause(struct engine *e, uint64_t req_id, bool paused)
 {
     struct job *j = engine__find_job(e, req_id);
     if (!j)
-        return BW_ENOTFOUND;
+        return engine__prep_pause(e, req_id, paused) ? BW_OK : BW_ENOTFOUND;
     j->paused = paused;
     return BW_OK;
 }
@@ -614,6 +614,7 @@ static void fail_live(struct engine *e, int code, const char *msg)
 
 int engine_step(struct engine *e)
 {
+    engine__prep_collect(e); /* requests prepared off the loop join the queue (engine_prep.c) */
     /* retire cancelled */
     for (int i = 0; i < e->p.n_parallel; i++)
         if (e->slots[i].job && e->slots[i].job->cancelled)
@@ -661,7 +662,7 @@ int engine_step(struct engine *e)
 
 bool engine_has_work(const struct engine *e)
 {
-    if (e->queue_head)
+    if (e->queue_head || engine__prep_ready(e))
         return true;
     for (int i = 0; i < e->p.n_parallel; i++)
         if (e->slots[i].job && (!e->slots[i].job->paused || e->slots[i].job->cancelled))
@@ -766,6 +767,7 @@ void engine_free(struct engine *e)
 {
     if (!e)
         return;
+    engine__prep_shutdown(e); /* first: its thread reads the model and the templates */
     while (e->queue_head) {
         struct job *j = e->queue_head;
         e->queue_head = j->next;
@@ -788,6 +790,7 @@ void engine_free(struct engine *e)
         llama_free(e->ctx);
     chat_template_free(e->jt);
     chat_template_free(e->jt_tools);
+    engine__tok_free(e);
     for (size_t i = 0; i < ENGINE_TEMPLATE_CACHE; i++)
         chat_template_free(e->overrides[i].t);
     if (e->model)
@@ -840,6 +843,7 @@ void engine_status(const struct engine *e, struct engine_status *st)
     }
     for (const struct job *j = e->queue_head; j; j = j->next)
         st->queued++;
+    st->queued += engine__prep_count(e); /* still preparing (engine_prep.c) */
 }
 
 int engine_n_ctx_train(const struct engine *e) { return e->n_ctx_train; }

@@ -27,9 +27,11 @@
  * evaluates only its new tokens; a live sequence is shared only as far as its memory kind
  * allows, else through one of its checkpoints, else not at all.
  *
- * Threads: none of its own, and not thread-safe: one thread (the runner's loop) calls
- * everything. Events are delivered through the emit callback, synchronously, from inside
- * engine_submit() / engine_step(); the callback must not call back into the engine. */
+ * Threads: not thread-safe: one thread (the runner's loop) calls everything. Its own
+ * thread, started on first use, only prepares large requests (engine_prep.h). Events are
+ * delivered through the emit callback, synchronously, from inside engine_submit() /
+ * engine_step() (always on the calling thread); the callback must not call back into the
+ * engine. */
 #ifndef BELLOWS_ENGINE_H
 #define BELLOWS_ENGINE_H
 

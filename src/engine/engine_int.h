@@ -1,9 +1,11 @@
 /* engine_int.h -- what the engine's files share: the engine, its slots and jobs, and the
  * functions one file calls in another. Not a public interface (engine.h is); the same
- * thread rules hold: one thread calls everything.
+ * thread rules hold: one thread calls everything, except engine__prepare (engine_prep.c's
+ * thread runs it on a request no other code touches meanwhile).
  *   engine.c         the pool, admission, the step, lifecycle
  *   engine_embed.c   embeddings
  *   engine_prompt.c  submit: chat templates, rendering, tokenizing, sizing and the cuts
+ *   engine_prep.c    the same preparation on a thread of its own, for large requests
  *   engine_text.c    a job's text: the reasoning split and the tool-call parser, as events
  *   engine_reuse.c   prefix reuse per memory kind: checkpoints, trims, live copies
  *   engine_mem.c     the memory kinds of a model and their bytes (the math: sched/estimate.c) */
@@ -11,6 +13,8 @@
 #define BELLOWS_ENGINE_INT_H
 
 #include "engine/engine.h"
+
+#include <stdatomic.h>
 
 #include "engine/ckpt.h"
 #include "engine/textout.h"
@@ -137,6 +141,12 @@ struct engine {
     uint64_t seed_state;
     int growths, shrinks;
     int64_t last_growth_ns;
+    struct special_tok *specials; /* the vocabulary's special tokens (engine_tok.c) */
+    int n_specials;
+    bool tok_chunked;          /* long texts are tokenized in pieces (engine_tok.c) */
+    struct prep_state *prep;   /* preparation off the loop (engine_prep.c); NULL until first used */
+    int64_t prep_async_bytes;  /* a request this big is prepared off the loop; 0: 256 KiB; < 0: never */
+    int64_t prep_timeout_ns;   /* a preparation past this is refused; 0: 30 s */
 
     struct kvdisk *kvd;        /* saved sequences (engine_disk.c); NULL: the disk cache is off */
     double restore_bps;        /* measured: state bytes restored from disk per second */
@@ -215,6 +225,61 @@ void engine__disk_note_prefill(struct engine *e, const struct job *j);
 /* ---- engine_prompt.c ------------------------------------------------------------------ */
 
 void engine__load_templates(struct engine *e); /* the GGUF's, parsed once, at engine_new */
+
+/* A preparation's stop conditions, checked between messages and probes: a cancel from the
+ * loop, or the deadline (engine_prep.c). NULL for a preparation on the loop itself. */
+struct prep_ctl {
+    atomic_bool cancel;    /* set by the loop (engine_cancel) */
+    atomic_bool timed_out; /* set by the check that found the deadline passed */
+    int64_t deadline_ns;   /* clock_mono_ns */
+};
+/* True when the preparation must give up (cancelled, or past its deadline). */
+bool engine__prep_stop(struct prep_ctl *c);
+
+/* engine_submit in three parts, so that the middle one may run off the loop:
+ *   begin    (loop) duplicate id, the checks that need no rendering, a new job, the template.
+ *            private_template: a Modelfile TEMPLATE is parsed for this request alone (*own,
+ *            freed by the caller after prepare) instead of taken from the loop's cache.
+ *   prepare  (any thread) render, tokenize, size, cut. Reads only what never changes after
+ *            engine_new (the vocabulary, Cmax, the GGUF's templates) and r, j, ctl.
+ *   finish   (loop) the job's text parsers, sampler and stop strings; queues it (or emits
+ *            render_only's RENDERED + DONE). Takes rendered. On an error j is freed.
+ * Each returns BW_OK or a code with err set. */
+int engine__submit_begin(struct engine *e, const struct engine_request *r, bool private_template,
+                         struct job **out, const struct chat_template **tmpl, struct chat_template **own,
+                         struct bw_err *err);
+int engine__prepare(struct engine *e, const struct engine_request *r, const struct chat_template *tmpl,
+                    struct job *j, struct prep_ctl *ctl, char **rendered, struct bw_err *err);
+int engine__submit_finish(struct engine *e, const struct engine_request *r, struct job *j, char *rendered,
+                          struct bw_err *err);
+
+/* ---- engine_tok.c: long texts tokenized in pieces, the same tokens ------------------- */
+
+struct special_tok {
+    const char *s; /* libllama's text of the token (lives with the model) */
+    size_t len;
+    bool rstrip;   /* LLAMA_TOKEN_ATTR_RSTRIP */
+};
+void engine__tok_init(struct engine *e); /* at engine_new (engine__load_templates) */
+void engine__tok_free(struct engine *e);
+/* engine_tokenize, in pieces when the text is long (linear, not quadratic, in the special
+ * tokens it holds), checking ctl between pieces: BW_EBUSY when it says stop. */
+int engine__tokenize_long(struct engine *e, const char *text, bool add_special, struct prep_ctl *ctl, int32_t **out,
+                          int *n_out);
+
+/* ---- engine_prep.c: preparation off the loop (engine_prep.h) -------------------------- */
+
+/* The loop's side. collect: finishes every preparation that ended (queues its job, or emits
+ * its ERROR / cancelled DONE). ready: some ended (engine_has_work). cancel / pause: of a
+ * request still preparing (false: no such one). count: preparations in flight. shutdown
+ * (engine_free): stops the thread, drops what was in flight without events. */
+void engine__prep_collect(struct engine *e);
+bool engine__prep_ready(const struct engine *e);
+bool engine__prep_cancel(struct engine *e, uint64_t req_id);
+bool engine__prep_pause(struct engine *e, uint64_t req_id, bool paused);
+bool engine__prep_has(const struct engine *e, uint64_t req_id);
+int engine__prep_count(const struct engine *e);
+void engine__prep_shutdown(struct engine *e);
 
 /* ---- engine_text.c: a job's text as events ------------------------------------------- */
 

@@ -135,6 +135,7 @@ struct render_ctx {
     int64_t now_unix;
     int32_t utc_offset_s;
     struct bw_err *err;
+    struct prep_ctl *ctl;             /* off the loop: its stop conditions (NULL on the loop) */
     struct parsed_msg *parsed;        /* the request's messages, sorted by key: the cut renders
                                          many subsets, and parsing each message's JSON again
                                          was most of a render's cost */
@@ -153,6 +154,8 @@ static void render_ctx_parse(struct render_ctx *rc, const struct policy_msg *msg
     if (!rc->parsed)
         return; /* renders parse each message then: slower, not wrong */
     for (size_t i = 0; i < n; i++) {
+        if (i % 1024 == 0 && engine__prep_stop(rc->ctl))
+            break; /* the caller sees the stop next */
         if (!msgs[i].json)
             continue;
         json_t *o = json_loads(msgs[i].json, 0, NULL);
@@ -184,13 +187,13 @@ static json_t *parsed_for(const struct render_ctx *rc, const struct policy_msg *
 }
 
 static void render_ctx_init(struct render_ctx *rc, struct engine *e, const struct engine_request *r,
-                            const struct chat_template *t, struct bw_err *err)
+                            const struct chat_template *t, struct prep_ctl *ctl, struct bw_err *err)
 {
     time_t now = (time_t)(clock_real_ns() / 1000000000);
     struct tm tm;
     localtime_r(&now, &tm);
     *rc = (struct render_ctx){.e = e, .r = r, .tmpl = t, .now_unix = (int64_t)now,
-                              .utc_offset_s = (int32_t)tm.tm_gmtoff, .err = err};
+                              .utc_offset_s = (int32_t)tm.tm_gmtoff, .err = err, .ctl = ctl};
     if (t && r->kind == ENGINE_CHAT)
         render_ctx_parse(rc, r->msgs, r->n_msgs);
 }
@@ -204,12 +207,9 @@ static int render(struct render_ctx *rc, const struct policy_msg *msgs, size_t n
 {
     struct engine *e = rc->e;
     if (!rc->tmpl) {
+        /* (engine__submit_begin logged the fallback: this may run off the loop) */
         bool fallback = false;
         int code = chat_render(NULL, msgs, n, true, out, len, &fallback);
-        if (!e->warned_fallback) {
-            LOG(LOG_WARN, "engine", "the model has no chat template; rendering chats as ChatML");
-            e->warned_fallback = true;
-        }
         return code ? bw_errf(rc->err, code, "could not render the chat") : BW_OK;
     }
     json_t **parsed = rc->n_parsed ? malloc((n ? n : 1) * sizeof *parsed) : NULL;
@@ -247,9 +247,9 @@ static int render(struct render_ctx *rc, const struct policy_msg *msgs, size_t n
 
 /* Tokenizes a rendered chat. A template that prints bos_token itself must not get a second
  * BOS from the tokenizer: when both are there, the tokenizer's goes. */
-static int tokenize_rendered(struct engine *e, const char *text, int32_t **toks, int *n)
+static int tokenize_rendered(struct engine *e, struct prep_ctl *ctl, const char *text, int32_t **toks, int *n)
 {
-    int rc = engine_tokenize(e, text, true, toks, n);
+    int rc = engine__tokenize_long(e, text, true, ctl, toks, n);
     llama_token bos = llama_vocab_bos(e->vocab);
     if (rc == BW_OK && *n >= 2 && bos != LLAMA_TOKEN_NULL && (*toks)[0] == bos && (*toks)[1] == bos) {
         memmove(*toks, *toks + 1, (size_t)(*n - 1) * sizeof **toks);
@@ -264,6 +264,8 @@ static int tokenize_rendered(struct engine *e, const char *text, int32_t **toks,
 static int count_rendered(void *ud, const struct policy_msg *msgs, size_t n)
 {
     struct render_ctx *rc = ud;
+    if (engine__prep_stop(rc->ctl))
+        return BW_EBUSY; /* cancelled or out of time: the cut ends, its caller says why */
     char *text;
     size_t len;
     int code = render(rc, msgs, n, &text, &len);
@@ -276,7 +278,7 @@ static int count_rendered(void *ud, const struct policy_msg *msgs, size_t n)
         return code;
     int32_t *toks;
     int n_tok;
-    code = tokenize_rendered(rc->e, text, &toks, &n_tok);
+    code = tokenize_rendered(rc->e, rc->ctl, text, &toks, &n_tok);
     free(text);
     if (code)
         return code;
@@ -290,12 +292,16 @@ static int count_rendered(void *ud, const struct policy_msg *msgs, size_t n)
  * pass over the chat's text, so that the cut's probes are lists of about the budget's size
  * instead of renders of half the chat (issue 13: a 10 MB chat is cut in seconds). NULL when
  * out of memory (the cut then bisects). */
-static int *message_estimates(struct engine *e, const struct policy_msg *msgs, size_t n)
+static int *message_estimates(struct engine *e, const struct policy_msg *msgs, size_t n, struct prep_ctl *ctl)
 {
     int *est = malloc((n ? n : 1) * sizeof *est);
     if (!est)
         return NULL;
     for (size_t i = 0; i < n; i++) {
+        if (i % 512 == 0 && engine__prep_stop(ctl)) {
+            free(est);
+            return NULL; /* the cut's first count sees the stop */
+        }
         const char *c = msgs[i].content ? msgs[i].content : "";
         size_t len = strlen(c);
         /* With no room for tokens libllama returns minus the count it needs. */
@@ -360,17 +366,13 @@ static int size_chat_rendered(struct engine *e, struct render_ctx *rctx, const s
                               const struct policy_msg *msgs, size_t n, struct job *j, int num_predict,
                               int raw_cut_keep, bool raw_cut, char **rendered, struct bw_err *err);
 
-static int size_chat(struct engine *e, const struct engine_request *r, const struct policy_msg *msgs, size_t n,
-                     struct job *j, int num_predict, int raw_cut_keep, bool raw_cut, char **rendered,
-                     struct bw_err *err)
+static int size_chat(struct engine *e, const struct engine_request *r, const struct chat_template *t,
+                     struct prep_ctl *ctl, const struct policy_msg *msgs, size_t n, struct job *j, int num_predict,
+                     int raw_cut_keep, bool raw_cut, char **rendered, struct bw_err *err)
 {
-    const struct chat_template *t;
-    int rc = pick_template(e, r, &t, err);
-    if (rc)
-        return rc;
     struct render_ctx rctx;
-    render_ctx_init(&rctx, e, r, t, err);
-    rc = size_chat_rendered(e, &rctx, r, msgs, n, j, num_predict, raw_cut_keep, raw_cut, rendered, err);
+    render_ctx_init(&rctx, e, r, t, ctl, err);
+    int rc = size_chat_rendered(e, &rctx, r, msgs, n, j, num_predict, raw_cut_keep, raw_cut, rendered, err);
     render_ctx_fini(&rctx);
     return rc;
 }
@@ -380,10 +382,14 @@ static int size_chat_rendered(struct engine *e, struct render_ctx *rctx, const s
                               int raw_cut_keep, bool raw_cut, char **rendered, struct bw_err *err)
 {
     size_t len;
+    if (engine__prep_stop(rctx->ctl))
+        return bw_errf(err, BW_EBUSY, "preparation stopped");
     int rc = render(rctx, msgs, n, rendered, &len);
     if (rc)
         return rc;
-    rc = tokenize_rendered(e, *rendered, &j->prompt, &j->n_prompt);
+    if (engine__prep_stop(rctx->ctl))
+        return bw_errf(err, BW_EBUSY, "preparation stopped");
+    rc = tokenize_rendered(e, rctx->ctl, *rendered, &j->prompt, &j->n_prompt);
     if (rc)
         return bw_errf(err, rc, "could not tokenize the prompt");
     if (r->kind == ENGINE_GENERATE && r->n_context > 0 && (rc = prepend_context(e, r, j, err)))
@@ -404,7 +410,7 @@ static int size_chat_rendered(struct engine *e, struct render_ctx *rctx, const s
     struct policy_msg *kept = malloc((n + 1) * sizeof *kept);
     int *idx = malloc((n + 1) * sizeof *idx);
     struct policy_chat_cut cut = {.msgs = kept, .idx = idx};
-    int *est = kept && idx ? message_estimates(e, msgs, n) : NULL;
+    int *est = kept && idx ? message_estimates(e, msgs, n, rctx->ctl) : NULL;
     rc = kept && idx ? policy_chat_cut_est(msgs, n, e->cmax, room, est, L, count_rendered, rctx, &cut, err)
                      : bw_errf(err, BW_ENOMEM, "out of memory");
     free(est);
@@ -414,7 +420,7 @@ static int size_chat_rendered(struct engine *e, struct render_ctx *rctx, const s
         j->prompt = NULL;
         *rendered = NULL;
         rc = render(rctx, cut.msgs, cut.n_kept, rendered, &len);
-        if (rc == BW_OK && (rc = tokenize_rendered(e, *rendered, &j->prompt, &j->n_prompt)))
+        if (rc == BW_OK && (rc = tokenize_rendered(e, rctx->ctl, *rendered, &j->prompt, &j->n_prompt)))
             bw_errf(err, rc, "could not tokenize the cut chat");
         j->st.truncated_messages = (int)cut.n_dropped;
         j->st.truncated_tokens = L - cut.n_tokens_after;
@@ -439,13 +445,59 @@ static void cut_raw(struct engine *e, struct job *j, int num_keep, int num_predi
     j->st.truncated_tokens = cut.n_dropped;
 }
 
-int engine_submit(struct engine *e, const struct engine_request *r, struct bw_err *err)
+/* A token prompt: the tokens in `context`, no text. Raw: used as they are (what rendering
+ * "" and dropping its BOS gave). A model without a vocabulary takes only these (and
+ * embedding token inputs): any text would need its tokenizer. */
+static bool is_token_prompt(const struct engine *e, const struct engine_request *r)
 {
-    if (engine__find_job(e, r->req_id))
+    bool no_text = (!r->prompt || !*r->prompt) && (!r->system || !*r->system);
+    return r->kind == ENGINE_GENERATE && r->n_context > 0 && no_text && (r->raw || e->no_vocab);
+}
+
+/* Whether the request renders through a chat template (size_chat). */
+static bool renders_chat(const struct engine *e, const struct engine_request *r)
+{
+    return !is_token_prompt(e, r) && (r->kind == ENGINE_CHAT || (r->kind == ENGINE_GENERATE && !r->raw));
+}
+
+int engine__submit_begin(struct engine *e, const struct engine_request *r, bool private_template,
+                         struct job **out, const struct chat_template **tmpl, struct chat_template **own,
+                         struct bw_err *err)
+{
+    *out = NULL;
+    *tmpl = NULL;
+    *own = NULL;
+    if (engine__find_job(e, r->req_id) || engine__prep_has(e, r->req_id))
         return bw_errf(err, BW_EBUSY, "request %llu is already in flight", (unsigned long long)r->req_id);
+    bool token_prompt = is_token_prompt(e, r);
+    if (e->no_vocab && !token_prompt && !(r->kind == ENGINE_EMBED && r->n_input_tokens > 0))
+        return bw_errf(err, BW_EINVAL, NO_TOKENIZER);
+    if (e->no_vocab && r->grammar)
+        return bw_errf(err, BW_EINVAL, "this model has no tokenizer: a grammar needs one");
+    if (!token_prompt && r->kind == ENGINE_CHAT && r->n_msgs == 0)
+        return bw_errf(err, BW_EINVAL, "messages are empty");
+    if (renders_chat(e, r)) {
+        int rc;
+        if (private_template && r->chat_template && *r->chat_template) {
+            /* Off the loop the cache's entry could be evicted by the next request: this one
+             * parses its own (milliseconds, against the seconds such a request takes). */
+            if ((rc = chat_template_parse(r->chat_template, own, err)))
+                return rc;
+            *tmpl = *own;
+        } else if ((rc = pick_template(e, r, tmpl, err))) {
+            return rc;
+        }
+        if (!*tmpl && !e->warned_fallback) {
+            LOG(LOG_WARN, "engine", "the model has no chat template; rendering chats as ChatML");
+            e->warned_fallback = true;
+        }
+    }
     struct job *j = calloc(1, sizeof *j);
-    if (!j)
+    if (!j) {
+        chat_template_free(*own);
+        *own = NULL;
         return bw_errf(err, BW_ENOMEM, "out of memory");
+    }
     j->req_id = r->req_id;
     j->kind = r->kind;
     j->slot = -1;
@@ -455,27 +507,34 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
     j->want_context = r->want_context && r->kind == ENGINE_GENERATE;
     j->t_submit = clock_mono_ns();
     j->st.context_max = e->cmax;
-    char *rendered = NULL;
-    int rc;
-    /* A token prompt: the tokens in `context`, no text. Raw: used as they are (what
-     * rendering "" and dropping its BOS gave). A model without a vocabulary takes only these
-     * (and embedding token inputs): any text would need its tokenizer. */
-    bool no_text = (!r->prompt || !*r->prompt) && (!r->system || !*r->system);
-    bool token_prompt = r->kind == ENGINE_GENERATE && r->n_context > 0 && no_text && (r->raw || e->no_vocab);
-    if (e->no_vocab && !token_prompt && !(r->kind == ENGINE_EMBED && r->n_input_tokens > 0)) {
-        rc = bw_errf(err, BW_EINVAL, NO_TOKENIZER);
-        goto fail;
-    }
-    if (e->no_vocab && r->grammar) {
-        rc = bw_errf(err, BW_EINVAL, "this model has no tokenizer: a grammar needs one");
-        goto fail;
-    }
+    *out = j;
+    return BW_OK;
+}
 
-    if (token_prompt) {
-        rendered = strdup("");
+/* An embedding's prompt, cut to Cmax when it may be (policy_embed_cut). */
+static int size_embed(struct engine *e, const struct engine_request *r, struct job *j, struct bw_err *err)
+{
+    int keep;
+    j->st.prompt_tokens = j->n_prompt;
+    int rc = policy_embed_cut(j->n_prompt, e->cmax, r->truncate, &keep, err);
+    if (rc == BW_OK) {
+        j->st.truncated_tokens = j->n_prompt - keep;
+        j->n_prompt = keep;
+        j->n_reserved = keep;
+    }
+    return rc;
+}
+
+int engine__prepare(struct engine *e, const struct engine_request *r, const struct chat_template *tmpl,
+                    struct job *j, struct prep_ctl *ctl, char **rendered, struct bw_err *err)
+{
+    *rendered = NULL;
+    int rc;
+    if (is_token_prompt(e, r)) {
+        *rendered = strdup("");
         j->prompt = malloc((size_t)r->n_context * sizeof *j->prompt);
-        rc = !rendered || !j->prompt ? bw_errf(err, BW_ENOMEM, "out of memory")
-                                     : check_tokens(e, r->context, r->n_context, "context", err);
+        rc = !*rendered || !j->prompt ? bw_errf(err, BW_ENOMEM, "out of memory")
+                                      : check_tokens(e, r->context, r->n_context, "context", err);
         if (rc == BW_OK) {
             memcpy(j->prompt, r->context, (size_t)r->n_context * sizeof *j->prompt);
             j->n_prompt = r->n_context;
@@ -484,65 +543,54 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
             cut_raw(e, j, r->num_keep, r->num_predict);
         }
     } else if (r->kind == ENGINE_CHAT) {
-        if (r->n_msgs == 0) {
-            rc = bw_errf(err, BW_EINVAL, "messages are empty");
-            goto fail;
-        }
-        rc = size_chat(e, r, r->msgs, r->n_msgs, j, r->num_predict, 0, false, &rendered, err);
+        rc = size_chat(e, r, tmpl, ctl, r->msgs, r->n_msgs, j, r->num_predict, 0, false, rendered, err);
     } else if (r->kind == ENGINE_GENERATE && !r->raw) {
         struct policy_msg m[2];
         size_t n = 0;
         if (r->system && *r->system)
             m[n++] = (struct policy_msg){.role = "system", .content = r->system};
         m[n++] = (struct policy_msg){.role = "user", .content = r->prompt ? r->prompt : ""};
-        rc = size_chat(e, r, m, n, j, r->num_predict, r->num_keep, true, &rendered, err);
+        rc = size_chat(e, r, tmpl, ctl, m, n, j, r->num_predict, r->num_keep, true, rendered, err);
     } else if (r->kind == ENGINE_EMBED && r->n_input_tokens > 0) {
         /* Token ids (OpenAI's embeddings input): used as they are. */
-        rendered = strdup("");
+        *rendered = strdup("");
         j->prompt = malloc((size_t)r->n_input_tokens * sizeof *j->prompt);
-        rc = !rendered || !j->prompt ? bw_errf(err, BW_ENOMEM, "out of memory")
-                                     : check_tokens(e, r->input_tokens, r->n_input_tokens, "input", err);
+        rc = !*rendered || !j->prompt ? bw_errf(err, BW_ENOMEM, "out of memory")
+                                      : check_tokens(e, r->input_tokens, r->n_input_tokens, "input", err);
         if (rc == BW_OK) {
             memcpy(j->prompt, r->input_tokens, (size_t)r->n_input_tokens * sizeof *j->prompt);
             j->n_prompt = r->n_input_tokens;
-            int keep;
-            j->st.prompt_tokens = j->n_prompt;
-            rc = policy_embed_cut(j->n_prompt, e->cmax, r->truncate, &keep, err);
-            if (rc == BW_OK) {
-                j->st.truncated_tokens = j->n_prompt - keep;
-                j->n_prompt = keep;
-                j->n_reserved = keep;
-            }
+            rc = size_embed(e, r, j, err);
         }
     } else {
-        rendered = strdup(r->prompt ? r->prompt : "");
-        rc = rendered ? engine_tokenize(e, rendered, true, &j->prompt, &j->n_prompt) : BW_ENOMEM;
+        *rendered = strdup(r->prompt ? r->prompt : "");
+        rc = *rendered ? engine__tokenize_long(e, *rendered, true, ctl, &j->prompt, &j->n_prompt) : BW_ENOMEM;
         if (rc) {
             bw_errf(err, rc, "could not tokenize the prompt");
         } else if (r->kind == ENGINE_GENERATE && r->n_context > 0 &&
                    (rc = prepend_context(e, r, j, err)) != BW_OK) {
             /* err says why */
         } else if (r->kind == ENGINE_EMBED) {
-            int keep;
-            j->st.prompt_tokens = j->n_prompt;
-            rc = policy_embed_cut(j->n_prompt, e->cmax, r->truncate, &keep, err);
-            if (rc == BW_OK) {
-                j->st.truncated_tokens = j->n_prompt - keep;
-                j->n_prompt = keep;
-                j->n_reserved = keep;
-            }
+            rc = size_embed(e, r, j, err);
         } else {
             j->st.prompt_tokens = j->n_prompt;
             j->n_reserved = policy_reservation(j->n_prompt, r->num_predict, e->cmax);
             cut_raw(e, j, r->num_keep, r->num_predict);
         }
     }
-    if (rc)
-        goto fail;
-    if (j->n_prompt == 0) {
+    if (rc == BW_OK && j->n_prompt == 0)
         rc = bw_errf(err, BW_EINVAL, "the prompt is empty");
-        goto fail;
+    if (rc) {
+        free(*rendered);
+        *rendered = NULL;
     }
+    return rc;
+}
+
+int engine__submit_finish(struct engine *e, const struct engine_request *r, struct job *j, char *rendered,
+                          struct bw_err *err)
+{
+    int rc;
     j->st.context_length = j->n_reserved;
     j->st.prompt_eval_count = j->n_prompt;
     LOG_REQ(LOG_DEBUG, r->req_id, "engine", "sized L=%d D=%d Cmax=%d pool=%d prompt=%d cut_messages=%d cut_tokens=%d",
@@ -594,10 +642,27 @@ int engine_submit(struct engine *e, const struct engine_request *r, struct bw_er
     return BW_OK;
 
 fail:
-    free(rendered);
     engine__job_free(j);
     return rc;
 }
+
+int engine_submit(struct engine *e, const struct engine_request *r, struct bw_err *err)
+{
+    struct job *j;
+    const struct chat_template *t;
+    struct chat_template *own;
+    int rc = engine__submit_begin(e, r, false, &j, &t, &own, err);
+    if (rc)
+        return rc;
+    char *rendered;
+    rc = engine__prepare(e, r, t, j, NULL, &rendered, err);
+    if (rc) {
+        engine__job_free(j);
+        return rc;
+    }
+    return engine__submit_finish(e, r, j, rendered, err);
+}
+
 /* The GGUF's templates, parsed once for the life of the runner. */
 void engine__load_templates(struct engine *e)
 {
@@ -619,4 +684,5 @@ void engine__load_templates(struct engine *e)
         eos = LLAMA_TOKEN_NULL;
     e->bos_text = bos != LLAMA_TOKEN_NULL ? llama_vocab_get_text(e->vocab, bos) : "";
     e->eos_text = eos != LLAMA_TOKEN_NULL ? llama_vocab_get_text(e->vocab, eos) : "";
+    engine__tok_init(e);
 }

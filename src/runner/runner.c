@@ -4,7 +4,9 @@
  * model, sends "ready" (or an "error" and exits 1), then loops:
  *     read frames -> handle requests -> one engine step -> write events
  * It reads without blocking while the engine has work, so a cancel or a new request is
- * seen within one decode step, and sleeps in poll() when idle. When the pool has been
+ * seen within one decode step, and sleeps in poll() when idle. A large request is prepared
+ * (rendered, tokenized, cut) on the engine's own thread meanwhile (engine_prep.h); the loop
+ * polls the engine's wake-up descriptor beside the socket to pick it up. When the pool has been
  * idle for --idle-shrink seconds it gives memory back (engine_shrink_idle). EOF on the
  * socket means the server is gone: the runner exits. A malformed or unknown message gets
  * an "error" event and the runner keeps serving the others. */
@@ -22,6 +24,7 @@
 #include "cli/cli.h"
 #include "util/clock.h"
 #include "engine/engine.h"
+#include "engine/engine_prep.h"
 #include "proto/proto.h"
 #include "util/log.h"
 
@@ -102,6 +105,14 @@ static void on_engine_event(void *ud, const struct engine_event *e)
     send_event(rn, &ev);
 }
 
+/* A generation request's memory, handed to the engine (engine_submit_owned): a large one is
+ * prepared off the loop and needs its strings until then. */
+static void release_request(void *ud)
+{
+    proto_request_free(ud);
+    free(ud);
+}
+
 static void handle(struct runner *rn, const uint8_t *payload, size_t len)
 {
     struct proto_request r;
@@ -117,10 +128,17 @@ static void handle(struct runner *rn, const uint8_t *payload, size_t len)
     switch (r.type) {
     case PROTO_REQ_CHAT:
     case PROTO_REQ_GENERATE:
-    case PROTO_REQ_EMBED:
-        if (engine_submit(rn->engine, &r.req, &err) != BW_OK)
+    case PROTO_REQ_EMBED: {
+        struct proto_request *owned = malloc(sizeof *owned);
+        if (!owned) {
+            send_error(rn, r.id, BW_ENOMEM, "out of memory");
+            break;
+        }
+        *owned = r; /* the engine releases it (release_request), now or once prepared */
+        if (engine_submit_owned(rn->engine, &owned->req, release_request, owned, &err) != BW_OK)
             send_error(rn, r.id, err.code, err.msg);
-        break;
+        return;
+    }
     case PROTO_REQ_CANCEL:
         engine_cancel(rn->engine, r.id); /* unknown: it finished already; nothing to say */
         break;
@@ -333,11 +351,13 @@ int cli_runner(int argc, char **argv)
                 timeout = left > 0 ? (int)(left / 1000000) + 1 : 0;
             }
         }
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int ready_n = poll(&p, 1, busy ? 0 : timeout);
+        /* The second descriptor: a request prepared off the loop is ready (engine_prep.h;
+         * -1, ignored by poll, until one was). engine_has_work() then says so. */
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = engine_wake_fd(rn.engine), .events = POLLIN}};
+        int ready_n = poll(p, 2, busy ? 0 : timeout);
         if ((ready_n < 0 && errno != EINTR) || stop_requested)
             break;
-        if (ready_n > 0 && !read_frames(&rn))
+        if (ready_n > 0 && p[0].revents && !read_frames(&rn))
             break; /* EOF: the server is gone */
         if (engine_has_work(rn.engine)) {
             if (engine_step(rn.engine) != BW_OK) {

@@ -256,3 +256,70 @@ test('/api/tags is cached yet follows create, copy and delete at once', async ()
   assert.equal(d.status, 200);
   assert.deepEqual(await names(), ['demo:latest', 'made:latest']);
 });
+
+// Issue 13 item 2: a huge chat (300,000 tiny messages, ~10 MB) is prepared -- rendered,
+// tokenized, cut -- on the runner's preparation thread, not on its loop: a small request
+// on the same model is served meanwhile, and a client that leaves while its chat is being
+// prepared stops the preparation. Order is asserted by events, never by durations: the
+// small request is sent once the runner logs that the big one went off the loop.
+const hugeChat = (n) => {
+  const messages = Array.from({ length: n }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'hi' }));
+  messages.push({ role: 'user', content: 'last' });
+  return messages;
+};
+const HUGE_ENV = { BELLOWS_MAX_MESSAGES: '1000000', BELLOWS_DEBUG: '1' };
+
+test('a 10 MB chat is prepared off the runner loop: a small request on the same model finishes before it', async (t) => {
+  const srv = await server(HUGE_ENV);
+  await post(srv.url, '/api/generate', { model: 'demo', prompt: '' }); // loaded
+  const body = JSON.stringify({ model: 'demo', messages: hugeChat(300000), options: { num_predict: 3, temperature: 0 } });
+  assert.ok(body.length > 10e6, `the body is ${body.length} bytes`);
+  const order = [];
+  const big = (async () => {
+    const res = await post(srv.url, '/api/chat', body);
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let text = '';
+    for (let i = 0; i < 100000; i++) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!order.includes('big first line')) order.push('big first line');
+      text += dec.decode(value, { stream: true });
+    }
+    order.push('big done');
+    return text.trim().split('\n').map((l) => JSON.parse(l));
+  })();
+  await waitFor(() => /preparing off the loop \(300001 messages\)/.test(srv.log()), 60000, 'the chat to go off the loop');
+  const small = await post(srv.url, '/api/generate', { model: 'demo', prompt: 'hi', stream: false, options: { num_predict: 3 } });
+  assert.equal(small.status, 200);
+  assert.equal((await small.json()).done, true);
+  order.push('small done');
+  const lines = await big;
+  assert.deepEqual(order, ['small done', 'big first line', 'big done']);
+  const last = lines.at(-1);
+  assert.equal(last.done, true, JSON.stringify(last));
+  assert.equal(last.prompt_tokens, 1800019); // L of the whole chat, counted exactly (in pieces)
+  assert.ok(last.prompt_eval_count <= last.context_max, JSON.stringify(last));
+  const prep = /prepared off the loop in ([\d.]+) ms \(ok\)/.exec(srv.log());
+  assert.ok(prep, 'the preparation ran on the preparation thread');
+  t.diagnostic(`prepared in ${prep[1]} ms; cut ${last.truncated_messages ?? '?'} messages; prompt_eval_count ${last.prompt_eval_count}`);
+});
+
+test('a client that leaves while its 10 MB chat is being prepared stops the preparation; the runner serves on', async () => {
+  const srv = await server(HUGE_ENV);
+  await post(srv.url, '/api/generate', { model: 'demo', prompt: '' });
+  const ac = new AbortController();
+  const gone = fetch(srv.url + '/api/chat', { method: 'POST', signal: ac.signal,
+    body: JSON.stringify({ model: 'demo', messages: hugeChat(300000), options: { num_predict: 3 } }) }).catch(() => null);
+  await waitFor(() => /preparing off the loop \(300001 messages\)/.test(srv.log()), 60000, 'the chat to go off the loop');
+  ac.abort();
+  await gone;
+  // The preparation ends at its next check, as cancelled; the chat is never sized or admitted.
+  await waitFor(() => /prepared off the loop in [\d.]+ ms \((?!ok)/.test(srv.log()), 60000, 'the preparation to stop');
+  const ok = await post(srv.url, '/api/generate', { model: 'demo', prompt: 'still there?', stream: false, options: { num_predict: 3 } });
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).done, true);
+  assert.doesNotMatch(srv.log(), /sized L=1800019/);
+  await waitFor(async () => (await ps(srv.url))[0]?.context.sequences === 0, 15000, 'no live sequence');
+});
