@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/callgate.h"
 #include "engine/sampling.h"
 #include "grammar/gbnf_compose.h"
 #include "util/log.h"
@@ -70,12 +71,12 @@ void engine__job_toolcall_init(struct engine *e, struct job *j, const struct eng
  * - tool_choice "required" / "function": calls in the template's format (one for a named
  *   function or parallel_tool_calls false, else one to TOOLCALL_MAX_CALLS), their arguments
  *   held to the tool's schema (toolcall_grammar), unless the request brings its own grammar
- *   (JSON mode, a schema). When the prompt opened a reasoning block, the grammar closes it
- *   first.
+ *   (JSON mode, a schema). A thinking model reasons first where callgate_forced_grammar
+ *   admits it (a block the prompt opened, a Harmony analysis message), bounded as a format's.
  * - tool_choice "auto" (or none given) with tools and no grammar of the request's: the same
- *   calls as a lazy grammar (j->call_lazy) that starts when the model opens a call
- *   (toolcall_trigger), so that an opened call is valid for its schema; one call only when
- *   parallel_tool_calls is false.
+ *   calls as a lazy grammar that starts when the model opens a call in its answer
+ *   (toolcall_trigger; never in its reasoning: callgate.h), so that an opened call is valid
+ *   for its schema; one call only when parallel_tool_calls is false.
  * - a request grammar (format / response_format) on a prompt that opened a reasoning
  *   block: the reasoning first, up to its close marker, then the request's grammar
  *   (gbnf_after_marker), so a thinking model thinks before it answers.
@@ -104,9 +105,20 @@ void engine__job_call_grammar(struct job *j, const struct engine_request *r)
     bool function = !strcmp(r->tool_choice, "function");
     if (!function && strcmp(r->tool_choice, "required"))
         return;
-    /* A named function is one call; "required" with parallel calls allowed, one or more. */
-    j->call_grammar = toolcall_grammar(&j->tc_cfg, r->tools_json, function ? r->tool_name : NULL, close,
+    /* A named function is one call; "required" with parallel calls allowed, one or more.
+     * A thinking model may reason first (callgate_forced_grammar); where that cannot be
+     * composed, a block the prompt opened is closed at once. */
+    j->call_grammar = toolcall_grammar(&j->tc_cfg, r->tools_json, function ? r->tool_name : NULL, NULL,
                                        function || r->single_call ? 1 : TOOLCALL_MAX_CALLS);
+    char *first = j->split && j->call_grammar ? callgate_forced_grammar(j->call_grammar, t, ENGINE_THINK_PIECES) : NULL;
+    if (first) {
+        free(j->call_grammar);
+        j->call_grammar = first;
+    } else if (close && *close && j->call_grammar) {
+        free(j->call_grammar);
+        j->call_grammar = toolcall_grammar(&j->tc_cfg, r->tools_json, function ? r->tool_name : NULL, close,
+                                           function || r->single_call ? 1 : TOOLCALL_MAX_CALLS);
+    }
     LOG_REQ(LOG_DEBUG, r->req_id, "engine", "tool_choice %s: %s", r->tool_choice,
             j->call_grammar ? "a grammar holds the model to a call" : "this format has no call grammar yet");
 }
@@ -131,8 +143,11 @@ struct llama_sampler *engine__job_sampler(struct engine *e, struct job *j, const
             n_tok = 1;
     }
     const char *pats[1] = {pattern};
+    /* The grammar is fed the answer only: a marker the model writes in its reasoning does
+     * not fire it (callgate.h). */
     struct llama_sampler *chain =
-        pattern ? sampling_chain_new_lazy(&r->sampling, e->vocab, seed, e->cmax, grammar, true, pats, 1, tok, n_tok)
+        pattern ? sampling_chain_new_gated(&r->sampling, e->vocab, seed, e->cmax, grammar, pats, 1, tok, n_tok,
+                                           j->split ? &j->think_cfg : NULL)
                 : NULL;
     free(pattern);
     if (!chain) { /* the lazy grammar is ours: without it the model still decides */

@@ -44,5 +44,15 @@ struct llama_sampler *sampling_chain_new_lazy(const struct sampling_params *p, c
                                               uint32_t seed, int n_ctx, const char *grammar, bool lazy,
                                               const char **patterns, size_t n_patterns, const int32_t *tokens,
                                               size_t n_tokens);
+/* The lazy grammar of tool_choice "auto" (issue 11), kept from the reasoning: the same chain
+ * as sampling_chain_new_lazy with lazy set, but its grammar is fed only the tokens that
+ * engine/callgate.h lets through for think (the request's reasoning markers; NULL: every
+ * token), so a trigger written in the reasoning does not fire it. The grammar still comes
+ * first in the chain (a no-op until it fires). NULL as for sampling_chain_new. */
+struct reasoning_cfg;
+struct llama_sampler *sampling_chain_new_gated(const struct sampling_params *p, const struct llama_vocab *vocab,
+                                               uint32_t seed, int n_ctx, const char *grammar, const char **patterns,
+                                               size_t n_patterns, const int32_t *tokens, size_t n_tokens,
+                                               const struct reasoning_cfg *think);
 
 #endif

@@ -811,7 +811,7 @@ static void grammar_forced_tool_calls_are_parsed(void **state)
     /* The formats whose calls are not JSON in a tag, with their real templates (llama.cpp's
      * models/templates, beside the test models; skipped when that tree is elsewhere): the
      * engine's call grammar writes the call, the format's parser reads it back. gpt-oss's
-     * goes through reasoning.c's Harmony headers, DeepSeek R1's closes the <think> the
+     * goes through reasoning.c's Harmony headers, DeepSeek R1's ends the <think> the
      * prompt opened first, V3.1's writes NAME<｜tool▁sep｜>{…}, Qwen3-Coder's <parameter=…> texts. */
 #define DESCRIBED(req) \
     "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"The weather.\"," \
@@ -842,7 +842,7 @@ static void grammar_forced_tool_calls_are_parsed(void **state)
         for (int t = 0; t < 2; t++) { /* get_time: exactly its call; get_weather: a city */
             uint64_t id9 = 9 + 2 * (uint64_t)k + (uint64_t)t;
             collector_reset(&c);
-            r = greedy_chat(id9, m, 1, 300);
+            r = greedy_chat(id9, m, 1, 1000); /* room for a reasoning first */
             r.chat_template = tmpl;
             r.tools_json = described;
             r.tool_choice = "function";
@@ -851,7 +851,10 @@ static void grammar_forced_tool_calls_are_parsed(void **state)
             run_until_idle(e);
             res = slot_for(&c, id9);
             assert_true(res->done && !res->failed);
-            assert_null(res->text);
+            /* gpt-oss and R1 may reason before their call (their text here is thinking;
+             * test_think_calls.c tells the two apart) */
+            if (k > 0 && k != 2)
+                assert_null(res->text);
             assert_int_equal(res->n_calls, 1);
             if (!t)
                 assert_string_equal(res->calls, "{\"name\":\"get_time\",\"arguments\":{}}\n");
