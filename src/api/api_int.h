@@ -33,7 +33,9 @@ struct histogram {
     _Atomic uint64_t sum_us;
 };
 
-#define METRICS_ROUTES 24
+/* More than the route table's labels (each route, "other", the 405/404 labels): the last slot is
+ * "other", where any label past the others is counted, never under a real route's name. */
+#define METRICS_ROUTES 48
 struct metrics {
     const char *route[METRICS_ROUTES]; /* registered at first use (owned copies), under mu */
     _Atomic uint64_t by_status[METRICS_ROUTES][6]; /* 1xx..5xx, other */

@@ -21,12 +21,19 @@ static int route_index(struct metrics *m, const char *route)
 {
     pthread_mutex_lock(&m->mu);
     int i = 0;
-    while (i < METRICS_ROUTES && m->route[i] && strcmp(m->route[i], route))
+    const int other = METRICS_ROUTES - 1;
+    while (i < other && m->route[i] && strcmp(m->route[i], route))
         i++;
-    if (i < METRICS_ROUTES && !m->route[i])
+    if (i < other && !m->route[i])
         m->route[i] = strdup(route); /* freed by metrics_fini */
+    if (i == other) { /* the table is full: counted as "other", never under another route's name */
+        for (i = 0; i < other && strcmp(m->route[i], "other"); i++)
+            ;
+        if (i == other && !m->route[other])
+            m->route[other] = strdup("other");
+    }
     pthread_mutex_unlock(&m->mu);
-    return i < METRICS_ROUTES ? i : METRICS_ROUTES - 1;
+    return i;
 }
 
 void metrics_fini(struct metrics *m)
