@@ -173,6 +173,22 @@ char *metrics_render(struct metrics *m, struct sched *sched, size_t *len)
     for (size_t i = 0; i < n && i < 16; i++)
         add(&b, "bellows_kv_used_tokens{model=\"%s\"} %d\n", label_escape(loaded[i].name, label, sizeof label),
             loaded[i].status.used_cells);
+    /* Growth (issue 17): each growth's cost, and whether a request waited for it or it was
+     * made while idle ahead of the next turn. */
+    add(&b, "# HELP bellows_kv_pool_growths_total Pool growths of each runner, by when they happened.\n"
+            "# TYPE bellows_kv_pool_growths_total counter\n");
+    for (size_t i = 0; i < n && i < 16; i++) {
+        label_escape(loaded[i].name, label, sizeof label);
+        const struct engine_status *st = &loaded[i].status;
+        add(&b, "bellows_kv_pool_growths_total{model=\"%s\",when=\"ahead\"} %d\n", label, st->pool_growths_ahead);
+        add(&b, "bellows_kv_pool_growths_total{model=\"%s\",when=\"on_request\"} %d\n", label,
+            st->pool_growths - st->pool_growths_ahead);
+    }
+    add(&b, "# HELP bellows_kv_pool_growth_seconds_total Time each runner's pool growths took.\n"
+            "# TYPE bellows_kv_pool_growth_seconds_total counter\n");
+    for (size_t i = 0; i < n && i < 16; i++)
+        add(&b, "bellows_kv_pool_growth_seconds_total{model=\"%s\"} %.6f\n",
+            label_escape(loaded[i].name, label, sizeof label), loaded[i].status.growth_ns_total / 1e9);
     *len = b.len;
     return b.s;
 }

@@ -133,6 +133,7 @@ void engine__slot_clear(struct engine *e, int i)
         llama_memory_seq_rm(llama_get_memory(e->ctx), i, -1, -1);
     engine__ckpt_drop_after(e, i, 0);
     e->slots[i].ckpt_due = false;
+    e->slots[i].next_need = 0;
     e->slots[i].kv.n = 0;
     e->slots[i].state = SLOT_FREE;
 }
@@ -203,6 +204,7 @@ int engine__pool_resize(struct engine *e, int n_cells)
     if (old && e->pool_cells > old) {
         e->growths++;
         e->last_growth_ns = dt;
+        e->growth_ns_total += dt;
     } else if (old) {
         e->shrinks++;
     }
@@ -211,6 +213,17 @@ int engine__pool_resize(struct engine *e, int n_cells)
     LOG(LOG_INFO, "engine", "pool %d -> %d cells (%d sequences moved, %.1f ms, %.1f MiB KV, %.1f MiB recurrent)", old,
         e->pool_cells, moved, dt / 1e6, pb.kv / (1024.0 * 1024.0), pb.recurrent / (1024.0 * 1024.0));
     return BW_OK;
+}
+
+/* The size a pool grows to for `need` cells: geometric (x1.5), so a long conversation moves
+ * its history a few times rather than every GROW_QUANTUM -- creating a context costs ~9 ms
+ * per 1k cells, whatever it holds -- and never past the budget. */
+static int grow_target(const struct engine *e, int need)
+{
+    int target = imax(ceil_to(need, POOL_FLOOR), ceil_to(e->pool_cells + e->pool_cells / 2, GROW_QUANTUM));
+    if (!e->ctx)
+        target = imax(need, e->p.min_pool_cells);
+    return (int)(target > e->max_pool_cells ? e->max_pool_cells : target);
 }
 
 /* Makes the pool hold `need` committed cells: evict cached sequences (LRU, sparing
@@ -224,12 +237,35 @@ static int pool_make_room(struct engine *e, int need_extra, int keep, int except
         return BW_OK;
     if (need > e->max_pool_cells)
         return BW_EBUSY;
-    /* Grow in large steps: creating a context costs ~9 ms per 1k cells, whatever it holds. */
-    int target = imax(ceil_to(need, POOL_FLOOR), ceil_to(e->pool_cells + e->pool_cells / 2, GROW_QUANTUM));
-    if (!e->ctx)
-        target = imax(need, e->p.min_pool_cells);
-    target = (int)(target > e->max_pool_cells ? e->max_pool_cells : target);
-    return engine__pool_resize(e, target);
+    return engine__pool_resize(e, grow_target(e, need));
+}
+
+/* Cells the pool is expected to need next: for each cached conversation, what the others
+ * hold plus what its next turn would reserve (next_need); the most of these. */
+static int expected_need(const struct engine *e)
+{
+    int most = 0;
+    for (int i = 0; i < e->p.n_parallel; i++)
+        if (e->slots[i].state == SLOT_CACHED && e->slots[i].next_need > 0)
+            most = imax(most, committed_cells(e, i) + e->slots[i].next_need);
+    return most;
+}
+
+bool engine_grow_ahead(struct engine *e)
+{
+    if (!e->grow_ahead_due || !e->ctx || engine_has_work(e))
+        return false;
+    e->grow_ahead_due = false;
+    int need = expected_need(e);
+    if (need <= e->pool_cells || need > e->max_pool_cells)
+        return false; /* room enough; or only evictions can make it, which wait for the request */
+    int old = e->pool_cells;
+    if (engine__pool_resize(e, grow_target(e, need)) != BW_OK)
+        return false; /* the request will try again, and say so if it must */
+    e->growths_ahead++;
+    LOG(LOG_INFO, "engine", "pool grown ahead of the next turn: %d -> %d cells (expected need %d, %.1f ms)", old,
+        e->pool_cells, need, e->last_growth_ns / 1e6);
+    return true;
 }
 
 /* ---- finishing --------------------------------------------------------------------- */
@@ -254,6 +290,13 @@ void engine__job_finish(struct engine *e, struct job *j, const char *reason)
         s->job = NULL;
         s->state = s->kv.n ? SLOT_CACHED : SLOT_FREE;
         s->lru = ++e->tick;
+        /* The next turn of a conversation is expected to add what this one did (its new
+         * prompt tokens and its answer): engine_grow_ahead makes that room while idle. */
+        int added = s->kv.n - j->st.prompt_cache_tokens;
+        s->next_need = j->kind != ENGINE_EMBED && s->kv.n && added > 0
+                           ? policy_reservation(imin(e->cmax, s->kv.n + added), j->num_predict, e->cmax)
+                           : 0;
+        e->grow_ahead_due = e->grow_ahead_due || s->next_need > 0;
     }
     /* The server logs the request's info line (with its request id); this one is for
      * BELLOWS_DEBUG and for runners driven without a server. */
@@ -358,6 +401,7 @@ static bool admit_one(struct engine *e, struct job *j)
         copy_from = -1;
 
     int need = j->n_reserved;
+    j->growths_at_admit = e->growths; /* a growth made to admit it is on its path too */
     int rc = pool_make_room(e, need, target, target);
     if (rc == BW_EBUSY) {
         if (committed_cells(e, target) == 0) {
@@ -410,7 +454,6 @@ static bool admit_one(struct engine *e, struct job *j)
     j->st.prompt_cache_tokens = reuse;
     j->t_admit = clock_mono_ns();
     j->st.queue_ns = j->t_admit - j->t_submit;
-    j->growths_at_admit = e->growths;
     LOG_REQ(LOG_DEBUG, j->req_id, "engine", "admitted seq=%d reuse=%d%s%s pool=%d committed=%d", target, reuse,
             copy_from >= 0 ? " (copied from a live sequence)" : "",
             (copy_from >= 0 ? live.ck : best.ck) >= 0 ? " (through a checkpoint)" : "", e->pool_cells,
@@ -803,8 +846,12 @@ int engine_shrink_idle(struct engine *e)
 {
     if (!e->ctx || engine_has_work(e))
         return 0;
-    int cached = committed_cells(e, -1);
-    int target = imax(e->p.min_pool_cells, ceil_to(cached, GROW_QUANTUM));
+    /* Keep what the next expected turn needs: giving it back only to grow on that turn's
+     * path would make the user wait for a growth that was already made. */
+    int keep = imax(committed_cells(e, -1), expected_need(e));
+    int target = imax(e->p.min_pool_cells, ceil_to(keep, GROW_QUANTUM));
+    if (target > e->max_pool_cells)
+        target = (int)e->max_pool_cells;
     if (target >= e->pool_cells)
         return 0;
     int old = e->pool_cells;
@@ -832,6 +879,8 @@ void engine_status(const struct engine *e, struct engine_status *st)
     st->pool_growths = e->growths;
     st->pool_shrinks = e->shrinks;
     st->last_growth_ns = e->last_growth_ns;
+    st->pool_growths_ahead = e->growths_ahead;
+    st->growth_ns_total = e->growth_ns_total;
     st->reserved_cells = committed_cells(e, -1);
     for (int i = 0; i < e->p.n_parallel; i++) {
         st->used_cells += e->slots[i].kv.n;

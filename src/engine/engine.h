@@ -235,9 +235,17 @@ struct engine_status {
     uint64_t checkpoint_bytes; /* host memory of the state checkpoints */
     int checkpoints;     /* how many are held */
     int pool_growths;    /* since start */
+    int pool_growths_ahead; /* of those, made while idle for an expected turn (engine_grow_ahead) */
     int pool_shrinks;
     int64_t last_growth_ns;
+    int64_t growth_ns_total; /* time every growth took, since start */
 };
+/* Grows the pool while idle for the next turn a cached conversation can be expected to
+ * bring (what its last turn added, reserved as admission would: policy_reservation), so
+ * that turn does not wait for the growth. At most once per finished turn; nothing when
+ * the pool has room, when only evicting could make it, or when work is waiting. True when
+ * it grew. The runner calls it when it would otherwise sleep. */
+bool engine_grow_ahead(struct engine *e);
 void engine_status(const struct engine *e, struct engine_status *st);
 
 /* Tokenizes text with the model's vocabulary (special tokens parsed, BOS per the model).

@@ -50,6 +50,8 @@ struct slot {
     struct ckpt ck[CKPT_PER_SLOT];
     int n_ck;
     bool ckpt_due;    /* the prompt's last chunk is in: take one once its first token is out */
+    int next_need;    /* cells the conversation's next turn is expected to reserve (its last turn
+                         again, engine_grow_ahead); 0: none expected */
 };
 
 /* One request, from submit to DONE. Owned by the engine: in the wait queue until
@@ -140,7 +142,10 @@ struct engine {
     uint64_t tick;
     uint64_t seed_state;
     int growths, shrinks;
-    int64_t last_growth_ns;
+    int growths_ahead;        /* of growths, made while idle for an expected turn (engine_grow_ahead) */
+    bool grow_ahead_due;      /* a turn finished since the last look */
+    int64_t last_growth_ns, growth_ns_total;
+
     struct special_tok *specials; /* the vocabulary's special tokens (engine_tok.c) */
     int n_specials;
     bool tok_chunked;          /* long texts are tokenized in pieces (engine_tok.c) */

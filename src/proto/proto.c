@@ -425,6 +425,11 @@ static json_t *status_to_json(const struct engine_status *s)
                      "pool_growths", s->pool_growths, "pool_shrinks", s->pool_shrinks, "last_growth_ns",
                      (json_int_t)s->last_growth_ns);
     /* memory by kind (issue 18) */
+    json_t *growth = json_pack("{s:i, s:I}", "pool_growths_ahead", s->pool_growths_ahead, "growth_ns_total",
+                               (json_int_t)s->growth_ns_total);
+    if (o && growth)
+        json_object_update(o, growth);
+    json_decref(growth);
     json_t *kinds = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:i}", "memory_kind", s->memory_kind, "kv_type",
                               s->kv_type, "swa_bytes",
                               (json_int_t)s->swa_bytes, "swa_bytes_per_cell", (json_int_t)s->swa_bytes_per_cell,
@@ -453,6 +458,8 @@ static void status_from_json(const json_t *o, struct engine_status *s)
     s->pool_growths = (int)get_int(o, "pool_growths");
     s->pool_shrinks = (int)get_int(o, "pool_shrinks");
     s->last_growth_ns = get_int(o, "last_growth_ns");
+    s->pool_growths_ahead = (int)get_int(o, "pool_growths_ahead");
+    s->growth_ns_total = get_int(o, "growth_ns_total");
     const char *kind = json_string_value(json_object_get(o, "memory_kind"));
     snprintf(s->memory_kind, sizeof s->memory_kind, "%s", kind ? kind : "");
     const char *kv_type = json_string_value(json_object_get(o, "kv_type"));

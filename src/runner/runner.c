@@ -344,6 +344,8 @@ int cli_runner(int argc, char **argv)
     while (!rn.write_failed && !stop_requested) {
         bool busy = engine_has_work(rn.engine);
         int timeout = -1;
+        if (!busy && engine_grow_ahead(rn.engine)) /* room for the next turn, before it comes */
+            continue;
         if (!busy) {
             engine_status(rn.engine, &st);
             if (st.pool_cells > 0) {

@@ -595,9 +595,16 @@ static void idle_pool_shrinks_and_keeps_the_cache(void **state)
     run_until_idle(e);
     struct engine_status st;
     engine_status(e, &st);
+    assert_true(st.pool_cells >= st.used_cells + 6000 - 1024);
+    /* A short turn on the same conversation: the next one is then expected to be short too,
+     * so the idle pool may give back all but the cached tokens (engine_grow_ahead's
+     * expected need is what a shrink keeps). */
+    struct engine_request r_short = greedy_chat(3, m, 1, 4);
+    submit_ok(e, &r_short);
+    run_until_idle(e);
+    engine_status(e, &st);
     int cached_tokens = st.used_cells;
     assert_true(cached_tokens > 2500);
-    assert_true(st.pool_cells >= cached_tokens + 6000 - 1024);
     int before = st.pool_cells;
     assert_true(engine_shrink_idle(e) > 0);
     engine_status(e, &st);
@@ -615,6 +622,64 @@ static void idle_pool_shrinks_and_keeps_the_cache(void **state)
     free(long_msg);
     engine_free(e);
     collector_reset(&c);
+}
+
+/* Issue 17: the pool grows while idle for the turn a conversation can be expected to bring
+ * next, so that turn does not wait for the growth; the tokens are those of a pool grown on
+ * the request's path. Three turns of ~1500 new tokens in a 4096-cell pool: after turn 2
+ * (about 3000 cached) turn 3 is expected to reserve 5120 cells. */
+static void run_turns(bool grow_ahead, struct collector *c, struct engine_status *st, bool *grew)
+{
+    struct engine *e = open_engine_exact(c, 2, 4096, 0);
+    char *msg[3] = {words(1500, "harbour"), words(1500, "lantern"), words(1500, "anchor")};
+    struct policy_msg m[6];
+    size_t n = 0;
+    for (int t = 0; t < 3; t++) {
+        m[n++] = (struct policy_msg){.role = "user", .content = msg[t]};
+        struct engine_request r = greedy_chat((uint64_t)t + 1, m, n, 8);
+        submit_ok(e, &r);
+        run_until_idle(e);
+        struct result *res = slot_for(c, (uint64_t)t + 1);
+        assert_true(res->done && !res->failed);
+        if (grow_ahead) {
+            grew[t] = engine_grow_ahead(e);
+            assert_false(engine_grow_ahead(e)); /* once per finished turn */
+        }
+        m[n++] = (struct policy_msg){.role = "assistant", .content = res->text ? res->text : ""};
+    }
+    engine_status(e, st);
+    for (int t = 0; t < 3; t++)
+        free(msg[t]);
+    engine_free(e);
+}
+
+static void pool_grows_ahead_of_the_next_turn(void **state)
+{
+    (void)state;
+    struct collector ahead = {0}, on_path = {0};
+    struct engine_status st_ahead, st_path;
+    bool grew[3] = {0};
+    run_turns(true, &ahead, &st_ahead, grew);
+    run_turns(false, &on_path, &st_path, NULL);
+
+    assert_false(grew[0]); /* ~1500 cached: the next turn's 3072 cells fit the 4096 */
+    assert_true(grew[1]);  /* ~3000 cached: 5120 expected */
+    assert_int_equal(st_ahead.pool_growths_ahead, 1);
+    assert_int_equal(st_ahead.pool_growths, 1); /* that one only */
+    assert_int_equal(st_path.pool_growths, 1);
+    assert_int_equal(slot_for(&ahead, 3)->st.pool_growths, 0);  /* turn 3 found the room made */
+    assert_int_equal(slot_for(&on_path, 3)->st.pool_growths, 1); /* without it: grown on its path */
+    assert_int_equal(st_path.pool_growths_ahead, 0);
+    for (uint64_t id = 1; id <= 3; id++) {
+        struct result *a = slot_for(&ahead, id), *b = slot_for(&on_path, id);
+        assert_int_equal(a->st.prompt_cache_tokens, b->st.prompt_cache_tokens);
+        assert_int_equal(a->st.eval_count, b->st.eval_count);
+        assert_string_equal(a->text ? a->text : "", b->text ? b->text : "");
+    }
+    assert_true(slot_for(&ahead, 3)->st.prompt_cache_tokens > 2900); /* the history came along */
+    assert_true(st_ahead.growth_ns_total > 0);
+    collector_reset(&ahead);
+    collector_reset(&on_path);
 }
 
 /* A request that shares a prefix with a sequence that is still generating copies that
@@ -874,6 +939,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_request_twice_gives_same_tokens),
         cmocka_unit_test(elastic_growth_same_tokens),
+        cmocka_unit_test(pool_grows_ahead_of_the_next_turn),
         cmocka_unit_test(parallel_sequences_match_solo_runs),
         cmocka_unit_test(prefix_reuse_evaluates_only_new_tokens),
         cmocka_unit_test(cancel_mid_generation_frees_the_sequence),
