@@ -102,6 +102,22 @@ void gbnf_class_char(struct gbuf *b, uint32_t cp);
  * grammar then allows fewer, never more), a larger minimum is an error. */
 #define GBNF_MAX_REPEAT 1000
 
+/* The characters a JSON string holds as they are (not '"', '\\', controls or DEL), and only
+ * code points valid UTF-8 can write: libllama decodes a token's bytes without checking
+ * them, so ED A0 80 reads as U+D800 and F4 90 80 80 as U+110000; a class that took them
+ * would count one character where the UTF-8 repair of the output (one U+FFFD per
+ * ill-formed part) writes three or four, past maxLength, and the text sent would not be
+ * the text the grammar held. Positive ranges, not a negated class: libllama refuses a token
+ * that ends inside a sequence when the code points it could still become touch a range a
+ * negated class leaves out, so [^…\uD800-\uDFFF] would refuse ED alone and with it
+ * U+D000-U+D7FF written a byte a token. (Overlong forms decode to real code points and
+ * cannot be told apart here.) */
+#define GBNF_RAW_RANGES "\\x20\\x21\\x23-\\x5B\\x5D-\\x7E\\x80-\\uD7FF\\uE000-\\U0010FFFF"
+#define GBNF_RAW_CHAR "[" GBNF_RAW_RANGES "]"
+
+/* A class of GBNF_RAW_CHAR's characters but cps[0..n) (ascending), brackets included. */
+void gbnf_raw_class_except(struct gbuf *b, const uint32_t *cps, size_t n);
+
 /* BODY for a GBNF literal matching TEXT exactly (quotes included), appended to b. */
 void gbnf_literal(struct gbuf *b, const char *text, size_t len);
 /* "a b c" -> "(a b c)"-style repetition of ITEM (a rule name or a parenthesized

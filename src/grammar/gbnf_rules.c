@@ -297,7 +297,7 @@ struct prim {
 #define HEX "[0-9a-fA-F]"
 /* JSON text of one string character: any character but '"', '\' and controls, or an escape
  * (\u escapes of lone surrogate halves left out: not every JSON reader takes them). */
-#define CHAR_BODY "[^\"\\\\\\x7F\\x00-\\x1F] | [\\\\] ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-Ce-fE-F] " HEX "{3} | [dD] [0-7] " HEX "{2}))"
+#define CHAR_BODY GBNF_RAW_CHAR " | [\\\\] ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-Ce-fE-F] " HEX "{3} | [dD] [0-7] " HEX "{2}))"
 
 static const struct prim PRIMS[] = {
     {"space", "| \" \" | \"\\n\"{1,2} [ \\t]{0,20}", {0}},
@@ -312,12 +312,12 @@ static const struct prim PRIMS[] = {
     {"string", "\"\\\"\" char* \"\\\"\"", {"char"}},
     /* a character of an additional property's name: no escapes, so that no declared name
      * comes back written another way */
-    {"key-char", "[^\"\\\\\\x7F\\x00-\\x1F]", {0}},
+    {"key-char", GBNF_RAW_CHAR, {0}},
     {"value", "object | array | string | number | boolean | null", {"object", "array", "string", "number", "boolean", "null"}},
     {"object", "\"{\" space ( string \":\" space value (\",\" space string \":\" space value)* )? space \"}\"", {"string", "value"}},
     {"array", "\"[\" space ( value (\",\" space value)* )? space \"]\"", {"value"}},
     /* a regex '.' inside a JSON string: any character but line breaks, written as JSON */
-    {"dot", "[^\"\\\\\\x7F\\x00-\\x1F\\u2028\\u2029] | [\\\\] [\"\\\\t]", {0}},
+    {"dot", "[\\x20\\x21\\x23-\\x5B\\x5D-\\x7E\\x80-\\u2027\\u202A-\\uD7FF\\uE000-\\U0010FFFF] | [\\\\] [\"\\\\t]", {0}},
     {"uuid", "\"\\\"\" " HEX "{8} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{12} \"\\\"\"", {0}},
     /* the day fits the month (29 February is left out: not every year has it) */
     {"date", "[0-9]{4} \"-\" ( ( \"0\" [13578] | \"1\" [02] ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"3\" [01] ) | "
@@ -409,6 +409,36 @@ void gbnf_class_char(struct gbuf *b, uint32_t cp)
         gbuf_addf(b, "\\u%04X", (unsigned)cp);
     else
         gbuf_addf(b, "\\U%08X", (unsigned)cp);
+}
+
+void gbnf_raw_class_except(struct gbuf *b, const uint32_t *cps, size_t n)
+{
+    static const uint32_t RAW[][2] = {{0x20, 0x21}, {0x23, 0x5B}, {0x5D, 0x7E}, {0x80, 0xD7FF}, {0xE000, 0x10FFFF}};
+    size_t k = 0;
+    gbuf_add(b, "[");
+    for (size_t r = 0; r < sizeof RAW / sizeof RAW[0]; r++) {
+        uint32_t lo = RAW[r][0];
+        for (; k < n && cps[k] <= RAW[r][1]; k++) {
+            if (cps[k] < lo)
+                continue;
+            if (cps[k] > lo) {
+                gbnf_class_char(b, lo);
+                if (cps[k] - 1 > lo) {
+                    gbuf_add(b, "-");
+                    gbnf_class_char(b, cps[k] - 1);
+                }
+            }
+            lo = cps[k] + 1;
+        }
+        if (lo <= RAW[r][1]) {
+            gbnf_class_char(b, lo);
+            if (RAW[r][1] > lo) {
+                gbuf_add(b, "-");
+                gbnf_class_char(b, RAW[r][1]);
+            }
+        }
+    }
+    gbuf_add(b, "]");
 }
 
 /* ---- literals and repetitions ---------------------------------------------------------------- */

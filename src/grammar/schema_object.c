@@ -102,10 +102,18 @@ static void trie_emit(struct gbuf *b, const struct trie *t)
             gbuf_add(b, " key-char+");
         }
     }
-    gbuf_add(b, t->n_kids ? " | [^\"\\\\\\x7F\\x00-\\x1F" : "[^\"\\\\\\x7F\\x00-\\x1F");
-    for (size_t i = 0; i < t->n_kids; i++)
-        gbnf_class_char(b, t->kids[i].cp);
-    gbuf_add(b, "] key-char*");
+    uint32_t first[256], *cps = t->n_kids <= 256 ? first : malloc(t->n_kids * sizeof *cps);
+    if (!cps) {
+        b->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < t->n_kids; i++) /* ascending: trie_insert keeps the kids sorted */
+        cps[i] = t->kids[i].cp;
+    gbuf_add(b, t->n_kids ? " | " : "");
+    gbnf_raw_class_except(b, cps, t->n_kids);
+    gbuf_add(b, " key-char*");
+    if (cps != first)
+        free(cps);
 }
 
 /* ---- objects --------------------------------------------------------------------------------- */

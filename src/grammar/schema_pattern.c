@@ -153,23 +153,11 @@ static int write_set(struct pparse *p, const struct cset *s, struct gbuf *b)
     struct gbuf alts = {0};
     if (raw.n) {
         n_alts++;
-        if (raw.r[raw.n - 1][1] == CP_MAX) { /* mostly everything: the complement, negated */
-            struct cset comp = {0};
-            if (!cset_complement(&raw, &comp)) {
-                free(raw.r);
-                return gconv_fail(p->c, BW_ENOMEM, "out of memory");
-            }
-            gbuf_add(&alts, "[^");
-            for (size_t i = 0; i < comp.n; i++)
-                class_range(&alts, comp.r[i][0], comp.r[i][1]);
-            gbuf_add(&alts, "]");
-            free(comp.r);
-        } else {
-            gbuf_add(&alts, "[");
-            for (size_t i = 0; i < raw.n; i++)
-                class_range(&alts, raw.r[i][0], raw.r[i][1]);
-            gbuf_add(&alts, "]");
-        }
+        /* positive ranges even for "mostly everything" (GBNF_RAW_CHAR says why) */
+        gbuf_add(&alts, "[");
+        for (size_t i = 0; i < raw.n; i++)
+            class_range(&alts, raw.r[i][0], raw.r[i][1]);
+        gbuf_add(&alts, "]");
     }
     free(raw.r);
     bool all_controls = true;

@@ -53,6 +53,36 @@ const struct format_def toolcall__formats[] = {
     [TOOLCALL_COMMAND_R] = {.name = "command-r",
                             .markers = {{"<|START_ACTION|>", "<|END_ACTION|>", B_COMMAND_R}},
                             .tokens = {"<|START_ACTION|>", "<|END_ACTION|>"}},
+    [TOOLCALL_MINIMAX] = {.name = "minimax",
+                          .markers = {{MINIMAX_BEGIN, MINIMAX_END, B_INVOKE}},
+                          .tokens = {MINIMAX_BEGIN, MINIMAX_END}},
+    [TOOLCALL_MINIMAX_M3] = {.name = "minimax-m3",
+                             .markers = {{MM3_NS "<tool_call>", MM3_NS "</tool_call>", B_INVOKE_M3}},
+                             .tokens = {MM3_NS "<tool_call>", MM3_NS "</tool_call>", MM3_NS "<invoke", MM3_NS "</invoke>"}},
+    [TOOLCALL_DSML] = {.name = "dsml",
+                       .markers = {{DSML_CALLS_BEGIN, DSML_CALLS_END, B_INVOKE}},
+                       .tokens = {DSML_CALLS_BEGIN, DSML_CALLS_END, "<" DSML "invoke", "</" DSML "invoke>",
+                                  "<" DSML "parameter", "</" DSML "parameter>"}},
+    [TOOLCALL_SEED_OSS] = {.name = "seed-oss",
+                           .markers = {{SEED_BEGIN, SEED_END, B_TAGGED}},
+                           .tokens = {SEED_BEGIN, SEED_END}},
+    [TOOLCALL_LFM2] = {.name = "lfm2",
+                       .markers = {{LFM2_BEGIN, LFM2_END, B_PYTHONIC}},
+                       .tokens = {LFM2_BEGIN, LFM2_END}},
+    [TOOLCALL_GRANITE] = {.name = "granite",
+                          .markers = {{"<|tool_call|>", NULL, B_JSON_VALUE}},
+                          .tokens = {"<|tool_call|>"}},
+    [TOOLCALL_TOOL_CALLS] = {.name = "tool-calls",
+                             .markers = {{"<tool_calls>", "</tool_calls>", B_JSON_LIST}},
+                             .tokens = {"<tool_calls>", "</tool_calls>"}},
+    [TOOLCALL_NEMOTRON] = {.name = "nemotron",
+                           .markers = {{"<TOOLCALL>", "</TOOLCALL>", B_JSON_LIST}},
+                           .tokens = {"<TOOLCALL>", "</TOOLCALL>"}},
+    [TOOLCALL_FUNCTIONARY] = {.name = "functionary", .markers = {{">>>", NULL, B_FUNCTIONARY}}},
+    [TOOLCALL_FIREFUNCTION] = {.name = "firefunction", .markers = {{"functools", NULL, B_JSON_VALUE}}},
+    [TOOLCALL_APERTUS] = {.name = "apertus",
+                          .markers = {{"<|tools_prefix|>", "<|tools_suffix|>", B_JSON_KEYED}},
+                          .tokens = {"<|tools_prefix|>", "<|tools_suffix|>"}},
     [TOOLCALL_JSON] = {.name = "json", .json_answer = true},
 };
 
@@ -85,6 +115,28 @@ void toolcall_detect(const char *t, struct toolcall_cfg *out)
         f = TOOLCALL_MISTRAL;
     else if (has(t, "<|START_ACTION|>"))
         f = TOOLCALL_COMMAND_R;
+    else if (has(t, DSML) && has(t, "function_calls"))
+        f = TOOLCALL_DSML;
+    else if (has(t, MINIMAX_BEGIN))
+        f = TOOLCALL_MINIMAX;
+    else if (has(t, MM3_NS) && has(t, "<invoke name="))
+        f = TOOLCALL_MINIMAX_M3;
+    else if (has(t, SEED_BEGIN))
+        f = TOOLCALL_SEED_OSS;
+    else if (has(t, LFM2_BEGIN) || has(t, "<|tool_list_start|>") || has(t, "List of tools: ["))
+        f = TOOLCALL_LFM2;
+    else if (has(t, "<|tool_call|>"))
+        f = TOOLCALL_GRANITE;
+    else if (has(t, "<TOOLCALL>"))
+        f = TOOLCALL_NEMOTRON;
+    else if (has(t, "<tool_calls>[") || (has(t, "<tool_calls>") && !has(t, "<tool_call>")))
+        f = TOOLCALL_TOOL_CALLS; /* Apriel 1.5 names <tool_call> in its prose, writes <tool_calls>[ */
+    else if (has(t, ">>>all") && has(t, ">>>${recipient}"))
+        f = TOOLCALL_FUNCTIONARY;
+    else if (has(t, "functools["))
+        f = TOOLCALL_FIREFUNCTION;
+    else if (has(t, "<|tools_prefix|>"))
+        f = TOOLCALL_APERTUS;
     else if (has(t, "<tool_call>") && has(t, "<function=") && has(t, "<parameter="))
         f = TOOLCALL_QWEN3_CODER;
     else if (has(t, "<tool_call>") && has(t, "<arg_key>"))
@@ -124,7 +176,12 @@ size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t
 
 /* ---- where a call ends ------------------------------------------------------------------- */
 
-enum end { END_MORE, END_DONE, END_NOT };
+enum end {
+    END_MORE,
+    END_DONE,
+    END_NOT,
+    END_SKIP, /* *len bytes are no call and no content (functionary's >>>all\n) */
+};
 
 static void scan_reset(struct toolcall_parser *p)
 {
@@ -218,6 +275,35 @@ static enum end mistral_locate(struct toolcall_parser *p, size_t open_len)
     return END_DONE;
 }
 
+/* Functionary v3.2: >>>RECIPIENT\n, then the JSON arguments of a call, or for "all" the
+ * content that follows (END_SKIP drops the header). */
+static enum end functionary_end(struct toolcall_parser *p, size_t open_len, bool final, size_t *len)
+{
+    if (!p->json_at) {
+        size_t q = open_len;
+        while (q < p->n_buf && toolcall__name_char(p->buf[q]) && q - open_len <= 256)
+            q++;
+        if (q == p->n_buf)
+            return final ? END_NOT : END_MORE;
+        if (q == open_len || q - open_len > 256 || p->buf[q] != '\n')
+            return END_NOT;
+        if (q - open_len == 3 && !memcmp(p->buf + open_len, "all", 3)) {
+            *len = q + 1;
+            return END_SKIP;
+        }
+        while (q < p->n_buf && bytes_is_ws(p->buf[q]))
+            q++;
+        if (q == p->n_buf)
+            return final ? END_NOT : END_MORE;
+        if (p->buf[q] != '{')
+            return END_NOT;
+        p->json_at = q;
+    }
+    if (json_end(p, len))
+        return END_DONE;
+    return final ? END_NOT : END_MORE;
+}
+
 /* Where the call being read (buf starts with its marker, or with the JSON answer) ends.
  * END_DONE sets *len to the call's bytes; at the end of the stream (final) a call whose
  * closing marker is missing ends at the end of the text and its parser decides. */
@@ -243,6 +329,23 @@ static enum end call_end(struct toolcall_parser *p, bool final, size_t *len)
             return END_DONE;
         return final ? END_NOT : END_MORE;
     }
+    if (mk->body == B_JSON_VALUE) { /* the marker, blanks, then [ or { */
+        if (!p->json_at) {
+            size_t q = open_len;
+            while (q < p->n_buf && bytes_is_ws(p->buf[q]))
+                q++;
+            if (q == p->n_buf)
+                return final ? END_NOT : END_MORE;
+            if (p->buf[q] != '[' && p->buf[q] != '{')
+                return END_NOT;
+            p->json_at = q;
+        }
+        if (json_end(p, len))
+            return END_DONE;
+        return final ? END_NOT : END_MORE;
+    }
+    if (mk->body == B_FUNCTIONARY)
+        return functionary_end(p, open_len, final, len);
     if (!mk->close) { /* to the end of the stream */
         if (!final)
             return END_MORE;
@@ -381,8 +484,16 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
             enum end r = call_end(p, final, &len);
             if (r == END_MORE)
                 return;
+            size_t implied = p->implied ? 3 : 0; /* the prompt's ">>>" is not the model's text */
+            p->implied = false;
+            if (r == END_SKIP) {
+                consume(p, len);
+                p->state = ST_CONTENT;
+                continue;
+            }
             if (r == END_NOT) { /* the marker (or the JSON answer) is text after all */
-                emit_content(p, p->opener >= 0 ? strlen(d->markers[p->opener].open) : n, sink);
+                consume(p, implied);
+                emit_content(p, p->opener >= 0 ? strlen(d->markers[p->opener].open) - implied : n - implied, sink);
                 p->state = ST_CONTENT;
                 continue;
             }
@@ -391,7 +502,8 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
                 consume(p, len);
                 p->state = ST_AFTER;
             } else {
-                emit_content(p, len, sink);
+                consume(p, implied);
+                emit_content(p, len - implied, sink);
                 p->state = ST_CONTENT;
             }
             json_decref(calls);
@@ -445,12 +557,19 @@ static void run(struct toolcall_parser *p, bool final, const struct toolcall_sin
 
 /* ---- streaming ------------------------------------------------------------------------------- */
 
+static bool hold(struct toolcall_parser *p, const char *text, size_t len);
+
 void toolcall_init(struct toolcall_parser *p, const struct toolcall_cfg *cfg, const char *tools_json)
 {
     memset(p, 0, sizeof *p);
     p->cfg = *cfg;
     p->opener = -1;
     p->state = ST_START;
+    if (cfg->format == TOOLCALL_FUNCTIONARY && hold(p, ">>>", 3)) {
+        p->implied = true; /* the answer starts with the recipient the prompt's >>> asks for */
+        p->state = ST_CALL;
+        p->opener = 0;
+    }
     if (tools_json) {
         json_t *t = json_loads(tools_json, 0, NULL);
         if (json_is_array(t))

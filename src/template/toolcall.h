@@ -37,6 +37,24 @@
  *     kimi         <|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:0
  *                  <|tool_call_argument_begin|>{…}<|tool_call_end|><|tool_calls_section_end|>
  *     command-r    <|START_ACTION|>[{"tool_name":…,"parameters":{…}}]<|END_ACTION|>
+ *     minimax      <minimax:tool_call><invoke name="NAME"><parameter name="K">V</parameter>…
+ *                  </invoke>…</minimax:tool_call> (MiniMax M2)
+ *     minimax-m3   NS<tool_call>\nNS<invoke name="NAME">NS<K>V NS</K>…NS</invoke>\nNS</tool_call>,
+ *                  NS the token ]<]minimax[>[; V nested as NS<k>… (objects), NS<item>… (arrays)
+ *     dsml         <｜DSML｜function_calls><｜DSML｜invoke name="NAME"><｜DSML｜parameter
+ *                  name="K" string="true|false">V</｜DSML｜parameter>…</｜DSML｜invoke>…
+ *                  </｜DSML｜function_calls> (DeepSeek V3.2): string="false" values are JSON
+ *     seed-oss     <seed:tool_call><function=NAME><parameter=K>V</parameter></function>
+ *                  </seed:tool_call> (ByteDance Seed-OSS; Qwen3-Coder's body)
+ *     lfm2         <|tool_call_start|>[NAME(k="v", n=1), …]<|tool_call_end|> (LFM2, LFM2.5):
+ *                  Python literals (and JSON's true/false/null, lists, objects)
+ *     granite      <|tool_call|>[{"name":…,"arguments":{…}}, …] (Granite 3.x)
+ *     tool-calls   <tool_calls>[{…}, …]</tool_calls> or one {…} a line (Apriel, MiniMax M1)
+ *     nemotron     <TOOLCALL>[{…}, …]</TOOLCALL> (Nemotron Nano v2)
+ *     functionary  >>>NAME\n{…} (Functionary v3.2); >>>all\nTEXT is content. The prompt
+ *                  ends with >>>, so the answer starts with the first recipient
+ *     firefunction functools[{"name":…,"arguments":{…}}, …] (FireFunction v2)
+ *     apertus      <|tools_prefix|>[{"NAME": {…}}, …]<|tools_suffix|> (Apertus)
  *     json         any other template with tools: the whole answer is {"name":…,
  *                  "arguments":{…}}, {"tool_calls":[…]} or {"tool_call":{…}} naming one of
  *                  the request's tools
@@ -51,9 +69,10 @@
  * Nothing is lost: a call that does not parse (bad JSON, unknown shape, a call still open
  * when the stream ends, more than TOOLCALL_MAX_CALL bytes) is content, as written. A call
  * whose closing marker is missing at the end of the stream but whose body is complete (the
- * JSON closed) is a call: a stop string or the token limit may eat the marker.
+ * JSON closed) is a call: a stop string or the token limit may eat the marker (or its end).
  *
- * Argument values of the XML formats (qwen3-coder, glm) are text; they are given as JSON
+ * Argument values of the XML formats (qwen3-coder, glm, minimax, minimax-m3, dsml, seed-oss) are
+ * text; they are given as JSON
  * values (numbers, booleans, objects) when the tool's parameter schema says the parameter
  * is not a string, or, without a schema, when the text is valid JSON other than a string. */
 #ifndef BELLOWS_TOOLCALL_H
@@ -76,13 +95,27 @@ enum toolcall_format {
     TOOLCALL_GEMMA4,
     TOOLCALL_KIMI,
     TOOLCALL_COMMAND_R,
+    TOOLCALL_MINIMAX,
+    TOOLCALL_MINIMAX_M3,
+    TOOLCALL_DSML,
+    TOOLCALL_SEED_OSS,
+    TOOLCALL_LFM2,
+    TOOLCALL_GRANITE,
+    TOOLCALL_TOOL_CALLS,
+    TOOLCALL_NEMOTRON,
+    TOOLCALL_FUNCTIONARY,
+    TOOLCALL_FIREFUNCTION,
+    TOOLCALL_APERTUS,
     TOOLCALL_JSON,
 };
 
 struct toolcall_cfg {
     enum toolcall_format format;
     const char *name; /* "none", "hermes", "qwen3-coder", "glm", "llama3", "mistral", "harmony",
-                         "deepseek", "gemma4", "kimi", "command-r", "json" (static strings) */
+                         "deepseek", "gemma4", "kimi", "command-r", "minimax", "minimax-m3", "dsml", "seed-oss",
+                         "lfm2", "granite", "tool-calls", "nemotron", "functionary",
+                         "firefunction", "apertus", "json"
+                         (static strings) */
     bool name_args;   /* the template writes the name, then the JSON arguments: mistral's
                          NAME[ARGS]{…} (Small 3.2, Devstral, Ministral), not Nemo's JSON array;
                          deepseek's NAME<｜tool▁sep｜>{…} (V3.1), not R1's fenced JSON; how
@@ -126,6 +159,7 @@ struct toolcall_parser {
     int json_depth;
     bool json_in_str, json_esc;
     bool json_seen;   /* the answer's first value was tried as a call (llama3, json) */
+    bool implied;     /* functionary: buf starts with a ">>>" the prompt wrote, not the model */
     int n_calls;
     void *tools;      /* the request's tools (json_t *), for schemas and names; may be NULL */
 };
@@ -164,12 +198,19 @@ size_t toolcall_openers(const struct toolcall_cfg *cfg, const char **out, size_t
  * block the prompt opened is closed before the call. Returns a malloc'd string, or NULL
  * (out of memory, no function, a grammar over TOOLCALL_MAX_GRAMMAR, TOOLCALL_NONE). Every
  * format's calls are written (llama3's as its JSON call, not <|python_tag|> code).
- * The formats whose arguments are not one JSON object -- qwen3-coder's <parameter=K>
- * texts, glm's <arg_key>/<arg_value> pairs, gemma4's {key:value} syntax -- write the
- * schema's properties (the required ones always), each value held to its property's schema
- * as far as the syntax allows: strings as text (at most 4096 characters, within
- * minLength/maxLength, or one of their enum), other types as the JSON their schema allows
- * (gemma4: numbers, booleans and null; its objects and arrays are any value of its syntax).
+ * The formats whose arguments are not one JSON object -- qwen3-coder's and seed-oss's
+ * <parameter=K> texts, minimax's and dsml's <parameter name="K">, minimax-m3's NS<K>…NS</K>
+ * (its objects and arrays as JSON), glm's <arg_key>/<arg_value>
+ * pairs, gemma4's {key:value} syntax, lfm2's k=value -- write the schema's properties (the
+ * required ones always), each value held to its property's schema as far as the syntax
+ * allows: strings as text (at most 4096 characters, within minLength/maxLength, or one of
+ * their enum), other types as the JSON their schema allows (gemma4: numbers, booleans and
+ * null; its objects and arrays are any value of its syntax; lfm2: every value as the JSON
+ * its schema allows, which its Python reader takes; dsml: string="true" before text,
+ * string="false" before JSON). Text holds only code points valid UTF-8 writes.
+ * granite, tool-calls and nemotron write the JSON call in their list; functionary writes
+ * NAME\n{…} (the prompt wrote the first ">>>"; further calls ">>>" NAME…, and the "auto"
+ * grammar starts at a ">>>" the model writes).
  * harmony writes the message gpt-oss writes after <|start|>assistant, <|channel|>commentary to=functions.NAME
  * <|constrain|>json<|message|>{…}, and leaves <|call|> (its end of generation) to the
  * sampler; deepseek writes R1/V3's fenced JSON call (V3.1's NAME<｜tool▁sep｜>{…} when
@@ -187,8 +228,10 @@ char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_js
  * llama_sampler_init_grammar_lazy_patterns: a regex (ECMAScript) matched against the text
  * generated so far; the grammar is fed the text from the match (or its first group) on, so
  * the text it matches always fits the grammar's start. With a marker (hermes and
- * qwen3-coder <tool_call>, mistral [TOOL_CALLS], kimi, command-r, deepseek; harmony's
- * <|channel|>commentary to=): the marker at the end of the text, *word set to it (static:
+ * qwen3-coder <tool_call>, mistral [TOOL_CALLS], kimi, command-r, deepseek, and the markers
+ * of minimax, minimax-m3, dsml, seed-oss, lfm2, granite, tool-calls, nemotron and functionary's
+ * >>>;
+ * harmony's <|channel|>commentary to=): the marker at the end of the text, *word set to it (static:
  * a caller whose vocabulary has it as one token adds that token as a trigger token). Bare
  * JSON (llama3, json): the whole text so far is blanks and the start of
  * {"name": ", *word NULL. A malloc'd string, or NULL (no grammar for the format, out of

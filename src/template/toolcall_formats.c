@@ -44,9 +44,7 @@ static bool type_is_string(const json_t *type)
     return true;
 }
 
-/* An XML argument's text as a JSON value: text for string parameters; JSON when the schema
- * says otherwise or, with no schema, when the text is JSON other than a string. */
-static json_t *arg_value(const struct toolcall_parser *p, const char *fn, const char *key, struct span v)
+json_t *toolcall__arg_value(const struct toolcall_parser *p, const char *fn, const char *key, struct span v)
 {
     const json_t *type = param_type(p->tools, fn, key);
     if (!type_is_string(type)) {
@@ -115,7 +113,7 @@ static bool parse_xml_functions(const struct toolcall_parser *p, json_t *out, st
                 v.s++, v.n--;
             if (v.n && v.s[v.n - 1] == '\n')
                 v.n--;
-            json_t *val = arg_value(p, name, key, v);
+            json_t *val = toolcall__arg_value(p, name, key, v);
             if (!val || json_object_set_new(args, key, val)) {
                 json_decref(args);
                 return false;
@@ -162,7 +160,7 @@ static bool parse_glm(const struct toolcall_parser *p, json_t *out, struct span 
         const char *vend = v.s ? toolcall__find(v, "</arg_value>") : NULL;
         if (!toolcall__span_starts(rest, "<arg_value>") || !vend)
             goto fail;
-        json_t *val = arg_value(p, name, key, (struct span){v.s, (size_t)(vend - v.s)});
+        json_t *val = toolcall__arg_value(p, name, key, (struct span){v.s, (size_t)(vend - v.s)});
         if (!val || json_object_set_new(args, key, val))
             goto fail;
         sp = (struct span){vend + 12, (size_t)(rest.s + rest.n - vend - 12)};
@@ -566,6 +564,8 @@ json_t *toolcall__parse_call(const struct toolcall_parser *p, size_t len)
         if (mk->close && in.n >= strlen(mk->close) &&
             !memcmp(in.s + in.n - strlen(mk->close), mk->close, strlen(mk->close)))
             in.n -= strlen(mk->close);
+        else if (mk->close) /* the stream ended inside the closing marker (the token limit) */
+            in.n -= bytes_partial_tail(in.s, in.n, mk->close);
         switch (mk->body) {
         case B_TAGGED: {
             struct span t = toolcall__trim(in.s, in.n);
@@ -630,6 +630,30 @@ json_t *toolcall__parse_call(const struct toolcall_parser *p, size_t len)
             json_t *v = toolcall__load(toolcall__trim(in.s, in.n), 0);
             ok = toolcall__add_json_calls(out, v, false);
             json_decref(v);
+            break;
+        }
+        case B_INVOKE:
+            ok = toolcall__parse_invoke(p, out, in, p->cfg.format == TOOLCALL_DSML ? DSML : "");
+            break;
+        case B_INVOKE_M3:
+            ok = toolcall__parse_invoke_m3(p, out, in);
+            break;
+        case B_PYTHONIC:
+            ok = toolcall__parse_pythonic(out, in);
+            break;
+        case B_JSON_VALUE:
+        case B_JSON_LIST:
+            ok = toolcall__add_json_list(out, in);
+            break;
+        case B_JSON_KEYED:
+            ok = toolcall__add_keyed_calls(out, in);
+            break;
+        case B_FUNCTIONARY: { /* NAME\n{…} (call_end has taken "all") */
+            const char *nl = memchr(in.s, '\n', in.n);
+            if (!nl)
+                break;
+            struct span a = toolcall__trim(nl + 1, (size_t)(in.s + in.n - nl - 1));
+            ok = toolcall__add_call(out, (struct span){in.s, (size_t)(nl - in.s)}, toolcall__load(a, 0), NULL, 0);
             break;
         }
         }

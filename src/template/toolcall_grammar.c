@@ -55,13 +55,16 @@ static const char json_rules[] =
     "member ::= string ws \":\" ws value\n"
     "array  ::= \"[\" ws ( value ( \",\" ws value )* )? \"]\" ws\n"
     "value  ::= object ws | array | string ws | number ws | ( \"true\" | \"false\" | \"null\" ) ws\n"
-    "string ::= \"\\\"\" ( [^\"\\\\\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} ) )* \"\\\"\"\n"
+    "string ::= \"\\\"\" ( [\\x20\\x21\\x23-\\x5B\\x5D-\\uD7FF\\uE000-\\U0010FFFF] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} ) )* \"\\\"\"\n"
     "number ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?\n"
     "ws     ::= [ \\t\\n]{0,4}\n";
 
 /* The text a call is written in, around its name and its arguments: each ' ' is where
  * blanks may go (the `ws` rule), so that a model's own spacing fits, and the text a lazy
- * grammar is fed when it triggers (the marker, then whatever the model wrote) does too. */
+ * grammar is fed when it triggers (the marker, then whatever the model wrote) does too.
+ * SP is a space the format itself writes (<invoke name=…). */
+#define SP "\x1f"
+
 struct frame {
     const char *pre, *mid, *post;
     const char *opener; /* the marker pre starts with (NULL: a bare JSON call) */
@@ -110,7 +113,7 @@ static bool call_frame(const struct toolcall_cfg *cfg, struct frame *f)
         *f = (struct frame){"<tool_call>", "\n", "</tool_call>", "<tool_call>"};
         return true;
     case TOOLCALL_GEMMA4:
-        /* call:NAME{key:value,…}: Gemma 4's own value syntax (gput_gemma_args). */
+        /* call:NAME{key:value,…}: Gemma 4's own value syntax (gput_kv_args). */
         *f = (struct frame){"<|tool_call>call:", "", "<tool_call|>", "<|tool_call>"};
         return true;
     case TOOLCALL_DEEPSEEK:
@@ -119,6 +122,45 @@ static bool call_frame(const struct toolcall_cfg *cfg, struct frame *f)
         else
             *f = (struct frame){DS_CALLS_BEGIN DS_CALL_BEGIN "function" DS_SEP, "\n```json\n",
                                 "\n```" DS_CALL_END DS_CALLS_END, DS_CALLS_BEGIN};
+        return true;
+    case TOOLCALL_MINIMAX:
+        /* <parameter name="K">V</parameter>\n per argument (gput_tagged_args) */
+        *f = (struct frame){MINIMAX_BEGIN "\n<invoke" SP "name=\"", "\">\n", "</invoke>\n" MINIMAX_END, MINIMAX_BEGIN};
+        return true;
+    case TOOLCALL_MINIMAX_M3:
+        *f = (struct frame){MM3_NS "<tool_call>\n" MM3_NS "<invoke" SP "name=\"", "\">",
+                            MM3_NS "</invoke>\n" MM3_NS "</tool_call>", MM3_NS "<tool_call>"};
+        return true;
+    case TOOLCALL_DSML:
+        *f = (struct frame){DSML_CALLS_BEGIN "\n<" DSML "invoke" SP "name=\"", "\">\n",
+                            "</" DSML "invoke>\n" DSML_CALLS_END, DSML_CALLS_BEGIN};
+        return true;
+    case TOOLCALL_SEED_OSS:
+        *f = (struct frame){SEED_BEGIN "\n<function=", ">\n", "</function>\n" SEED_END, SEED_BEGIN};
+        return true;
+    case TOOLCALL_LFM2:
+        /* k=VALUE, … with JSON values (gput_kv_args), which LFM2's Python reader takes */
+        *f = (struct frame){LFM2_BEGIN "[", "(", ")]" LFM2_END, LFM2_BEGIN};
+        return true;
+    case TOOLCALL_GRANITE:
+        *f = (struct frame){"<|tool_call|> [ { \"name\" : \"", "\" , \"arguments\" : ", " } ]", "<|tool_call|>"};
+        return true;
+    case TOOLCALL_TOOL_CALLS:
+        *f = (struct frame){"<tool_calls> [ { \"name\" : \"", "\" , \"arguments\" : ", " } ] </tool_calls>",
+                            "<tool_calls>"};
+        return true;
+    case TOOLCALL_NEMOTRON:
+        *f = (struct frame){"<TOOLCALL> [ { \"name\" : \"", "\" , \"arguments\" : ", " } ] </TOOLCALL>", "<TOOLCALL>"};
+        return true;
+    case TOOLCALL_FIREFUNCTION:
+        *f = (struct frame){"functools[ { \"name\" : \"", "\" , \"arguments\" : ", " } ]", "functools"};
+        return true;
+    case TOOLCALL_APERTUS:
+        *f = (struct frame){"<|tools_prefix|>[ { \"", "\" : ", " } ]<|tools_suffix|>", "<|tools_prefix|>"};
+        return true;
+    case TOOLCALL_FUNCTIONARY:
+        /* NAME\n{…}: the ">>>" before each is the prompt's (the first) or the root's */
+        *f = (struct frame){"", "\n", "", ">>>"};
         return true;
     default:
         return false;
@@ -142,6 +184,8 @@ static void gput_frame(struct gbuf *b, const char *s)
             b->oom = true;
             return;
         }
+        for (char *c = lit; (c = strchr(c, SP[0])); c++)
+            *c = ' ';
         if (!first)
             gput(b, " ");
         gput_lit(b, lit);
@@ -155,7 +199,7 @@ static void gput_frame(struct gbuf *b, const char *s)
 static void gput_call(struct gbuf *b, const struct frame *f, const char *name, const char *args)
 {
     gput_frame(b, f->pre);
-    gput(b, " ");
+    gput(b, *f->pre ? " " : "");
     gput_lit(b, name);
     gput(b, " ");
     gput_frame(b, f->mid);
@@ -181,12 +225,17 @@ static void gput_call(struct gbuf *b, const struct frame *f, const char *name, c
  *   - no schema, an untyped one, or one the converter refuses: any value of the syntax.
  * Tagged formats write the schema's properties in their order, Gemma in sorted order (the
  * template's dictsort); the required ones always, the others optional. */
-static const char xml_rules[] = "xml-char ::= [^<] | \"<\" [^/<]\n"
+/* Text characters are positive ranges of what valid UTF-8 writes (no surrogate halves,
+ * nothing above U+10FFFF; grammar/gbnf_int.h's GBNF_RAW_CHAR says why). */
+#define TEXT_LT "\\x09\\x0A\\x0D\\x20-\\x3B" /* up to, not including, '<' */
+#define TEXT_HI "\\uD7FF\\uE000-\\U0010FFFF"
+static const char xml_rules[] = "xml-char ::= [" TEXT_LT "\\x3D-" TEXT_HI "] | \"<\" [\\x09\\x0A\\x0D\\x20-\\x2E\\x30-\\x3B"
+                                "\\x3D-" TEXT_HI "]\n"
                                 "xml-value ::= xml-char{1,4096}\n"
                                 "xml-key ::= [a-zA-Z0-9_.-]{1,64}\n";
 
 static const char gemma_rules[] =
-    "g-char ::= [^<] | \"<\" [^|<]\n"
+    "g-char ::= [" TEXT_LT "\\x3D-" TEXT_HI "] | \"<\" [" TEXT_LT "\\x3D-\\x7B\\x7D-" TEXT_HI "]\n"
     "g-string ::= \"<|\\\"|>\" g-char{0,4096} \"<|\\\"|>\"\n"
     "g-key ::= [a-zA-Z0-9_.-]{1,64}\n"
     "g-value ::= g-string | g-dict | g-array | number | \"true\" | \"false\" | \"null\"\n"
@@ -260,30 +309,44 @@ static bool gput_string_value(struct gbuf *b, const json_t *prop, bool gemma)
     return true;
 }
 
+/* How a property's value is written: tagged text (Qwen3-Coder, GLM, MiniMax, DSML,
+ * Seed-OSS), Gemma 4's syntax, or JSON (LFM2, whose Python reader takes JSON values). */
+enum vmode { V_TAGGED, V_GEMMA, V_JSON };
+
 /* RULE ::= the value of one property (and the rules it needs, named RULE-...). */
-static void gput_value_rule(struct gbuf *b, const char *rule, const json_t *prop, bool gemma)
+static void gput_value_rule(struct gbuf *b, const char *rule, const json_t *prop, enum vmode mode)
 {
     static const char *const not_string[] = {"integer", "number", "boolean", "null", "object", "array", NULL};
     static const char *const json_scalar[] = {"integer", "number", "boolean", "null", NULL};
+    bool gemma = mode == V_GEMMA;
     struct gbuf value = {0};
     char prefix[80], *rules = NULL;
     snprintf(prefix, sizeof prefix, "%s-", rule);
     gput(b, rule);
     gput(b, " ::= ");
-    if (gput_string_value(&value, prop, gemma)) {
+    if (mode != V_JSON && gput_string_value(&value, prop, gemma)) {
         gput(b, value.s);
         gput(b, "\n");
-    } else if (type_within(prop, gemma ? json_scalar : not_string) &&
+    } else if ((mode == V_JSON || type_within(prop, gemma ? json_scalar : not_string)) &&
                json_schema_rules(prop, prefix, &rules, NULL) == BW_OK) {
         gput(b, prefix);
         gput(b, "root\n");
         gput(b, rules);
     } else {
-        gput(b, gemma ? "g-value\n" : "xml-value\n");
+        gput(b, mode == V_JSON ? "value\n" : gemma ? "g-value\n" : "xml-value\n");
     }
     b->oom |= value.oom;
     free(value.s);
     free(rules);
+}
+
+/* A property written as text by the tagged formats (gput_string_value's test). */
+static bool string_prop(const json_t *prop)
+{
+    struct gbuf scratch = {0};
+    bool r = gput_string_value(&scratch, prop, false);
+    free(scratch.s);
+    return r;
 }
 
 static bool is_required(const json_t *params, const char *key)
@@ -297,12 +360,19 @@ static bool is_required(const json_t *params, const char *key)
     return false;
 }
 
-/* How a tagged format writes one argument: OPEN KEY MID VALUE CLOSE. */
+/* How a tagged format writes one argument: OPEN KEY MID VALUE CLOSE (mid_other, when
+ * set, instead of MID for a value that is not text: DSML's string="false"). */
 struct tagged_syntax {
-    const char *open, *mid, *close;
+    const char *open, *mid, *close, *mid_other;
+    bool close_key; /* CLOSE is followed by KEY and ">" (MiniMax M3's NS</KEY>) */
 };
-static const struct tagged_syntax qwen_arg = {"<parameter=", ">\n", "\n</parameter>\n"};
-static const struct tagged_syntax glm_arg = {"<arg_key>", "</arg_key>\n<arg_value>", "</arg_value>\n"};
+static const struct tagged_syntax qwen_arg = {"<parameter=", ">\n", "\n</parameter>\n", NULL, false};
+static const struct tagged_syntax glm_arg = {"<arg_key>", "</arg_key>\n<arg_value>", "</arg_value>\n", NULL, false};
+static const struct tagged_syntax seed_arg = {"<parameter=", ">", "</parameter>\n", NULL, false};
+static const struct tagged_syntax minimax_arg = {"<parameter name=\"", "\">", "</parameter>\n", NULL, false};
+static const struct tagged_syntax minimax_m3_arg = {MM3_NS "<", ">", MM3_NS "</", NULL, true};
+static const struct tagged_syntax dsml_arg = {"<" DSML "parameter name=\"", "\" string=\"true\">",
+                                              "</" DSML "parameter>\n", "\" string=\"false\">", false};
 
 /* PREFIX"args" ::= the arguments of a Qwen3-Coder or GLM call: the schema's properties in
  * order; without properties but with a schema, up to 16 of any name; no schema, none. */
@@ -326,16 +396,21 @@ static void gput_tagged_args(struct gbuf *b, const char *prefix, const json_t *p
             gput(b, " ");
             gput_lit(b, key);
             gput(b, " ");
-            gput_lit(b, t->mid);
+            gput_lit(b, t->mid_other && !string_prop(v) ? t->mid_other : t->mid);
             gput(b, " ");
             gput(b, rule);
             gput(b, " ");
             gput_lit(b, t->close);
+            if (t->close_key) {
+                gput(b, " ");
+                gput_lit(b, key);
+                gput(b, " \">\"");
+            }
             gput(b, is_required(params, key) ? " )" : " )?");
-            gput_value_rule(&values, rule, v, false);
+            gput_value_rule(&values, rule, v, V_TAGGED);
         }
-    } else if (json_is_object(params) && json_object_size(params)) {
-        gput(b, " ( ");
+    } else if (json_is_object(params) && json_object_size(params) && !t->close_key) {
+        gput(b, " ( "); /* (not M3: its closing tag repeats the key, which a rule cannot) */
         gput_lit(b, t->open);
         gput(b, " xml-key ");
         gput_lit(b, t->mid);
@@ -350,17 +425,51 @@ static void gput_tagged_args(struct gbuf *b, const char *prefix, const json_t *p
     free(values.s);
 }
 
+/* The argument syntax of a tagged format, or NULL. */
+static const struct tagged_syntax *tagged_of(enum toolcall_format f)
+{
+    switch (f) {
+    case TOOLCALL_QWEN3_CODER: return &qwen_arg;
+    case TOOLCALL_GLM: return &glm_arg;
+    case TOOLCALL_SEED_OSS: return &seed_arg;
+    case TOOLCALL_MINIMAX: return &minimax_arg;
+    case TOOLCALL_DSML: return &dsml_arg;
+    case TOOLCALL_MINIMAX_M3: return &minimax_m3_arg;
+    default: return NULL;
+    }
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-/* PREFIX"args" ::= a Gemma 4 call's {key:value,…}: the properties in sorted order, commas
- * only between the ones written. PREFIX"sI" is "properties I.. when none is written yet",
- * PREFIX"tI" the same after one was. */
-static void gput_gemma_args(struct gbuf *b, const char *prefix, const json_t *params)
+/* How a key=value format writes its arguments: OPEN k ASSIGN v SEP k ASSIGN v CLOSE. */
+struct kv_syntax {
+    const char *open, *close, *sep, *assign;
+    bool sorted;     /* in the keys' sorted order (Gemma's template dictsorts) */
+    enum vmode mode;
+    const char *any; /* the arguments of a schema without properties */
+};
+static const struct kv_syntax gemma_kv = {"{", "}", ",", ":", true, V_GEMMA, "g-dict"};
+static const struct kv_syntax lfm2_kv = {"", "", ", ", "=", false, V_JSON,
+                                         "( py-key \"=\" value ( \", \" py-key \"=\" value ){0,15} )?"};
+
+/* PREFIX"args" ::= a Gemma 4 call's {key:value,…} or an LFM2 call's k=v, …: the properties
+ * (sorted for Gemma, the schema's order for LFM2), separators only between the ones
+ * written. PREFIX"sI" is "properties I.. when none is written yet", PREFIX"tI" the same
+ * after one was. */
+static void gput_kv_args(struct gbuf *b, const char *prefix, const json_t *params, const struct kv_syntax *st)
 {
     const json_t *props = json_object_get(params, "properties");
     if (!json_is_object(props)) {
         gput(b, prefix);
-        gput(b, json_is_object(params) && json_object_size(params) ? "args ::= g-dict\n" : "args ::= \"{}\"\n");
+        gput(b, "args ::= ");
+        if (json_is_object(params) && json_object_size(params)) {
+            gput(b, st->any);
+        } else {
+            char empty[8];
+            snprintf(empty, sizeof empty, "%s%s", st->open, st->close);
+            gput_lit(b, empty);
+        }
+        gput(b, "\n");
         return;
     }
     const char *keys[256];
@@ -368,17 +477,22 @@ static void gput_gemma_args(struct gbuf *b, const char *prefix, const json_t *pa
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)props, key, v) {
-        if (n < 256 && *key && !strpbrk(key, "\"\\\n\r\t <>:{},[]|"))
+        if (n < 256 && *key && !strpbrk(key, "\"\\\n\r\t <>:{},[]|=()"))
             keys[n++] = key;
     }
-    qsort(keys, n, sizeof keys[0], cmp_str);
-    char rule[64], next_s[64], next_t[64];
-    snprintf(rule, sizeof rule, "%sargs ::= \"{\" %ss0 \"}\"\n", prefix, prefix);
-    gput(b, rule);
+    if (st->sorted)
+        qsort(keys, n, sizeof keys[0], cmp_str);
+    char next_s[64], next_t[64], head[64];
+    gput(b, prefix);
+    gput(b, "args ::= ");
+    gput_lit(b, st->open);
+    snprintf(head, sizeof head, " %ss0 ", prefix);
+    gput(b, head);
+    gput_lit(b, st->close);
+    gput(b, "\n");
     for (size_t i = 0; i <= n; i++) {
         snprintf(next_s, sizeof next_s, "%ss%zu", prefix, i + 1);
         snprintf(next_t, sizeof next_t, "%st%zu", prefix, i + 1);
-        char head[64];
         snprintf(head, sizeof head, "%ss%zu ::= ", prefix, i);
         gput(b, head);
         if (i == n) {
@@ -388,16 +502,16 @@ static void gput_gemma_args(struct gbuf *b, const char *prefix, const json_t *pa
         }
         char kv[64];
         snprintf(kv, sizeof kv, "%sk%zu", prefix, i);
-        size_t klen = strlen(keys[i]);
-        char *lit = malloc(klen + 2);
+        size_t klen = strlen(keys[i]), alen = strlen(st->assign);
+        char *lit = malloc(klen + alen + 1);
         if (!lit) {
             b->oom = true;
             return;
         }
         memcpy(lit, keys[i], klen);
-        memcpy(lit + klen, ":", 2);
+        memcpy(lit + klen, st->assign, alen + 1);
         bool req = is_required(params, keys[i]);
-        /* sI ::= KEY: kI tI+1 | sI+1 (optional) */
+        /* sI ::= KEY= kI tI+1 | sI+1 (optional) */
         gput_lit(b, lit);
         gput(b, " ");
         gput(b, kv);
@@ -408,10 +522,12 @@ static void gput_gemma_args(struct gbuf *b, const char *prefix, const json_t *pa
             gput(b, next_s);
         }
         gput(b, "\n");
-        /* tI ::= ( "," KEY: kI )? tI+1 */
+        /* tI ::= ( SEP KEY= kI )? tI+1 */
         snprintf(head, sizeof head, "%st%zu ::= ", prefix, i);
         gput(b, head);
-        gput(b, "( \",\" ");
+        gput(b, "( ");
+        gput_lit(b, st->sep);
+        gput(b, " ");
         gput_lit(b, lit);
         gput(b, " ");
         gput(b, kv);
@@ -419,7 +535,7 @@ static void gput_gemma_args(struct gbuf *b, const char *prefix, const json_t *pa
         gput(b, next_t);
         gput(b, "\n");
         free(lit);
-        gput_value_rule(b, kv, json_object_get(props, keys[i]), true);
+        gput_value_rule(b, kv, json_object_get(props, keys[i]), st->mode);
     }
 }
 
@@ -444,12 +560,16 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
          * schema the converter refuses (the api refuses those tools first), any object. */
         char prefix[32], args[48], *rules = NULL;
         snprintf(prefix, sizeof prefix, "tool%zu-", i);
-        if (cfg->format == TOOLCALL_QWEN3_CODER || cfg->format == TOOLCALL_GLM || cfg->format == TOOLCALL_GEMMA4) {
+        const struct tagged_syntax *tagged = tagged_of(cfg->format);
+        const struct kv_syntax *kv = cfg->format == TOOLCALL_GEMMA4 ? &gemma_kv
+                                     : cfg->format == TOOLCALL_LFM2 ? &lfm2_kv
+                                                                    : NULL;
+        if (tagged || kv) {
             snprintf(args, sizeof args, "%sargs", prefix);
-            if (cfg->format == TOOLCALL_GEMMA4)
-                gput_gemma_args(&schemas, prefix, params);
+            if (kv)
+                gput_kv_args(&schemas, prefix, params, kv);
             else
-                gput_tagged_args(&schemas, prefix, params, cfg->format == TOOLCALL_GLM ? &glm_arg : &qwen_arg);
+                gput_tagged_args(&schemas, prefix, params, tagged);
         } else if (!json_is_object(params)) {
             snprintf(args, sizeof args, "\"{}\"");
         } else if (json_schema_rules(params, prefix, &rules, NULL) == BW_OK) {
@@ -467,10 +587,12 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
     }
     gput(&b, "\n");
     gput(&b, json_rules);
-    if (cfg->format == TOOLCALL_QWEN3_CODER || cfg->format == TOOLCALL_GLM)
+    if (tagged_of(cfg->format))
         gput(&b, xml_rules);
     if (cfg->format == TOOLCALL_GEMMA4)
         gput(&b, gemma_rules);
+    if (cfg->format == TOOLCALL_LFM2)
+        gput(&b, "py-key ::= [a-zA-Z_] [a-zA-Z0-9_]{0,63}\n");
     if (schemas.s)
         gput(&b, schemas.s);
     free(schemas.s);
@@ -482,12 +604,14 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
     return b.s;
 }
 
-/* " ( ws call ){0,N-1}": up to max_calls calls in a row (blanks between). */
-static void gput_more_calls(struct gbuf *b, int max_calls)
+/* " ( ws call ){0,N-1}": up to max_calls calls in a row (blanks between; functionary's
+ * next calls after their ">>>"). */
+static void gput_more_calls(struct gbuf *b, const struct toolcall_cfg *cfg, int max_calls)
 {
     if (max_calls > 1) {
-        char more[48];
-        snprintf(more, sizeof more, " ( ws call ){0,%d}", max_calls > TOOLCALL_MAX_CALLS ? TOOLCALL_MAX_CALLS - 1 : max_calls - 1);
+        char more[64];
+        snprintf(more, sizeof more, " ( ws %scall ){0,%d}", cfg->format == TOOLCALL_FUNCTIONARY ? "\">>>\" " : "",
+                 max_calls > TOOLCALL_MAX_CALLS ? TOOLCALL_MAX_CALLS - 1 : max_calls - 1);
         gput(b, more);
     }
 }
@@ -502,7 +626,7 @@ char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, c
         gput(&head, " \"\\n\\n\" ");
     }
     gput(&head, "call");
-    gput_more_calls(&head, max_calls);
+    gput_more_calls(&head, cfg, max_calls);
     gput(&head, "\n");
     char *g = head.oom ? NULL : call_grammar(cfg, tools_json, only, head.s);
     free(head.s);
@@ -512,8 +636,9 @@ char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, c
 char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_json, int max_calls)
 {
     struct gbuf head = {0};
-    gput(&head, "root ::= call");
-    gput_more_calls(&head, max_calls);
+    /* functionary: the lazy grammar starts at a ">>>" the model wrote */
+    gput(&head, cfg->format == TOOLCALL_FUNCTIONARY ? "root ::= \">>>\" call" : "root ::= call");
+    gput_more_calls(&head, cfg, max_calls);
     gput(&head, "\n");
     char *g = head.oom ? NULL : call_grammar(cfg, tools_json, NULL, head.s);
     free(head.s);

@@ -92,6 +92,55 @@ bool toolcall__add_json_calls(json_t *out, const json_t *v, bool need_args)
     return toolcall__add_object_call(out, v, need_args);
 }
 
+bool toolcall__add_json_list(json_t *out, struct span sp)
+{
+    sp = toolcall__trim(sp.s, sp.n);
+    if (!sp.n)
+        return false;
+    if (sp.s[0] == '[') {
+        json_t *v = toolcall__load(sp, 0);
+        bool ok = toolcall__add_json_calls(out, v, false);
+        json_decref(v);
+        return ok;
+    }
+    while (sp.n) { /* MiniMax M1: one {"name", "arguments"} a line */
+        json_error_t e;
+        json_t *v = sp.s[0] == '{' ? json_loadb(sp.s, sp.n, JSON_DISABLE_EOF_CHECK, &e) : NULL;
+        bool ok = v && toolcall__add_object_call(out, v, false);
+        json_decref(v);
+        if (!ok)
+            return false;
+        sp = toolcall__trim(sp.s + e.position, sp.n - (size_t)e.position);
+        if (sp.n && sp.s[0] == ',')
+            sp = toolcall__trim(sp.s + 1, sp.n - 1);
+    }
+    return true;
+}
+
+static bool add_keyed(json_t *out, const json_t *o)
+{
+    const char *name;
+    json_t *args;
+    if (!json_is_object(o) || json_object_size(o) != 1)
+        return false;
+    json_object_foreach((json_t *)o, name, args) {
+        if (!json_is_object(args))
+            return false;
+        return toolcall__add_call(out, (struct span){name, strlen(name)}, json_incref(args), NULL, 0);
+    }
+    return false;
+}
+
+bool toolcall__add_keyed_calls(json_t *out, struct span sp)
+{
+    json_t *v = toolcall__load(toolcall__trim(sp.s, sp.n), 0);
+    bool ok = json_is_object(v) ? add_keyed(out, v) : json_array_size(v) > 0;
+    for (size_t i = 0; ok && json_is_array(v) && i < json_array_size(v); i++)
+        ok = add_keyed(out, json_array_get(v, i));
+    json_decref(v);
+    return ok;
+}
+
 /* The JSON_REAL_PRECISION that prints every real of v as short as it can be while still
  * reading back as the same number (jansson's default of 17 digits writes 48.85 as
  * 48.850000000000001). */

@@ -332,6 +332,104 @@ static void grammar_after_a_reasoning_block(void **state)
     free(inner);
 }
 
+/* ---- UTF-8 split across tokens vs maxLength ---------------------------------------------------
+ * A byte-level vocabulary has a token for every byte, so a model can write a character one
+ * byte at a time, or bytes that are no character at all. libllama's grammar counts a
+ * character when its sequence completes and lets a token end inside one only where a
+ * character may still go; what reaches the client is made valid UTF-8 after the grammar
+ * (the engine's textout: one U+FFFD for a sequence cut at the end, one per ill-formed
+ * part). So a string held to maxLength N must never take bytes that decode to a code point
+ * no valid UTF-8 writes (a surrogate half, above U+10FFFF): the grammar would count one
+ * character where the repaired text has three or four U+FFFD. */
+
+static llama_token g_byte_tok[256]; /* the token of each byte, plus one (0: none yet) */
+
+/* The token whose piece is the single byte b (llama-bpe has one for each). */
+static llama_token byte_token(unsigned char b)
+{
+    if (!g_byte_tok[1]) {
+        int n = llama_vocab_n_tokens(g_vocab);
+        for (llama_token t = 0; t < n; t++) {
+            char piece[8];
+            if (llama_token_to_piece(g_vocab, t, piece, sizeof piece, 0, false) == 1 && !g_byte_tok[(unsigned char)piece[0]])
+                g_byte_tok[(unsigned char)piece[0]] = t + 1;
+        }
+        for (int i = 1; i < 256; i++)
+            assert_true(g_byte_tok[i] != 0);
+    }
+    return g_byte_tok[b] - 1;
+}
+
+/* How many of the tokens the grammar takes in a row: the bytes of text, one token each
+ * (every byte its own token, as a model may sample them), then end of generation, which
+ * counts as one more when allowed. */
+static int taken_bytes(const char *grammar, const char *text)
+{
+    struct llama_sampler *s = llama_sampler_init_grammar(g_vocab, grammar, "root");
+    assert_non_null(s);
+    int i = 0, n = (int)strlen(text);
+    for (; i <= n; i++) {
+        llama_token t = i < n ? byte_token((unsigned char)text[i]) : llama_vocab_eos(g_vocab);
+        llama_token_data d = {.id = t, .logit = 0.0f, .p = 0.0f};
+        llama_token_data_array a = {.data = &d, .size = 1, .selected = -1, .sorted = false};
+        llama_sampler_apply(s, &a);
+        if (d.logit == -INFINITY)
+            break;
+        if (i < n)
+            llama_sampler_accept(s, t);
+    }
+    llama_sampler_free(s);
+    return i;
+}
+
+static void utf8_bytes_vs_max_length(void **state)
+{
+    (void)state;
+    struct bw_err err = {0};
+    char *g = convert("{\"type\": \"string\", \"maxLength\": 3}", &err);
+    assert_non_null(g);
+    /* é (C3 A9) and ✓ (E2 9C 93) byte by byte: each one character (all bytes and the end
+     * taken: strlen + 1) */
+    assert_int_equal(taken_bytes(g, "\"ab\xc3\xa9\""), 7);
+    assert_int_equal(taken_bytes(g, "\"\xe2\x9c\x93\xe2\x9c\x93\xc3\xa9\""), 11);
+    /* a 4th character may not even begin: its first byte is refused where only '"' goes */
+    assert_int_equal(taken_bytes(g, "\"ab\xc3\xa9\xc3"), 5);
+    assert_int_equal(taken_bytes(g, "\"abc\xf0"), 4);
+    /* a sequence cut by the end of generation cannot end the string */
+    assert_int_equal(taken_bytes(g, "\"ab\xc3"), 4);
+    /* bytes no valid UTF-8 has: refused where they stop being a possible character */
+    assert_int_equal(taken_bytes(g, "\"\xed\xa0\x80\""), 2);     /* U+D800, a surrogate half */
+    assert_int_equal(taken_bytes(g, "\"\xed\xbf\xbf\""), 2);     /* U+DFFF */
+    assert_int_equal(taken_bytes(g, "\"\xf4\x90\x80\x80\""), 2); /* U+110000 */
+    assert_int_equal(taken_bytes(g, "\"\xf5\x80\x80\x80\""), 1); /* no code point */
+    assert_int_equal(taken_bytes(g, "\"\xc1\x81\""), 1);         /* overlong 'A' */
+    assert_int_equal(taken_bytes(g, "\"\x80\""), 1);             /* a lone continuation byte */
+    /* the characters next to the holes still pass */
+    assert_int_equal(taken_bytes(g, "\"\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf\""), 13); /* U+D7FF U+E000 U+10FFFF */
+    free(g);
+    /* the same holds for the other string rules: a pattern's '.', an additional key, a format-less string */
+    static const char *const others[] = {
+        "{\"type\": \"string\", \"pattern\": \"^.{1,3}$\"}",
+        "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"integer\"}}",
+        "{\"type\": \"string\"}",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        g = convert(others[i], &err);
+        assert_non_null(g);
+        const char *open = i == 1 ? "{\"" : "\"";
+        char text[32];
+        snprintf(text, sizeof text, "%s\xed\xa0\x80", open);
+        assert_int_equal(taken_bytes(g, text), (int)strlen(open) + 1);
+        snprintf(text, sizeof text, "%s\xf4\x90\x80\x80", open);
+        assert_int_equal(taken_bytes(g, text), (int)strlen(open) + 1);
+        snprintf(text, sizeof text, "%s\xc3\xa9", open);
+        assert_int_equal(taken_bytes(g, text), (int)strlen(open) + 2);
+        snprintf(text, sizeof text, "%s\xe2\x80\xa6\xed\x95\x9c", open); /* … and 한, a byte a token */
+        assert_int_equal(taken_bytes(g, text), (int)strlen(open) + 6);
+        free(g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +444,7 @@ int main(void)
         cmocka_unit_test(limits),
         cmocka_unit_test(rules_under_a_prefix),
         cmocka_unit_test(grammar_after_a_reasoning_block),
+        cmocka_unit_test(utf8_bytes_vs_max_length),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
