@@ -536,13 +536,35 @@ static int build_batch(struct engine *e, int *chunk /* per slot */)
             chunk[i] = 1;
         }
     }
+    /* The prompts share what is left fairly: each takes up to an equal part, then what the
+     * others leave goes in slot order. A short request admitted beside a long prompt is
+     * evaluated in a step or two, not after the long one's whole prefill. */
+    int want[e->p.n_parallel], take_of[e->p.n_parallel], n_pf = 0, left = cap - b->n_tokens;
     for (int i = 0; i < e->p.n_parallel; i++) {
         struct job *j = e->slots[i].job;
+        want[i] = take_of[i] = 0;
         if (!j || j->paused || e->slots[i].state != SLOT_PREFILL)
             continue;
         /* With checkpoints, a chunk ends at the next stop (ckpt.h) so that one can be taken. */
         int end = e->need_ckpt ? ckpt_next_stop(j->n_prompt, j->n_prefilled) : j->n_prompt;
-        int take = imin(end - j->n_prefilled, cap - b->n_tokens);
+        want[i] = imax(0, end - j->n_prefilled);
+        n_pf += want[i] > 0;
+    }
+    int share = n_pf ? imax(1, left / n_pf) : 0;
+    for (int i = 0; i < e->p.n_parallel && left > 0; i++) {
+        take_of[i] = imin(imin(want[i], share), left);
+        left -= take_of[i];
+    }
+    for (int i = 0; i < e->p.n_parallel && left > 0; i++) {
+        int more = imin(want[i] - take_of[i], left);
+        take_of[i] += more;
+        left -= more;
+    }
+    for (int i = 0; i < e->p.n_parallel; i++) {
+        struct job *j = e->slots[i].job;
+        if (!j || j->paused || e->slots[i].state != SLOT_PREFILL)
+            continue;
+        int take = take_of[i];
         for (int k = 0; k < take; k++) {
             int p = j->n_prefilled + k;
             bool last = p == j->n_prompt - 1;

@@ -682,6 +682,36 @@ static void pool_grows_ahead_of_the_next_turn(void **state)
     collector_reset(&on_path);
 }
 
+/* Prompts share the batch: a short request admitted while a long prompt is being read is
+ * answered before that prompt's evaluation ends, not after it. */
+static void a_short_prompt_is_not_starved_by_a_long_one(void **state)
+{
+    (void)state;
+    struct collector c = {0};
+    struct engine *e = open_engine(&c, 2, 0, 0);
+    char *long_msg = words(10000, "harbour");
+    struct policy_msg big[] = {{.role = "user", .content = long_msg}};
+    struct policy_msg small[] = {{.role = "user", .content = "Hi"}};
+    struct engine_request rb = greedy_chat(1, big, 1, 4);
+    struct engine_request rs = greedy_chat(2, small, 1, 2);
+    submit_ok(e, &rb);
+    assert_int_equal(engine_step(e), BW_OK); /* admitted; the first 2048 tokens read */
+    submit_ok(e, &rs);
+    for (int i = 0; i < MAX_STEPS && !slot_for(&c, 2)->done; i++)
+        assert_int_equal(engine_step(e), BW_OK);
+    struct result *rsm = slot_for(&c, 2), *rbg = slot_for(&c, 1);
+    assert_true(rsm->done && !rsm->failed);
+    assert_int_equal(rsm->st.eval_count, 2);
+    assert_false(rbg->done);
+    assert_int_equal(rbg->n_pieces, 0); /* still reading its ~10000-token prompt */
+    run_until_idle(e);
+    assert_true(rbg->done && !rbg->failed);
+    assert_true(rbg->st.prompt_tokens > 9000);
+    free(long_msg);
+    engine_free(e);
+    collector_reset(&c);
+}
+
 /* A request that shares a prefix with a sequence that is still generating copies that
  * prefix (llama_memory_seq_cp) instead of evaluating it again. */
 static void live_prefix_is_copied_not_recomputed(void **state)
@@ -940,6 +970,7 @@ int main(void)
         cmocka_unit_test(same_request_twice_gives_same_tokens),
         cmocka_unit_test(elastic_growth_same_tokens),
         cmocka_unit_test(pool_grows_ahead_of_the_next_turn),
+        cmocka_unit_test(a_short_prompt_is_not_starved_by_a_long_one),
         cmocka_unit_test(parallel_sequences_match_solo_runs),
         cmocka_unit_test(prefix_reuse_evaluates_only_new_tokens),
         cmocka_unit_test(cancel_mid_generation_frees_the_sequence),
