@@ -21,6 +21,7 @@
  *   parallel: requests in one batch, and one copied from a live sequence, give their solo tokens;
  *   cancel:   a cancelled request leaves nothing live, and the next one is exact.
  * And text requests fail with "this model has no tokenizer" instead of aborting. */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -40,7 +41,7 @@
 
 #define ARCHS BELLOWS_TEST_MODELS "/archs/"
 #define MAX_REQ 8
-#define MAX_TOK 512
+#define MAX_TOK 4096
 #define N_PREDICT 12
 
 struct res {
@@ -462,6 +463,106 @@ static void test_arch(void **state)
     free(f);
 }
 
+/* ---- a sliding window past its cache ------------------------------------------------------ */
+
+/* A copy of an SWA fixture whose context_length is 4096 instead of 256 (the u32 is rewritten
+ * in place: no offset moves), so a conversation can outgrow the window's cache
+ * (n_swa x 4 + 512 cells): the fixtures' own context never does. */
+static void long_context_copy(const char *src, const char *arch, const char *dst)
+{
+    FILE *in = fopen(src, "rb");
+    assert_non_null(in);
+    fseek(in, 0, SEEK_END);
+    long len = ftell(in);
+    fseek(in, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len);
+    assert_true(fread(b, 1, (size_t)len, in) == (size_t)len);
+    fclose(in);
+    char key[64];
+    int kl = snprintf(key, sizeof key, "%s.context_length", arch);
+    unsigned char *at = memmem(b, (size_t)len, key, (size_t)kl);
+    assert_non_null(at);
+    uint32_t type, value = 4096;
+    memcpy(&type, at + kl, 4);
+    assert_int_equal(type, 4); /* GGUF_TYPE_UINT32 */
+    memcpy(at + kl + 4, &value, 4);
+    FILE *out = fopen(dst, "wb");
+    assert_non_null(out);
+    assert_true(fwrite(b, 1, (size_t)len, out) == (size_t)len);
+    fclose(out);
+    free(b);
+}
+
+/* Issue 18, item 3: an edited turn that shares only the conversation's start, after the
+ * window's cache has let those positions go, restarts from a checkpoint of the turn that
+ * ended there, with the tokens of a cold run; without checkpoints it is re-read. */
+static void swa_past_its_cache(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    const char *file = *state;
+    char arch[32], src[512];
+    snprintf(arch, sizeof arch, "%.*s", (int)(strrchr(file, '-') - file), file); /* "gpt-oss-moe.gguf": gpt-oss */
+    snprintf(src, sizeof src, ARCHS "%s", file);
+    if (access(src, R_OK) != 0)
+        fail_msg("%s is missing: build the arch_models target", src);
+    snprintf(f->path, sizeof f->path, "/tmp/bellows-test-swa-%d-%s", (int)getpid(), file);
+    long_context_copy(src, arch, f->path);
+    f->arch = file;
+
+    enum { N1 = 600, N2 = 1500, N3 = 100 };
+    int32_t *R = malloc((N1 + N2 + N3) * sizeof *R);
+    rand_tokens(11, R, N1 + N2 + N3);
+    struct engine *e = open_engine(f, 4096);
+    struct engine_status st;
+    engine_status(e, &st);
+    assert_string_equal(st.memory_kind, "swa");
+    submit(f, e, 1, R, N1, 4); /* turn 1 */
+    run_all(f, e);
+    int n1 = get(f, 1)->n;
+    int32_t *T2 = malloc((size_t)(n1 + N2) * sizeof *T2), *T3 = malloc((size_t)(n1 + N3) * sizeof *T3);
+    memcpy(T2, get(f, 1)->tok, (size_t)n1 * sizeof *T2);
+    memcpy(T2 + n1, R + N1, N2 * sizeof *T2);
+    submit(f, e, 2, T2, n1 + N2, 4); /* turn 2: 1500 tokens more, well past the window's cache */
+    run_all(f, e);
+    assert_true(get(f, 2)->st.prompt_cache_tokens >= n1 - 1);
+    /* turn 2 edited: the first exchange, then other tokens */
+    memcpy(T3, get(f, 1)->tok, (size_t)n1 * sizeof *T3);
+    memcpy(T3 + n1, R + N1 + N2, N3 * sizeof *T3);
+    submit(f, e, 3, T3, n1 + N3, 4);
+    run_all(f, e);
+    struct res edited = *get(f, 3);
+    no_live(f, e);
+    engine_free(e);
+    struct res *c3 = calloc(1, sizeof *c3);
+    cold(f, T3, n1 + N3, 4, c3);
+    same_tokens(f, "edited turn past the window's cache", &edited, c3);
+    /* from turn 1's checkpoint (its prompt's end, or the answer's), not from scratch */
+    if (edited.st.prompt_cache_tokens < N1 - CKPT_TAIL || edited.st.prompt_cache_tokens > n1)
+        fail_msg("%s: the edited turn reused %d tokens, not turn 1's %d", f->arch, edited.st.prompt_cache_tokens, n1);
+
+    /* without checkpoints the window cannot be rolled back that far: re-read */
+    memset(&f->c, 0, sizeof f->c);
+    e = open_engine_ck(f, 4096, -1);
+    submit(f, e, 4, R, N1, 4);
+    run_all(f, e);
+    submit(f, e, 5, T2, n1 + N2, 4);
+    run_all(f, e);
+    submit(f, e, 6, T3, n1 + N3, 4);
+    run_all(f, e);
+    same_tokens(f, "edited turn, no checkpoints", get(f, 6), c3);
+    if (get(f, 6)->st.prompt_cache_tokens >= N1 - CKPT_TAIL)
+        fail_msg("%s: without checkpoints the edited turn reused %d tokens", f->arch, get(f, 6)->st.prompt_cache_tokens);
+    engine_free(e);
+    print_message("%-28s ok past the window's cache (edited turn reused %d of %d tokens)\n", f->arch,
+                  edited.st.prompt_cache_tokens, n1 + N3);
+    unlink(f->path);
+    free(c3);
+    free(T2);
+    free(T3);
+    free(R);
+    free(f);
+}
+
 #define ARCH(file) cmocka_unit_test_prestate(test_arch, (void *)(file))
 
 int main(void)
@@ -473,6 +574,8 @@ int main(void)
         ARCH("deepseek2-moe.gguf"), ARCH("mamba2-dense.gguf"),    ARCH("granitehybrid-dense.gguf"),
         ARCH("nemotron_h-dense.gguf"), ARCH("qwen35-dense.gguf"), ARCH("lfm2-dense.gguf"),
         ARCH("jamba-dense.gguf"),   ARCH("qwen3next-moe.gguf"),
+        cmocka_unit_test_prestate(swa_past_its_cache, (void *)"gemma2-dense.gguf"),
+        cmocka_unit_test_prestate(swa_past_its_cache, (void *)"gpt-oss-moe.gguf"),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
