@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "engine/ckpt.h"
+#include "grammar/json_schema.h"
 #include "sched/estimate.h"
 #include "template/caps.h"
 #include "util/log.h"
@@ -177,7 +178,9 @@ const char api__json_grammar[] =
     "member ::= string ws \":\" ws value\n"
     "array  ::= \"[\" ws ( value ( \",\" ws value )* )? \"]\" ws\n"
     "value  ::= object | array | string ws | number ws | ( \"true\" | \"false\" | \"null\" ) ws\n"
-    "string ::= \"\\\"\" ( [^\"\\\\\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} ) )* \"\\\"\"\n"
+    /* valid UTF-8 code points only: a byte-a-token surrogate would be repaired into
+     * U+FFFD in the text sent (json_schema.h) */
+    "string ::= \"\\\"\" ( [" JSON_SCHEMA_STRING_RANGES "] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} ) )* \"\\\"\"\n"
     "number ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )?\n"
     "ws     ::= [ \\t\\n]{0,4}\n";
 

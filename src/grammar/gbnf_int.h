@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "grammar/json_schema.h"
 #include "util/err.h"
 
 /* ---- a growable text buffer (gbnf_rules.c) ---------------------------------------------- */
@@ -112,7 +113,7 @@ void gbnf_class_char(struct gbuf *b, uint32_t cp);
  * negated class leaves out, so [^…\uD800-\uDFFF] would refuse ED alone and with it
  * U+D000-U+D7FF written a byte a token. (Overlong forms decode to real code points and
  * cannot be told apart here.) */
-#define GBNF_RAW_RANGES "\\x20\\x21\\x23-\\x5B\\x5D-\\x7E\\x80-\\uD7FF\\uE000-\\U0010FFFF"
+#define GBNF_RAW_RANGES JSON_SCHEMA_STRING_RANGES
 #define GBNF_RAW_CHAR "[" GBNF_RAW_RANGES "]"
 
 /* A class of GBNF_RAW_CHAR's characters but cps[0..n) (ascending), brackets included. */

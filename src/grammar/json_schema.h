@@ -82,6 +82,11 @@
 #define JSON_SCHEMA_MAX_RULES 4096        /* rules in the grammar */
 #define JSON_SCHEMA_MAX_BYTES (1u << 20)  /* bytes of grammar text */
 
+/* The characters a JSON string holds as they are, as GBNF class ranges (put them between
+ * brackets): not '"', '\\', controls or DEL, and only code points valid UTF-8 can write
+ * (gbnf_int.h says why), for grammars written by hand such as the API's JSON mode. */
+#define JSON_SCHEMA_STRING_RANGES "\\x20\\x21\\x23-\\x5B\\x5D-\\x7E\\x80-\\uD7FF\\uE000-\\U0010FFFF"
+
 /* Converts SCHEMA (a JSON Schema document: an object, or true for "any value") into a
  * GBNF grammar whose start rule is `root`, for llama_sampler_init_grammar(vocab, text,
  * "root"). $ref may point anywhere inside the document ("#/$defs/x", "#/definitions/x",
