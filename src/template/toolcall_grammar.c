@@ -100,7 +100,7 @@ static bool call_frame(const struct toolcall_cfg *cfg, struct frame *f)
         /* What gpt-oss writes after <|start|>assistant (reasoning.c reads the header and
          * passes the message on as REASONING_CALL_OPEN …); <|call|> is its end-of-generation
          * token, left to the sampler. */
-        *f = (struct frame){"<|channel|>commentary to=functions.", " <|constrain|>json<|message|>", "",
+        *f = (struct frame){"<|channel|>commentary" SP "to=functions.", " <|constrain|>json<|message|>", "",
                             "<|channel|>commentary to="};
         return true;
     case TOOLCALL_QWEN3_CODER:

@@ -579,7 +579,7 @@ static void grammar_for_gpt_oss_qwen3_coder_and_deepseek(void **state)
     struct toolcall_cfg hm = cfg_of(T_HARMONY);
     char *g = toolcall_grammar(&hm, TOOLS, "get_weather", NULL, 1);
     assert_non_null(g);
-    assert_non_null(strstr(g, "call ::= ( \"<|channel|>commentary\" ws \"to=functions.\" \"get_weather\" ws "
+    assert_non_null(strstr(g, "call ::= ( \"<|channel|>commentary to=functions.\" \"get_weather\" ws "
                               "\"<|constrain|>json<|message|>\" tool0-root )\n"));
     free(g);
     harmony_expect("<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\": \"Paris\"}",
