@@ -396,6 +396,8 @@ static bool runner_is_dead(struct sched_runner *r)
 
 static void count_load(struct sched *s, const char *name)
 {
+    if (!name)
+        name = ""; /* (never, but the compiler cannot know) */
     s->counters.loads++;
     for (size_t i = 0; i < sizeof s->loads / sizeof s->loads[0]; i++) {
         if (!s->loads[i].name[0])
