@@ -87,6 +87,36 @@ json_t *chat_template_context(const struct chat_render_in *in, struct bw_err *er
     return ctx;
 }
 
+/* Every tool call's arguments in ctx's messages as compact JSON text; false when none was
+ * an object (nothing to try again with). A message with calls is copied first: ctx holds
+ * the caller's parsed messages by reference. */
+static bool arguments_as_text(json_t *ctx)
+{
+    bool changed = false;
+    size_t i, k;
+    json_t *msgs = json_object_get(ctx, "messages"), *m, *tc;
+    json_array_foreach(msgs, i, m) {
+        if (!json_array_size(json_object_get(m, "tool_calls")))
+            continue;
+        m = json_deep_copy(m);
+        if (!m || json_array_set_new(msgs, i, m))
+            return false;
+        json_array_foreach(json_object_get(m, "tool_calls"), k, tc) {
+            json_t *fn = json_object_get(tc, "function");
+            json_t *args = json_object_get(fn, "arguments");
+            if (!json_is_object(args) && !json_is_array(args))
+                continue;
+            char *text = json_dumps(args, JSON_COMPACT);
+            if (!text)
+                continue;
+            json_object_set_new(fn, "arguments", json_string(text));
+            free(text);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
 int chat_template_render(const struct chat_template *t, const struct chat_render_in *in, char **out,
                          size_t *out_len, struct bw_err *err)
 {
@@ -95,6 +125,15 @@ int chat_template_render(const struct chat_template *t, const struct chat_render
         return BW_ENOMEM;
     struct jinja_opts o = {.now_unix = in->now_unix, .utc_offset_s = in->utc_offset_s};
     int rc = jinja_render(t->jt, ctx, &o, out, out_len, err);
+    /* Tool calls' arguments go to templates as objects (transformers' convention), but some
+     * templates write them as text they were given as text (Functionary v3.2: '...' +
+     * arguments), as OpenAI sends them; llama.cpp probes for this too. On a render error
+     * with object arguments, once more with the arguments as JSON text. */
+    if (rc == BW_EINVAL && arguments_as_text(ctx)) {
+        struct bw_err err2 = {0};
+        if (jinja_render(t->jt, ctx, &o, out, out_len, &err2) == BW_OK)
+            rc = BW_OK;
+    }
     json_decref(ctx);
     return rc;
 }

@@ -129,3 +129,20 @@ export function apiContextFor(c, { bos_token, eos_token }, think) {
   if (typeof think === 'boolean') Object.assign(ctx, { enable_thinking: think, thinking: think });
   return ctx;
 }
+
+// CTX with every tool call's object arguments as compact JSON text (a copy), or null when
+// there is none: what the server renders with once more when a template fails on the
+// objects (chat_template_render; Functionary v3.2 adds them to a string).
+export function argumentsAsText(ctx) {
+  let changed = false;
+  const messages = (ctx.messages ?? []).map((m) => {
+    if (!Array.isArray(m.tool_calls) || !m.tool_calls.length) return m;
+    return { ...m, tool_calls: m.tool_calls.map((tc) => {
+      const args = tc.function?.arguments;
+      if (args === null || typeof args !== 'object') return tc;
+      changed = true;
+      return { ...tc, function: { ...tc.function, arguments: JSON.stringify(args) } };
+    }) };
+  });
+  return changed ? { ...ctx, messages } : null;
+}

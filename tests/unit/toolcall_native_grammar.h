@@ -239,7 +239,7 @@ static void triggers_of_new_formats(void **state)
 /* The pinned template renders a history whose assistant turn called get_weather; the text
  * after the user's message, fed to the parser of the format detected for the template,
  * gives that call back. (Functionary v3.2's template concatenates the arguments as JSON
- * text, so it cannot render the objects transformers' convention gives it; LFM2 and
+ * text: chat_template_render gives them as text when the objects fail; LFM2 and
  * LFM2.5-Instruct do not render calls; FireFunction v2's reads a `functions` variable.) */
 static void templates_write_what_the_parser_reads(void **state)
 {
@@ -249,6 +249,7 @@ static void templates_write_what_the_parser_reads(void **state)
         "LFM2.5-8B-A1B.jinja",
         "unsloth-Apriel-1.5.jinja", "Apriel-1.6-15b-Thinker-fixed.jinja", "MiniMax-M1.jinja",
         "NVIDIA-Nemotron-Nano-v2.jinja", "Apertus-8B-Instruct.jinja",
+        "meetkai-functionary-medium-v3.2.jinja", /* its template takes the arguments as text */
         /* and the formats parsed before */
         "Qwen-Qwen3-0.6B.jinja", "Qwen3-Coder.jinja", "GLM-4.6.jinja", "Mistral-Small-3.2-24B-Instruct-2506.jinja",
         "mistralai-Mistral-Nemo-Instruct-2407.jinja", "deepseek-ai-DeepSeek-V3.1.jinja", "google-gemma-4-31B-it.jinja",
