@@ -2,8 +2,10 @@
 // serve_bench.mjs -- the server-side measurements of bench/run: conversation (TTFT per
 // turn), memory (RSS and KV), concurrency (4 streams) and the HTTP path, for Bellows
 // (`bellows serve`, Ollama API) and llama.cpp's `llama-server` (OpenAI API). Node 20,
-// built-ins only. Every server binds 127.0.0.1 on a free port and runs alone; every wait
-// and loop is bounded; each measurement writes one JSON file.
+// built-ins only. Every server binds 127.0.0.1 on a free port; every wait and loop is
+// bounded; each measurement writes one JSON file. The conversation and the concurrency
+// bursts are paired (issue 17): both servers are up at once and take turns, one working
+// while the other is idle (waitIdle), so each pair of figures saw the same machine.
 //
 //   node bench/serve_bench.mjs [options] <conv|mem|conc|http> --out FILE --model GGUF
 //        --bellows BIN --llama-server BIN [--threads 2] [--quick]
@@ -341,61 +343,179 @@ function userText(rand, words, turn) {
   return out.join(' ');
 }
 
+// The assistant's side of the paired conversation: fixed text that neither server
+// generated, so both see the same history whatever each one would have answered (the
+// random-weight model's greedy answers differ between the two engines after a few tokens).
+function assistantText(rand, words, turn) {
+  return userText(rand, words, turn).replace(/^Turn \d+\./, `Answer ${turn}.`).replace(/ What do you think\?$/, '');
+}
+
+// ---- pairing: one server works while the other is idle ----------------------------------
+
+// CPU time (utime + stime, clock ticks) of processes, all their threads included.
+function cpuTicks(pids) {
+  let t = 0;
+  for (const pid of pids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // fields from the 3rd on
+      t += Number(f[11]) + Number(f[12]);
+    } catch { /* gone */ }
+  }
+  return t;
+}
+
+// Waits until the processes have been idle for two 50 ms windows in a row (at most one clock
+// tick of CPU, i.e. ~10 ms, in each), at most limitMs. Between the two halves of a pair this
+// keeps one server's after-work (Bellows growing its pool ahead of the next turn, a thread
+// pool still spinning, llama-server saving its slot) out of the other's measurement.
+// Returns the wait in ms, or null when they never went quiet.
+async function waitIdle(pids, limitMs = 10000) {
+  const t0 = now();
+  let prev = cpuTicks(pids), quiet = 0;
+  while (now() - t0 < limitMs) {
+    await sleep(50);
+    const c = cpuTicks(pids);
+    quiet = c - prev <= 1 ? quiet + 1 : 0;
+    prev = c;
+    if (quiet >= 2) return now() - t0;
+  }
+  return null;
+}
+
+// Bellows' pool counters from /metrics (issue 17): growths made on the path of a request and
+// ahead of one (while idle after a turn), the pool's cells and the growths' total time. The
+// scrape asks the runner for its status, so it is answered after a growth ahead in progress.
+async function bellowsPool(h) {
+  const t = await (await hfetch(h.url + '/metrics', { timeoutMs: 30000 })).text();
+  const num = (re) => { const m = re.exec(t); return m ? Number(m[1]) : null; };
+  return {
+    growths_ahead: num(/^bellows_kv_pool_growths_total\{[^}]*when="ahead"[^}]*\}\s+([\d.e+]+)/m),
+    growths_on_request: num(/^bellows_kv_pool_growths_total\{[^}]*when="on_request"[^}]*\}\s+([\d.e+]+)/m),
+    growth_s: num(/^bellows_kv_pool_growth_seconds_total\{[^}]*\}\s+([\d.e+]+)/m),
+    pool_cells: num(/^bellows_kv_pool_tokens\{[^}]*\}\s+([\d.e+]+)/m),
+  };
+}
+const pids = (h) => [h.proc.pid, ...(h.runner_pid ? [h.runner_pid] : [])];
+
 // ---- measurements ---------------------------------------------------------------------------
 
 const Q = opt.quick;
 
+// The conversation, paired (issue 17): Bellows and llama-server (with its prompt cache) are
+// up at once; each turn goes to Bellows, then -- once Bellows is idle again -- the same turn
+// to llama-server, then the next turn once llama-server is idle. Answers are one token and
+// the history carries fixed assistant text instead, so both evaluate the same new tokens
+// every turn (the previous answer and the new user message) on the same cached history.
+// Per turn: each server's TTFT and counts, and Bellows' pool growths during the turn (on
+// the request's path) and right after it (ahead of the next turn). llama-server without its
+// cache then runs the first conversation alone, on the same messages, as the reference that
+// re-reads the whole history every turn (its budget stops it before a turn past the limit).
 async function conversation() {
   const cfg = Q
-    ? { convs: [{ name: '3-turn', turns: 3, seed: 1 }], words: 40, answer: 8, budget_s: { default: 60 } }
-    : { convs: [{ name: '10-turn', turns: 10, seed: 1 }, { name: '30-turn', turns: 30, seed: 2 }], words: 170, answer: 32,
-      // llama-server without its cache re-reads the whole history every turn (turn 30: ~7000
-      // tokens, ~60 s here): its 30-turn run stops at this budget and records the turns it
-      // reached (its 10-turn run shows the same climb in full). The others never get near theirs.
-      budget_s: { default: 420, 'llama-server, no cache:30-turn': 120, 'llama-server, no cache:10-turn': 240 } };
-  const servers = [
-    { name: 'bellows', start: () => startBellows() },
-    { name: 'llama-server, cache', start: () => startLlama(['--cache-prompt']), cachePrompt: true },
-    { name: 'llama-server, no cache', start: () => startLlama(['--no-cache-prompt']), cachePrompt: false },
-  ];
-  const result = { test: 'conversation', quick: Q, words_per_turn: cfg.words, answer_tokens: cfg.answer, runs: [] };
+    ? { convs: [{ name: '3-turn', turns: 3, seed: 1, nocache: true }], words: 40, answer_words: 8, budget_s: 60 }
+    : { convs: [{ name: '10-turn', turns: 10, seed: 1, nocache: true }, { name: '30-turn', turns: 30, seed: 2 }],
+      words: 170, answer_words: 28, budget_s: 240 };
+  const maxTokens = 1;
+  const result = { test: 'conversation', quick: Q, paired: true, words_per_turn: cfg.words,
+    assistant_words: cfg.answer_words, answer_tokens: maxTokens, runs: [] };
+  const ttftOf = (r) => ({ ttft_ms: r.ttft_ms ?? r.total_ms, ttft_at: r.ttft_ms != null ? 'text' : 'end' });
+  const script = (conv) => {
+    const rand = rng(conv.seed), arand = rng(conv.seed + 1000);
+    return Array.from({ length: conv.turns }, (_, i) => ({
+      user: userText(rand, cfg.words, i + 1), assistant: assistantText(arand, cfg.answer_words, i + 1) }));
+  };
+  const save = () => writeFileSync(opt.out, JSON.stringify({ ...result, partial: true }, null, 1) + '\n');
+  // An explicit system message: without one, a template's default system prompt (Qwen2.5's
+  // Jinja template has one; libllama's chatml rendering, llama-server's --no-jinja, has none)
+  // would give the two servers histories ~10 tokens apart.
+  const system = { role: 'system', content: 'You are a helpful assistant.' };
+  // Warm-up: 2 tokens, then a 2-turn chat of the conversation's shape on other text, so the
+  // first prompt of full size and the first prefix-cache hit (one-off costs: buffers sized
+  // and touched, first reuse) are paid before turn 1 on both sides.
+  const warmUp = async (h, cachePrompt) => {
+    await chat(h, [{ role: 'user', content: 'Hello' }], { maxTokens: 2, cachePrompt });
+    const rand = rng(777), arand = rng(778);
+    const m = [{ role: 'user', content: userText(rand, cfg.words, 0) }]; // no system message: nothing to share with turn 1
+    await chat(h, m, { maxTokens, cachePrompt });
+    m.push({ role: 'assistant', content: assistantText(arand, cfg.answer_words, 0) }, { role: 'user', content: userText(rand, cfg.words, 0) });
+    await chat(h, m, { maxTokens, cachePrompt });
+  };
   for (const conv of cfg.convs) {
-    for (const s of servers) {
-      const budget = (cfg.budget_s[`${s.name}:${conv.name}`] ?? cfg.budget_s.default) * 1000;
-      const h = await s.start();
-      const run = { server: s.name, conversation: conv.name, turns_planned: conv.turns, budget_s: budget / 1000, turns: [] };
-      try {
-        // Warm-up outside the conversation (llama-server warms up at start; the runner's
-        // first request would otherwise pay for paging the weights in).
-        await chat(h, [{ role: 'user', content: 'Hello' }], { maxTokens: 2, cachePrompt: s.cachePrompt });
-        const rand = rng(conv.seed);
-        const messages = [];
-        const t0 = now();
-        let lastMs = 0;
-        for (let turn = 1; turn <= conv.turns; turn++) {
-          // Stop before a turn that would end past the budget, predicting it from the last one.
-          const next = turn > 1 ? lastMs * turn / (turn - 1) : 0;
-          if (now() - t0 + next > budget) {
-            run.stopped_at_budget = true;
-            log(`${s.name} ${conv.name}: stopping after turn ${turn - 1}: turn ${turn} would end past the ${budget / 1000} s budget`);
-            break;
-          }
-          const tTurn = now();
-          messages.push({ role: 'user', content: userText(rand, cfg.words, turn) });
-          const r = await chat(h, messages, { maxTokens: cfg.answer, cachePrompt: s.cachePrompt });
-          messages.push({ role: 'assistant', content: r.text });
-          lastMs = now() - tTurn;
-          const row = { turn, ttft_ms: r.ttft_ms, total_ms: r.total_ms, ...turnCounts(h, r) };
-          run.turns.push(row);
-          log(`${s.name} ${conv.name} turn ${turn}: ttft ${r.ttft_ms?.toFixed(0)} ms, prompt ${row.prompt_tokens} (cached ${row.cached_tokens}), answer ${row.answer_tokens}`);
-        }
-      } finally {
-        if (h.kind === 'llama') run.server_info = llamaKv(h.log());
-        await h.stop();
+    const turns = script(conv);
+    const b = await startBellows();
+    let l = null;
+    const rb = { server: 'bellows', conversation: conv.name, turns_planned: conv.turns, paired_with: 'llama-server, cache', turns: [] };
+    const rl = { server: 'llama-server, cache', conversation: conv.name, turns_planned: conv.turns, paired_with: 'bellows', turns: [] };
+    try {
+      b.runner_pid = (await bellowsPs(b.url))?.runner_pid ?? null;
+      l = await startLlama(['--cache-prompt']);
+      await warmUp(b, true);
+      await waitIdle(pids(b));
+      await warmUp(l, true);
+      await waitIdle([...pids(b), ...pids(l)]);
+      let pool = await bellowsPool(b);
+      const messages = [system];
+      for (let turn = 1; turn <= conv.turns; turn++) {
+        messages.push({ role: 'user', content: turns[turn - 1].user });
+        const r1 = await chat(b, messages, { maxTokens });
+        const after = await bellowsPool(b); // answered once a growth ahead is done
+        const wb = await waitIdle(pids(b));
+        const r2 = await chat(l, messages, { maxTokens, cachePrompt: true });
+        const wl = await waitIdle(pids(l));
+        const d = (k) => (after[k] != null && pool[k] != null ? after[k] - pool[k] : null);
+        const growth = { on_request: d('growths_on_request'), ahead: d('growths_ahead'),
+          growth_ms: d('growth_s') != null ? d('growth_s') * 1000 : null, pool_cells: after.pool_cells };
+        pool = after;
+        const row1 = { turn, ...ttftOf(r1), total_ms: r1.total_ms, ...turnCounts(b, r1), pool: growth, idle_wait_ms: wb };
+        const row2 = { turn, ...ttftOf(r2), total_ms: r2.total_ms, ...turnCounts(l, r2), idle_wait_ms: wl };
+        rb.turns.push(row1);
+        rl.turns.push(row2);
+        messages.push({ role: 'assistant', content: turns[turn - 1].assistant });
+        const g = [growth.on_request ? `pool grew on the request (${growth.pool_cells} cells)` : null,
+          growth.ahead ? `pool grew ahead (${growth.pool_cells} cells)` : null].filter(Boolean).join(', ');
+        log(`${conv.name} turn ${turn}: bellows ${row1.ttft_ms?.toFixed(0)} ms (prompt ${row1.prompt_tokens}, cached ${row1.cached_tokens}), ` +
+          `llama-server ${row2.ttft_ms?.toFixed(0)} ms (prompt ${row2.prompt_tokens}, cached ${row2.cached_tokens}), ` +
+          `ratio ${(row1.ttft_ms / row2.ttft_ms).toFixed(3)}${g ? `; ${g}` : ''}`);
       }
-      result.runs.push(run);
-      writeFileSync(opt.out, JSON.stringify({ ...result, partial: true }, null, 1) + '\n'); // kept if the step is killed
+    } finally {
+      if (l) { rl.server_info = llamaKv(l.log()); await l.stop(); }
+      await b.stop();
     }
+    result.runs.push(rb, rl);
+    save();
+    if (!conv.nocache) continue;
+    // The reference without a prompt cache, alone, on the same messages.
+    const h = await startLlama(['--no-cache-prompt']);
+    const rn = { server: 'llama-server, no cache', conversation: conv.name, turns_planned: conv.turns, paired_with: null,
+      budget_s: cfg.budget_s, turns: [] };
+    try {
+      await warmUp(h, false);
+      const messages = [system];
+      const t0 = now();
+      let lastMs = 0;
+      for (let turn = 1; turn <= conv.turns; turn++) {
+        const next = turn > 1 ? lastMs * turn / (turn - 1) : 0; // predicted from the last turn
+        if (now() - t0 + next > cfg.budget_s * 1000) {
+          rn.stopped_at_budget = true;
+          log(`llama-server, no cache ${conv.name}: stopping after turn ${turn - 1}: turn ${turn} would end past the ${cfg.budget_s} s budget`);
+          break;
+        }
+        const tTurn = now();
+        messages.push({ role: 'user', content: turns[turn - 1].user });
+        const r = await chat(h, messages, { maxTokens, cachePrompt: false });
+        messages.push({ role: 'assistant', content: turns[turn - 1].assistant });
+        lastMs = now() - tTurn;
+        const row = { turn, ...ttftOf(r), total_ms: r.total_ms, ...turnCounts(h, r) };
+        rn.turns.push(row);
+        log(`llama-server, no cache ${conv.name} turn ${turn}: ttft ${row.ttft_ms?.toFixed(0)} ms, prompt ${row.prompt_tokens} (cached ${row.cached_tokens})`);
+      }
+    } finally {
+      rn.server_info = llamaKv(h.log());
+      await h.stop();
+    }
+    result.runs.push(rn);
+    save();
   }
   return result;
 }
@@ -437,60 +557,74 @@ async function memory() {
   return { test: 'memory', quick: Q, rows };
 }
 
-// Two bursts of 4 simultaneous streams per server: the first also pays for Bellows' pool
-// growing to hold four reservations (4096 -> 18432 cells); the second, with new prompts, is
-// the steady state the target compares. llama-server runs first: when its chat parser cuts
-// a stream short (see chat()), that burst did less work, so the prompt set is replaced
-// (up to 6 sets) until all its streams run to the end; Bellows then gets the same prompts.
+// Paired bursts of 4 simultaneous streams (issue 17): both servers up at once, llama-server
+// with the same total context Bellows' four reservations take. A first burst on each, not
+// compared, also pays for Bellows' pool growing to hold four reservations (4096 -> 18432
+// cells); then pairs: a Bellows burst, then -- once Bellows is idle -- llama-server's burst on
+// the same prompts, each pair with new prompts. The per-pair ratio of aggregate tokens/s is
+// the figure. When llama-server's chat parser cuts one of its streams short (see chat()) the
+// pair did unequal work: it is kept in the data but left out of the ratios, and one more pair
+// is run (at most 3 extra).
 async function concurrency() {
-  const n = 4, maxTokens = Q ? 16 : 128, words = Q ? 10 : 40;
-  const servers = [
-    { name: 'llama-server', config: '-np 4 --kv-unified -c 16384', start: () => startLlama(['-np', '4', '--kv-unified', '-c', '16384', '--metrics']) },
-    { name: 'bellows', config: 'BELLOWS_NUM_PARALLEL=4 (elastic pool)', start: () => startBellows({ BELLOWS_NUM_PARALLEL: '4' }) },
-  ];
+  const n = 4, maxTokens = Q ? 16 : 128, words = Q ? 10 : 40, pairsWanted = Q ? 2 : 4, seed = 99;
   // llama-server's own count of generated tokens (a stream cut by its parser has no final chunk).
   const predicted = async (h) => {
     const t = await (await hfetch(h.url + '/metrics', { timeoutMs: 10000 })).text();
     const m = /^llamacpp:tokens_predicted_total\s+([\d.e+]+)/m.exec(t);
     return m ? Number(m[1]) : null;
   };
-  const burst = async (h, seed, b) => {
+  const burst = async (h, b) => {
     const rand = rng(seed);
     for (let skip = 0; skip < b * n; skip++) userText(rand, words, 0); // advance to this burst's prompts
     const prompts = Array.from({ length: n }, (_, i) => userText(rand, words, b * n + i + 1));
     const before = h.kind === 'llama' ? await predicted(h) : 0;
     const t0 = now();
-    const res = await Promise.all(prompts.map((p) => chat(h, [{ role: 'user', content: p }], { maxTokens })));
+    // An explicit system message, as in the conversation: the same prompt tokens on both.
+    const sys = { role: 'system', content: 'You are a helpful assistant.' };
+    const res = await Promise.all(prompts.map((p) => chat(h, [sys, { role: 'user', content: p }], { maxTokens })));
     const wall = now() - t0;
     const streams = res.map((r) => ({ ttft_ms: r.ttft_ms, total_ms: r.total_ms, ...turnCounts(h, r) }));
     const tokens = h.kind === 'llama' ? (await predicted(h)) - before
       : streams.reduce((a, r) => a + (r.answer_tokens ?? 0), 0);
-    return { wall_ms: wall, tokens, aggregate_tps: tokens / (wall / 1000), streams, cut: streams.some((x) => x.parse_error) };
+    await waitIdle(pids(h));
+    return { prompt_set: b, wall_ms: wall, tokens, aggregate_tps: tokens / (wall / 1000), streams,
+      mean_ttft_ms: streams.reduce((a, s) => a + (s.ttft_ms ?? 0), 0) / n, cut: streams.some((x) => x.parse_error) };
   };
-  const rows = [];
-  let seed = 99, attempts = 0;
-  for (const s of servers) {
-    const h = await s.start();
-    try {
-      await chat(h, [{ role: 'user', content: 'Hello' }], { maxTokens: 2 });
-      let bursts;
-      for (;;) {
-        bursts = [await burst(h, seed, 0), await burst(h, seed, 1)];
-        bursts.forEach((x, b) => log(`${s.name} burst ${b + 1} (prompt set ${seed}): ${x.tokens} tokens in ${(x.wall_ms / 1000).toFixed(2)} s = ${x.aggregate_tps.toFixed(2)} tok/s${x.cut ? ' (a stream was cut by the parser)' : ''}`));
-        attempts++;
-        if (s.name !== 'llama-server' || !bursts.some((x) => x.cut) || attempts >= 6) break;
-        seed++;
-      }
-      const last = bursts[bursts.length - 1];
-      const row = { server: s.name, config: s.config, streams_n: n, max_tokens: maxTokens, prompt_set: seed,
-        wall_ms: last.wall_ms, tokens: last.tokens, aggregate_tps: last.aggregate_tps, streams: last.streams,
-        cut_streams: bursts.some((x) => x.cut), first_burst: bursts[0] };
-      if (h.kind === 'llama') row.server_info = llamaKv(h.log());
-      else row.ps = (await bellowsPs(h.url))?.context ?? null;
-      rows.push(row);
-    } finally { await h.stop(); }
+  const configs = {
+    bellows: 'BELLOWS_NUM_PARALLEL=4 (elastic pool)',
+    'llama-server': '-np 4 --kv-unified -c 16384',
+  };
+  const l = await startLlama(['-np', '4', '--kv-unified', '-c', '16384', '--metrics']);
+  let b = null;
+  const out = { test: 'concurrency', quick: Q, paired: true, streams_n: n, max_tokens: maxTokens, configs, first: {}, pairs: [] };
+  const desc = (x) => `${x.tokens} tokens in ${(x.wall_ms / 1000).toFixed(2)} s = ${x.aggregate_tps.toFixed(2)} tok/s`;
+  try {
+    b = await startBellows({ BELLOWS_NUM_PARALLEL: '4' });
+    b.runner_pid = (await bellowsPs(b.url))?.runner_pid ?? null;
+    await chat(b, [{ role: 'user', content: 'Hello' }], { maxTokens: 2 });
+    await chat(l, [{ role: 'user', content: 'Hello' }], { maxTokens: 2 });
+    await waitIdle([...pids(b), ...pids(l)]);
+    out.first.bellows = await burst(b, 0);
+    out.first['llama-server'] = await burst(l, 0);
+    log(`first bursts: bellows ${desc(out.first.bellows)}; llama-server ${desc(out.first['llama-server'])}`);
+    let ok = 0;
+    for (let set = 1; ok < pairsWanted && set <= pairsWanted + 3; set++) {
+      const xb = await burst(b, set);
+      const xl = await burst(l, set);
+      const pair = { prompt_set: set, bellows: xb, 'llama-server': xl, cut: xl.cut,
+        ratio: xl.cut ? null : xb.aggregate_tps / xl.aggregate_tps };
+      out.pairs.push(pair);
+      if (!pair.cut) ok++;
+      log(`pair ${out.pairs.length} (prompt set ${set}): bellows ${desc(xb)}; llama-server ${desc(xl)}` +
+        (pair.cut ? ' (a llama-server stream was cut by its parser: left out)' : `; ratio ${pair.ratio.toFixed(3)}`));
+    }
+    out.ps = (await bellowsPs(b.url))?.context ?? null;
+    out.server_info = llamaKv(l.log());
+  } finally {
+    if (b) await b.stop();
+    await l.stop();
   }
-  return { test: 'concurrency', quick: Q, rows: rows.reverse(), prompt_sets_replaced: seed - 99 };
+  return out;
 }
 
 // The HTTP path (issue 4): per-token streaming cost of HTTP over the runner's own timing,
