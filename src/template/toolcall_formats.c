@@ -286,30 +286,11 @@ static bool parse_python_tag(json_t *out, struct span sp)
 /* ---- Gemma 4's value syntax ------------------------------------------------------------------ */
 
 /* {key:<|"|>text<|"|>,n:1,list:[…],flag:true}: keys bare (or quoted), strings between <|"|>. */
-struct gscan {
-    const char *s;
-    size_t n, i;
-    int depth;
-};
-
-static void g_ws(struct gscan *g)
-{
-    while (g->i < g->n && bytes_is_ws(g->s[g->i]))
-        g->i++;
-}
-
-static bool g_lit(struct gscan *g, const char *m)
-{
-    if (bytes_starts_with(g->s + g->i, g->n - g->i, m) != MATCH_FULL)
-        return false;
-    g->i += strlen(m);
-    return true;
-}
 
 /* A <|"|>…<|"|> string, its text in *out. */
-static bool g_string(struct gscan *g, struct span *out)
+static bool g_string(struct vscan *g, struct span *out)
 {
-    if (!g_lit(g, GEMMA_STR))
+    if (!vscan_lit(g, GEMMA_STR))
         return false;
     const char *end = memmem(g->s + g->i, g->n - g->i, GEMMA_STR, 5);
     if (!end)
@@ -319,19 +300,19 @@ static bool g_string(struct gscan *g, struct span *out)
     return true;
 }
 
-static json_t *g_value(struct gscan *g);
+static json_t *g_value(struct vscan *g);
 
-static json_t *g_dict(struct gscan *g)
+static json_t *g_dict(struct vscan *g)
 {
     json_t *o = json_object();
     g->i++; /* '{' */
-    g_ws(g);
+    vscan_ws(g);
     if (g->i < g->n && g->s[g->i] == '}') {
         g->i++;
         return o;
     }
     for (;;) {
-        g_ws(g);
+        vscan_ws(g);
         struct span key;
         if (!g_string(g, &key)) {
             size_t k = g->i;
@@ -339,8 +320,8 @@ static json_t *g_dict(struct gscan *g)
                 g->i++;
             key = toolcall__trim(g->s + k, g->i - k);
         }
-        g_ws(g);
-        if (!key.n || key.n > 256 || !g_lit(g, ":"))
+        vscan_ws(g);
+        if (!key.n || key.n > 256 || !vscan_lit(g, ":"))
             break;
         char k[257];
         memcpy(k, key.s, key.n);
@@ -348,10 +329,10 @@ static json_t *g_dict(struct gscan *g)
         json_t *v = g_value(g);
         if (!v || json_object_set_new(o, k, v))
             break;
-        g_ws(g);
-        if (g_lit(g, ","))
+        vscan_ws(g);
+        if (vscan_lit(g, ","))
             continue;
-        if (g_lit(g, "}"))
+        if (vscan_lit(g, "}"))
             return o;
         break;
     }
@@ -359,21 +340,21 @@ static json_t *g_dict(struct gscan *g)
     return NULL;
 }
 
-static json_t *g_array(struct gscan *g)
+static json_t *g_array(struct vscan *g)
 {
     json_t *a = json_array();
     g->i++; /* '[' */
-    g_ws(g);
-    if (g_lit(g, "]"))
+    vscan_ws(g);
+    if (vscan_lit(g, "]"))
         return a;
     for (;;) {
         json_t *v = g_value(g);
         if (!v || json_array_append_new(a, v))
             break;
-        g_ws(g);
-        if (g_lit(g, ","))
+        vscan_ws(g);
+        if (vscan_lit(g, ","))
             continue;
-        if (g_lit(g, "]"))
+        if (vscan_lit(g, "]"))
             return a;
         break;
     }
@@ -381,9 +362,9 @@ static json_t *g_array(struct gscan *g)
     return NULL;
 }
 
-static json_t *g_value(struct gscan *g)
+static json_t *g_value(struct vscan *g)
 {
-    g_ws(g);
+    vscan_ws(g);
     if (g->i >= g->n || ++g->depth > 64)
         return NULL;
     json_t *v = NULL;
@@ -395,11 +376,11 @@ static json_t *g_value(struct gscan *g)
         v = g_array(g);
     } else if (bytes_starts_with(g->s + g->i, g->n - g->i, GEMMA_STR) == MATCH_FULL) {
         v = g_string(g, &str) ? json_stringn(str.s, str.n) : NULL;
-    } else if (g_lit(g, "true")) {
+    } else if (vscan_lit(g, "true")) {
         v = json_true();
-    } else if (g_lit(g, "false")) {
+    } else if (vscan_lit(g, "false")) {
         v = json_false();
-    } else if (g_lit(g, "null")) {
+    } else if (vscan_lit(g, "null")) {
         v = json_null();
     } else {
         size_t k = g->i;
@@ -425,9 +406,9 @@ static bool parse_gemma4(json_t *out, struct span sp)
     const char *brace = memchr(sp.s, '{', sp.n);
     if (!brace)
         return false;
-    struct gscan g = {.s = brace, .n = (size_t)(sp.s + sp.n - brace)};
+    struct vscan g = {.s = brace, .n = (size_t)(sp.s + sp.n - brace)};
     json_t *args = g_value(&g);
-    g_ws(&g);
+    vscan_ws(&g);
     if (!json_is_object(args) || g.i != g.n) {
         json_decref(args);
         return false;

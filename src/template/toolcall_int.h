@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -126,5 +127,26 @@ bool toolcall__parse_invoke(const struct toolcall_parser *p, json_t *out, struct
 bool toolcall__parse_invoke_m3(const struct toolcall_parser *p, json_t *out, struct span sp);
 /* [NAME(k=v, …), …]: LFM2's Python-style calls. */
 bool toolcall__parse_pythonic(json_t *out, struct span sp);
+
+/* A cursor over a call's value text, for the syntaxes that are not JSON (Gemma 4's
+ * {key:VALUE}, LFM2's NAME(k=VALUE)): the text, its length, the position, the nesting. */
+struct vscan {
+    const char *s;
+    size_t n, i;
+    int depth;
+};
+static inline void vscan_ws(struct vscan *g)
+{
+    while (g->i < g->n && bytes_is_ws(g->s[g->i]))
+        g->i++;
+}
+/* Steps over m when the text goes on with it (no blanks skipped). */
+static inline bool vscan_lit(struct vscan *g, const char *m)
+{
+    if (bytes_starts_with(g->s + g->i, g->n - g->i, m) != MATCH_FULL)
+        return false;
+    g->i += strlen(m);
+    return true;
+}
 
 #endif

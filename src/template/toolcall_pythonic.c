@@ -9,25 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct pscan {
-    const char *s;
-    size_t n, i;
-    int depth;
-};
-
-static void p_ws(struct pscan *g)
+/* m after any blanks */
+static bool p_lit(struct vscan *g, const char *m)
 {
-    while (g->i < g->n && bytes_is_ws(g->s[g->i]))
-        g->i++;
-}
-
-static bool p_lit(struct pscan *g, const char *m)
-{
-    p_ws(g);
-    if (bytes_starts_with(g->s + g->i, g->n - g->i, m) != MATCH_FULL)
-        return false;
-    g->i += strlen(m);
-    return true;
+    vscan_ws(g);
+    return vscan_lit(g, m);
 }
 
 static int hexval(char c)
@@ -75,7 +61,7 @@ static size_t put_utf8(char *o, unsigned long cp)
 }
 
 /* A quoted string at g->i (its quote char there); NULL when unterminated or not UTF-8. */
-static json_t *p_string(struct pscan *g)
+static json_t *p_string(struct vscan *g)
 {
     char q = g->s[g->i++];
     char *buf = malloc(g->n - g->i + 4);
@@ -129,10 +115,10 @@ fail:
     return NULL;
 }
 
-static json_t *p_value(struct pscan *g);
+static json_t *p_value(struct vscan *g);
 
 /* [v, …] (or (v, …)): a JSON array; {k: v, …}: an object with string keys. */
-static json_t *p_container(struct pscan *g)
+static json_t *p_container(struct vscan *g)
 {
     char open = g->s[g->i++];
     char close = open == '[' ? ']' : open == '(' ? ')' : '}';
@@ -142,7 +128,7 @@ static json_t *p_container(struct pscan *g)
     if (p_lit(g, (char[]){close, 0}))
         return c;
     for (;;) {
-        p_ws(g);
+        vscan_ws(g);
         if (open == '{') {
             json_t *k = g->i < g->n && (g->s[g->i] == '"' || g->s[g->i] == '\'') ? p_string(g) : NULL;
             json_t *v = k && p_lit(g, ":") ? p_value(g) : NULL;
@@ -165,9 +151,9 @@ static json_t *p_container(struct pscan *g)
     return NULL;
 }
 
-static json_t *p_value(struct pscan *g)
+static json_t *p_value(struct vscan *g)
 {
-    p_ws(g);
+    vscan_ws(g);
     if (g->i >= g->n || ++g->depth > 64)
         return NULL;
     json_t *v = NULL;
@@ -205,9 +191,9 @@ static json_t *p_value(struct pscan *g)
 }
 
 /* NAME(k=v, …) at g->i, added to out. */
-static bool p_call(struct pscan *g, json_t *out)
+static bool p_call(struct vscan *g, json_t *out)
 {
-    p_ws(g);
+    vscan_ws(g);
     size_t name = g->i;
     while (g->i < g->n && toolcall__name_char(g->s[g->i]))
         g->i++;
@@ -219,7 +205,7 @@ static bool p_call(struct pscan *g, json_t *out)
         return false;
     if (!p_lit(g, ")")) {
         for (;;) {
-            p_ws(g);
+            vscan_ws(g);
             size_t k = g->i;
             while (g->i < g->n && toolcall__name_char(g->s[g->i]))
                 g->i++;
@@ -248,7 +234,7 @@ fail:
 bool toolcall__parse_pythonic(json_t *out, struct span sp)
 {
     sp = toolcall__trim(sp.s, sp.n);
-    struct pscan g = {.s = sp.s, .n = sp.n};
+    struct vscan g = {.s = sp.s, .n = sp.n};
     bool list = p_lit(&g, "[");
     do {
         if (!p_call(&g, out))
@@ -256,6 +242,6 @@ bool toolcall__parse_pythonic(json_t *out, struct span sp)
     } while (p_lit(&g, ","));
     if (list && !p_lit(&g, "]"))
         return false;
-    p_ws(&g);
+    vscan_ws(&g);
     return g.i == g.n && json_array_size(out) > 0;
 }
