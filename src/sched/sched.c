@@ -641,6 +641,8 @@ void sched_release(struct sched *s, struct sched_runner *r, int64_t keep_alive_n
     int64_t now = clock_mono_ns();
     /* Saturating: a keep_alive past the end of int64 time is forever, not the year 1734. */
     r->expires_at = keep_alive_ns < 0 || keep_alive_ns > INT64_MAX - now ? INT64_MAX : now + keep_alive_ns;
+    if (r->expire_idle)
+        r->expires_at = now; /* an unload waits for the last release: this one does not put it off */
     bool destroy = false;
     if (r->refs == 0 && (!r->linked || keep_alive_ns == 0 || r->expire_idle || runner_is_dead(r))) {
         if (r->linked)
@@ -819,7 +821,11 @@ size_t sched_list(struct sched *s, struct sched_loaded *out, size_t max)
         pthread_mutex_lock(&s->mu);
         held[i]->refs--; /* give back without touching its keep_alive */
         s->depth--;
-        bool orphan = held[i]->refs == 0 && !held[i]->linked; /* unloaded meanwhile */
+        /* Unloaded meanwhile, or its last request let go while this status was asked and an
+         * unload was waiting for that (sched_expire): the unload is ours to finish. */
+        if (held[i]->refs == 0 && held[i]->linked && held[i]->expire_idle)
+            unlink_runner(s, held[i]);
+        bool orphan = held[i]->refs == 0 && !held[i]->linked;
         pthread_mutex_unlock(&s->mu);
         if (orphan)
             runner_destroy(held[i]);
