@@ -90,6 +90,18 @@ static bool parameter(const struct toolcall_parser *p, struct span *sp, const ch
     return true;
 }
 
+/* OPEN name="NAME" >: a call's head, its name a function name; false otherwise. */
+static bool invoke_head(struct span *sp, const char *open, char *name, size_t cap)
+{
+    if (!eat(sp, open) || !attr(sp, "name", name, cap))
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!toolcall__name_char(*c))
+            return false;
+    skip_ws(sp);
+    return eat(sp, ">");
+}
+
 bool toolcall__parse_invoke(const struct toolcall_parser *p, json_t *out, struct span sp, const char *prefix)
 {
     char open[64], close[64], name[257];
@@ -99,13 +111,7 @@ bool toolcall__parse_invoke(const struct toolcall_parser *p, json_t *out, struct
     if (!sp.n)
         return false;
     while (sp.n) {
-        if (!eat(&sp, open) || !attr(&sp, "name", name, sizeof name))
-            return false;
-        for (const char *c = name; *c; c++)
-            if (!toolcall__name_char(*c))
-                return false;
-        skip_ws(&sp);
-        if (!eat(&sp, ">"))
+        if (!invoke_head(&sp, open, name, sizeof name))
             return false;
         json_t *args = json_object();
         if (!args)
@@ -204,13 +210,7 @@ bool toolcall__parse_invoke_m3(const struct toolcall_parser *p, json_t *out, str
     if (!sp.n)
         return false;
     while (sp.n) {
-        if (!eat(&sp, MM3_NS "<invoke") || !attr(&sp, "name", name, sizeof name))
-            return false;
-        for (const char *c = name; *c; c++)
-            if (!toolcall__name_char(*c))
-                return false;
-        skip_ws(&sp);
-        if (!eat(&sp, ">"))
+        if (!invoke_head(&sp, MM3_NS "<invoke", name, sizeof name))
             return false;
         json_t *args = json_object();
         if (!args)
