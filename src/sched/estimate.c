@@ -225,17 +225,32 @@ int estimate_place_layers(const struct estimate_device *dev, size_t n_dev, int n
     int left = n_layers > 0 ? n_layers : 0;
     if (num_gpu >= 0 && num_gpu < left)
         left = num_gpu;
-    int total = 0;
+    uint64_t fits_total = 0, room_total = 0;
     for (size_t d = 0; d < n_dev; d++) {
-        int n = 0;
-        if (left > 0 && dev[d].free_bytes >= reserve_bytes) {
-            uint64_t room = dev[d].free_bytes - reserve_bytes;
-            uint64_t fit = layer_bytes ? room / layer_bytes : UINT64_MAX;
-            n = fit < (uint64_t)left ? (int)fit : left;
-        }
-        out[d] = n;
-        left -= n;
-        total += n;
+        uint64_t room = dev[d].free_bytes > reserve_bytes ? dev[d].free_bytes - reserve_bytes : 0;
+        uint64_t fit = layer_bytes ? room / layer_bytes : (uint64_t)left;
+        out[d] = fit < (uint64_t)left ? (int)fit : left; /* what fits it, for now */
+        fits_total += (uint64_t)out[d];
+        if (out[d] > 0)
+            room_total += room / 1024; /* KiB: the product below stays inside 64 bits */
     }
-    return total;
+    int total = fits_total < (uint64_t)left ? (int)fits_total : left;
+    int placed = 0;
+    for (size_t d = 0; d < n_dev; d++) {
+        uint64_t room = dev[d].free_bytes > reserve_bytes ? (dev[d].free_bytes - reserve_bytes) / 1024 : 0;
+        int share = out[d] > 0 && room_total ? (int)((uint64_t)total * room / room_total) : 0;
+        int fit = out[d];
+        out[d] = share < fit ? share : fit;
+        placed += out[d];
+    }
+    /* the rounding: to the first devices with room left */
+    for (size_t d = 0; d < n_dev && placed < total; d++) {
+        uint64_t room = dev[d].free_bytes > reserve_bytes ? dev[d].free_bytes - reserve_bytes : 0;
+        uint64_t fit = layer_bytes ? room / layer_bytes : (uint64_t)total;
+        while (placed < total && (uint64_t)out[d] < fit) {
+            out[d]++;
+            placed++;
+        }
+    }
+    return placed;
 }

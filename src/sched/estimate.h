@@ -148,10 +148,14 @@ struct estimate_loaded {
 int estimate_pick_evictions(const struct estimate_loaded *loaded, size_t n, uint64_t need, uint64_t available,
                             int max_loaded, int *victims);
 
-/* GPU placement: how many of n_layers (each layer_bytes) go to each device, filling devices in order while their free memory
- * (minus a reserve for KV and compute of reserve_bytes each) allows. num_gpu >= 0 caps
- * the total layers offloaded (Ollama's option). Writes layers per device into out[n_dev];
- * returns the total offloaded. */
+/* Placement on devices (local GPUs, RPC servers' devices): how many of n_layers (each
+ * layer_bytes) go to each device. A device's room is its free memory minus a reserve for
+ * KV and compute (reserve_bytes each); the total offloaded is what all rooms hold, capped
+ * by num_gpu >= 0 (Ollama's option). That total is spread in proportion to the devices'
+ * rooms (llama.cpp's own default split), each capped by what fits it, the rounding left
+ * to the first with room: every device then keeps room in proportion for its layers'
+ * share of the KV pool's growth, where filling the first device to the brim would leave
+ * it none. Writes layers per device into out[n_dev]; returns the total offloaded. */
 struct estimate_device {
     uint64_t free_bytes;
 };

@@ -195,14 +195,33 @@ static void placement_one_gpu_fits_all(void **state)
     assert_int_equal(out[0], 24);
 }
 
-static void placement_two_gpus_split_in_order(void **state)
+static void placement_two_gpus_split_by_room(void **state)
 {
-    /* GPU 0 has room for 10 layers and half of another; GPU 1 takes the rest. */
+    /* Rooms of 1050 MiB and 7 GiB: 24 layers in proportion are 3.07 and 20.9, floored to 3
+     * and 20; the one left over goes to the first with room. */
     struct estimate_device d[] = {{.free_bytes = 1 * GIB + 10 * 100 * MIB + 50 * MIB}, {.free_bytes = 8 * GIB}};
     int out[2] = {SENTINEL, SENTINEL};
     assert_int_equal(estimate_place_layers(d, 2, 24, 100 * MIB, 1 * GIB, -1, out), 24);
-    assert_int_equal(out[0], 10);
-    assert_int_equal(out[1], 14);
+    assert_int_equal(out[0], 4);
+    assert_int_equal(out[1], 20);
+    /* two equal devices (two RPC servers of one kind) share evenly */
+    struct estimate_device e[] = {{.free_bytes = 8 * GIB}, {.free_bytes = 8 * GIB}};
+    assert_int_equal(estimate_place_layers(e, 2, 25, 100 * MIB, 1 * GIB, -1, out), 25);
+    assert_int_equal(out[0], 13);
+    assert_int_equal(out[1], 12);
+}
+
+static void placement_share_is_capped_by_what_fits(void **state)
+{
+    /* Rooms of 5 layers and 100: 20 layers in proportion give the first 0.95, floored to 0;
+     * the rounding fills it first (it has room), the second takes its share. */
+    struct estimate_device d[] = {{.free_bytes = 1 * GIB + 5 * 100 * MIB}, {.free_bytes = 1 * GIB + 100 * 100 * MIB}};
+    int out[2] = {SENTINEL, SENTINEL};
+    assert_int_equal(estimate_place_layers(d, 2, 20, 100 * MIB, 1 * GIB, -1, out), 20);
+    assert_int_equal(out[0] + out[1], 20);
+    assert_true(out[0] <= 5);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 19);
 }
 
 static void placement_partial_when_gpus_are_too_small(void **state)
@@ -228,13 +247,15 @@ static void placement_num_gpu_caps_the_total(void **state)
 {
     struct estimate_device d[] = {{.free_bytes = 1 * GIB + 3 * 100 * MIB}, {.free_bytes = 8 * GIB}};
     int out[2] = {SENTINEL, SENTINEL};
+    /* rooms of 300 MiB and 7 GiB: 5 layers in proportion are 0.2 and 4.8 -> 0 and 4, the
+     * one left to the first */
     assert_int_equal(estimate_place_layers(d, 2, 24, 100 * MIB, 1 * GIB, 5, out), 5);
-    assert_int_equal(out[0], 3);
-    assert_int_equal(out[1], 2);
-    /* num_gpu above n_layers: n_layers wins. */
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 4);
+    /* num_gpu above n_layers: n_layers wins (0.96 and 23.04 -> 0 and 23, then 1 and 23). */
     assert_int_equal(estimate_place_layers(d, 2, 24, 100 * MIB, 1 * GIB, 99, out), 24);
-    assert_int_equal(out[0], 3);
-    assert_int_equal(out[1], 21);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 23);
 }
 
 static void placement_num_gpu_zero_places_nothing(void **state)
@@ -329,7 +350,8 @@ int main(void)
         cmocka_unit_test(eviction_max_loaded_with_all_busy_is_impossible),
         cmocka_unit_test(eviction_count_and_bytes_must_both_hold),
         cmocka_unit_test(placement_one_gpu_fits_all),
-        cmocka_unit_test(placement_two_gpus_split_in_order),
+        cmocka_unit_test(placement_two_gpus_split_by_room),
+        cmocka_unit_test(placement_share_is_capped_by_what_fits),
         cmocka_unit_test(placement_partial_when_gpus_are_too_small),
         cmocka_unit_test(placement_gpu_below_its_reserve_gets_none),
         cmocka_unit_test(placement_num_gpu_caps_the_total),
