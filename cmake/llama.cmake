@@ -109,6 +109,9 @@ set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
 set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
 set(LLAMA_CURL OFF CACHE BOOL "" FORCE)
 set(GGML_CUDA ${BELLOWS_CUDA} CACHE BOOL "" FORCE)
+# ggml's RPC backend on every build (issue 16): `bellows rpc-server`, BELLOWS_RPC. It only
+# registers a backend; nothing connects anywhere unless an endpoint is configured.
+set(GGML_RPC ON CACHE BOOL "" FORCE)
 if(BELLOWS_CUDA AND NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
   # ggml would pick "native", which fails to configure on a machine without a GPU (a
   # build host, CI). A portable list instead; pass -DCMAKE_CUDA_ARCHITECTURES=native to

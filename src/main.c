@@ -25,6 +25,7 @@ static const struct subcommand subcommands[] = {
     {"cp", "Copy a model", cli_cp},
     {"stop", "Unload a running model", cli_stop},
     {"cache", "List or clear the conversations' KV states saved to disk", cli_cache},
+    {"rpc-server", "Serve this machine's devices to a Bellows server elsewhere (BELLOWS_RPC)", cli_rpc_server},
     {"version", "Print the version", cli_version /* main() answers first, with the same text */},
     {"generate", "Generate from a GGUF file in this process, no server (for developers)", cli_generate},
     {"runner", "Internal: serve one model to the server over a socket", cli_runner},

@@ -274,12 +274,20 @@ void ollama_ps(struct api *a, struct http_request *req)
         if (ctx && mem)
             json_object_update(ctx, mem);
         json_decref(mem);
+        /* where its layers are (issue 16): the CPU, local GPUs, RPC servers' devices */
+        json_t *devices = json_array();
+        for (int d = 0; d < l->n_devices; d++) {
+            json_t *dv = json_pack("{s:s, s:i}", "name", l->devices[d].name, "layers", l->devices[d].layers);
+            if (dv && l->devices[d].endpoint[0])
+                json_object_set_new(dv, "endpoint", json_string(l->devices[d].endpoint));
+            json_array_append_new(devices, dv);
+        }
         json_array_append_new(
-            models, json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:i, s:o, s:i, s:i}", "name",
+            models, json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:i, s:o, s:i, s:i, s:o}", "name",
                               sm ? sm->display : l->name, "model", sm ? sm->display : l->name, "size",
                               (json_int_t)l->size_estimate, "digest", sm ? sm->digest : "", "details",
                               details_json(sm ? &sm->details : &none), "expires_at", ts, "size_vram", 0, "context",
-                              ctx, "runner_pid", (int)l->pid, "loads", l->loads));
+                              ctx, "runner_pid", (int)l->pid, "loads", l->loads, "devices", devices));
         store_model_free(sm);
     }
     api__reply_json(req, 200, json_pack("{s:o}", "models", models));

@@ -20,6 +20,7 @@ int cli_stop(int argc, char **argv);
 int cli_cache(int argc, char **argv); /* cache.c: the saved KV states (list / clear) */
 int cli_version(int argc, char **argv); /* the client's version, as `bellows --version` */
 int cli_runner(int argc, char **argv);
+int cli_rpc_server(int argc, char **argv); /* rpc_server.c: ggml's RPC server (issue 16) */
 int cli_serve(int argc, char **argv);
 
 #endif

@@ -104,6 +104,39 @@ int cli_list(int argc, char **argv)
 
 /* ---- ps ------------------------------------------------------------------------------------ */
 
+/* PROCESSOR from /api/ps "devices" (layers per device): "100% CPU", "25%/75% CPU/GPU",
+ * "9%/91% CPU/RPC" (layers on RPC servers), or all three. False without that field. */
+static bool processor_from_devices(const json_t *devices, char *buf, size_t len)
+{
+    int cpu = 0, gpu = 0, rpc = 0;
+    size_t i;
+    const json_t *d;
+    if (!json_is_array(devices) || json_array_size(devices) == 0)
+        return false;
+    json_array_foreach(devices, i, d) {
+        int layers = (int)cli_json_int(d, "layers", 0);
+        if (!strcmp(cli_json_str(d, "name", ""), "CPU"))
+            cpu += layers;
+        else if (json_object_get(d, "endpoint"))
+            rpc += layers;
+        else
+            gpu += layers;
+    }
+    int total = cpu + gpu + rpc;
+    if (total <= 0 || cpu == total) {
+        snprintf(buf, len, "100%% CPU");
+        return true;
+    }
+    int pg = gpu * 100 / total, pr = rpc * 100 / total, pc = 100 - pg - pr;
+    if (gpu && rpc)
+        snprintf(buf, len, "%d%%/%d%%/%d%% CPU/GPU/RPC", pc, pg, pr);
+    else if (cpu == 0)
+        snprintf(buf, len, "100%% %s", gpu ? "GPU" : "RPC");
+    else
+        snprintf(buf, len, "%d%%/%d%% CPU/%s", pc, gpu ? pg : pr, gpu ? "GPU" : "RPC");
+    return true;
+}
+
 int cli_ps(int argc, char **argv)
 {
     if (help_flag(argc, argv,
@@ -143,7 +176,9 @@ int cli_ps(int argc, char **argv)
         int64_t size = cli_json_int(m, "size", 0), vram = cli_json_int(m, "size_vram", 0), until = 0;
         short_id(cli_json_str(m, "digest", ""), cells[i][0], sizeof cells[i][0]);
         fmt_bytes(size, cells[i][1], sizeof cells[i][1]);
-        if (vram <= 0 || size <= 0)
+        if (processor_from_devices(json_object_get(m, "devices"), cells[i][2], sizeof cells[i][2]))
+            ;
+        else if (vram <= 0 || size <= 0)
             snprintf(cells[i][2], sizeof cells[i][2], "100%% CPU");
         else if (vram >= size)
             snprintf(cells[i][2], sizeof cells[i][2], "100%% GPU");

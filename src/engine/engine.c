@@ -7,6 +7,10 @@
 #include "engine/engine_int.h"
 #include "util/clock.h"
 
+#include "ggml-backend.h"
+#include "ggml-rpc.h"
+#include "sched/rpc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -750,6 +754,30 @@ void engine_params_default(struct engine_params *p)
     };
 }
 
+/* Registers each RPC server's devices with ggml (common/arg.cpp's add_rpc_devices does
+ * the same for llama-server's --rpc). */
+static int engine__add_rpc_servers(const char *list, struct bw_err *err)
+{
+    _Static_assert(RPC_PROTO_MAJOR_VERSION == BELLOWS_RPC_PROTO_MAJOR &&
+                   RPC_PROTO_MINOR_VERSION == BELLOWS_RPC_PROTO_MINOR, "sched/rpc.h speaks another RPC protocol");
+    char eps[RPC_MAX_ENDPOINTS][RPC_ENDPOINT_MAX];
+    int n = rpc_parse_endpoints(list, eps, RPC_MAX_ENDPOINTS, err);
+    if (n < 0)
+        return n;
+    for (int i = 0; i < n; i++) {
+        ggml_backend_reg_t reg = ggml_backend_rpc_add_server(eps[i]);
+        if (!reg)
+            return bw_errf(err, BW_EIO, "RPC server %s has no devices", eps[i]);
+        bool known = false; /* a second engine in this process (tests, bench): registered already */
+        for (size_t k = 0; k < ggml_backend_reg_count(); k++)
+            known |= ggml_backend_reg_get(k) == reg;
+        if (!known)
+            ggml_backend_register(reg);
+        LOG(LOG_INFO, "engine", "RPC server %s: %zu device(s)", eps[i], ggml_backend_reg_dev_count(reg));
+    }
+    return BW_OK;
+}
+
 static void quiet_log(enum ggml_log_level level, const char *text, void *ud)
 {
     (void)ud;
@@ -781,6 +809,11 @@ int engine_new(const struct engine_params *p, engine_emit_fn emit, void *emit_ud
         llama_log_set(quiet_log, NULL);
     llama_backend_init();
 
+    int rpc_rc = p->rpc_servers && p->rpc_servers[0] ? engine__add_rpc_servers(p->rpc_servers, err) : BW_OK;
+    if (rpc_rc != BW_OK) {
+        free(e);
+        return rpc_rc;
+    }
     struct llama_model_params mp = llama_model_default_params();
     mp.load_mode = p->use_mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     mp.n_gpu_layers = p->n_gpu_layers;

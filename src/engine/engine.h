@@ -75,6 +75,11 @@ struct engine_params {
      * head dimensions its block (32) divides: otherwise f16, with a log line. The type in
      * use is engine_status.kv_type; it is part of a saved state's setup. */
     const char *kv_type;
+    /* RPC servers whose devices take layers (issue 16): "host:port[,host:port...]", each
+     * registered with ggml before the model loads (their devices come after local GPUs,
+     * in this order, for n_gpu_layers and tensor_split); NULL: none. ggml aborts the
+     * process when one does not answer: the server probes them first (sched/rpc.h). */
+    const char *rpc_servers;
 };
 
 void engine_params_default(struct engine_params *p);

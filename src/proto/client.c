@@ -84,7 +84,7 @@ int runner_client_spawn(const struct runner_spawn_opts *o, struct runner_client 
         return bw_errf(err, BW_EIO, "pipe: %s", strerror(errno));
     }
     /* Build argv before fork: the child only calls async-signal-safe functions. */
-    char *argv[32], nums[8][32];
+    char *argv[40], nums[8][32];
     int n = 0;
     argv[n++] = (char *)o->exe;
     argv[n++] = "runner";
@@ -110,6 +110,10 @@ int runner_client_spawn(const struct runner_spawn_opts *o, struct runner_client 
     if (o->tensor_split) {
         argv[n++] = "--tensor-split";
         argv[n++] = (char *)o->tensor_split;
+    }
+    if (o->rpc && o->rpc[0]) {
+        argv[n++] = "--rpc";
+        argv[n++] = (char *)o->rpc;
     }
     if (o->flash_attn_off) {
         argv[n++] = "--flash-attn";

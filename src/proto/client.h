@@ -29,7 +29,8 @@ struct runner_spawn_opts {
     int ctx_cap;            /* 0: none */
     int64_t kv_budget;      /* cells; 0: runner default */
     int n_gpu_layers;       /* layers to offload to GPUs; < 0: the runner's default */
-    const char *tensor_split; /* "a,b,..." layers per GPU, or NULL */
+    const char *tensor_split; /* "a,b,..." layers per device (local GPUs, then RPC devices), or NULL */
+    const char *rpc;        /* RPC servers (--rpc "host:port,..."), or NULL */
     bool flash_attn_off;
     const char *kv_type;    /* KV cache type (--kv-type): "f16", "q8_0", "q4_0"; NULL: the runner's (f16) */
     bool no_mmap;

@@ -243,7 +243,8 @@ static void usage(FILE *f)
                "  --flash-attn on|off (default on)\n"
                "  --kv-type T         KV cache type: f16 (default), q8_0, q4_0 (quantized: flash attention)\n"
                "  --gpu-layers N      layers to offload to GPUs (default 0)\n"
-               "  --tensor-split A,B  layers per GPU when there are several\n"
+               "  --tensor-split A,B  layers per device (local GPUs, then RPC devices)\n"
+               "  --rpc H:P[,H:P]     RPC servers whose devices take layers (bellows rpc-server)\n"
                "  --no-mmap           read the model instead of mapping it\n"
                "  --idle-shrink S     give the pool back after S idle seconds (default 60)\n"
                "  --kv-disk DIR       save cached sequences' KV in DIR and restore them by prefix\n"
@@ -289,6 +290,7 @@ int cli_runner(int argc, char **argv)
         else if (!strcmp(a, "--flash-attn")) ep.flash_attn = strcmp(v, "off") != 0;
         else if (!strcmp(a, "--kv-type")) ep.kv_type = v; /* engine_new rejects a bad one */
         else if (!strcmp(a, "--gpu-layers")) ep.n_gpu_layers = atoi(v);
+        else if (!strcmp(a, "--rpc")) ep.rpc_servers = v; /* engine_new rejects a bad list */
         else if (!strcmp(a, "--tensor-split")) {
             char *copy = strdup(v), *save = NULL;
             int k = 0;

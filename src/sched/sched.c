@@ -19,6 +19,7 @@
 #include "policy/policy.h"
 #include "proto/client.h"
 #include "sched/devices.h"
+#include "sched/placement.h"
 #include "sched/estimate.h"
 #include "sched/plan.h"
 #include "util/log.h"
@@ -78,7 +79,9 @@ struct sched_runner {
     pthread_mutex_t mu;
     struct sched_call *calls;
     bool dead;
-    char dead_msg[200];
+    char dead_msg[320];
+    /* set once at load */
+    struct placement place; /* where its layers are, the RPC servers it uses */
 };
 
 struct load_count {
@@ -94,6 +97,7 @@ struct sched {
     int depth;              /* requests acquired or waiting */
     struct load_count loads[64];
     struct sched_counters counters;
+    struct rpc_set rpc;     /* BELLOWS_RPC's servers (placement.h) */
     uint64_t next_id;
     pthread_t reaper;
     bool stopping;
@@ -197,6 +201,11 @@ static void *reader_main(void *arg)
     pthread_mutex_lock(&r->mu);
     r->dead = true;
     describe_exit(status, r->dead_msg, sizeof r->dead_msg);
+    if (r->place.rpc_used) { /* ggml's client aborts the runner when an RPC server goes away */
+        size_t at = strlen(r->dead_msg);
+        snprintf(r->dead_msg + at, sizeof r->dead_msg - at, " (it used the RPC servers %.100s: one may have stopped)",
+                 r->place.rpc);
+    }
     for (struct sched_call *c = r->calls; c; c = c->next)
         pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&r->mu);
@@ -206,6 +215,8 @@ static void *reader_main(void *arg)
     bool unexpected = r->linked && !s->stopping;
     if (unexpected)
         s->counters.runner_deaths++;
+    if (unexpected && r->place.rpc_used)
+        rpc_set_mark_suspect(&s->rpc, r->place.rpc_used);
     pthread_cond_broadcast(&s->reaper_wake);
     pthread_mutex_unlock(&s->mu);
     if (unexpected)
@@ -366,13 +377,14 @@ static uint64_t mem_available(void)
     return (uint64_t)kb * 1024;
 }
 
-/* Free memory of the GPUs ggml sees (none on a CPU build): layers placed there do not take
- * RAM, so a model admitted on a GPU machine may use both. */
-static uint64_t gpu_free_bytes(void)
+/* Free memory of the GPUs ggml sees (none on a CPU build) and of the RPC servers' devices
+ * at their last probe: layers placed there do not take RAM, so a model admitted with them
+ * may use both. */
+static uint64_t device_free_bytes(struct sched *s)
 {
     struct estimate_device dev[16];
-    size_t n = devices_list_gpus(dev, 16);
-    uint64_t sum = 0;
+    size_t n = devices_list_gpus(dev, NULL, 16);
+    uint64_t sum = rpc_set_free_bytes(&s->rpc);
     for (size_t i = 0; i < n; i++)
         sum += dev[i].free_bytes;
     return sum;
@@ -415,28 +427,6 @@ static int loads_of(const struct sched *s, const char *name)
         if (!strcmp(s->loads[i].name, name))
             return s->loads[i].loads;
     return 0;
-}
-
-/* With GPUs, the memory estimate decides how many layers go to each one (num_gpu caps the
- * total); the runner gets --gpu-layers and --tensor-split. A CPU-only build finds none. */
-static void place_on_gpus(const struct sched_model *m, const struct estimate_model *em, struct runner_spawn_opts *o,
-                          char *split, size_t len)
-{
-    struct estimate_device dev[16];
-    int per_dev[16];
-    size_t n = devices_list_gpus(dev, 16);
-    if (n == 0 || m->n_layer <= 0)
-        return;
-    uint64_t layer_bytes = m->weights_bytes / (uint64_t)(m->n_layer + 1); /* + the output layer */
-    uint64_t reserve = em->kv_bytes_per_cell * ESTIMATE_INITIAL_POOL + estimate_compute_bytes(em);
-    int total = estimate_place_layers(dev, n, m->n_layer + 1, layer_bytes, reserve, m->num_gpu, per_dev);
-    o->n_gpu_layers = total;
-    size_t off = 0;
-    split[0] = '\0';
-    for (size_t i = 0; i < n && off < len; i++)
-        off += (size_t)snprintf(split + off, len - off, "%s%d", i ? "," : "", per_dev[i]);
-    o->tensor_split = total > 0 && n > 1 ? split : NULL;
-    LOG(LOG_INFO, "sched", "%s: %d of %d layers on %zu GPU(s) (split %s)", m->name, total, m->n_layer + 1, n, split);
 }
 
 /* The loaded set as the plan sees it (s->mu held). */
@@ -523,8 +513,14 @@ static int load_runner(struct sched *s, const struct sched_model *m, const struc
     struct estimate_model em = {.weights_bytes = m->weights_bytes,
                                 .kv_bytes_per_cell = p->kv_alt ? m->auto_kv_bytes_per_cell : m->kv_bytes_per_cell,
                                 .n_ctx_train = m->n_ctx_train};
-    char split[256];
-    place_on_gpus(m, &em, &o, split, sizeof split);
+    /* Where the layers go: local GPUs and RPC servers' devices by their free memory (num_gpu
+     * caps the total), the CPU for the rest; a CPU-only setup keeps the runner's defaults. */
+    uint64_t reserve = em.kv_bytes_per_cell * ESTIMATE_INITIAL_POOL + estimate_compute_bytes(&em);
+    int rc = placement_plan(&s->rpc, m->name, m->n_layer, m->weights_bytes, reserve, m->num_gpu,
+                            s->cfg.memory_limit ? s->cfg.memory_limit : mem_available(), &r->place, err);
+    o.n_gpu_layers = r->place.n_gpu_layers;
+    o.tensor_split = r->place.tensor_split[0] ? r->place.tensor_split : NULL;
+    o.rpc = r->place.rpc[0] ? r->place.rpc : NULL;
     if (p->over_measured)
         LOG(LOG_WARN, "sched", "model needs ~%" PRIu64 " MiB, less is available; loading anyway",
             p->reserve_bytes >> 20);
@@ -533,7 +529,8 @@ static int load_runner(struct sched *s, const struct sched_model *m, const struc
         m->kv_type == ESTIMATE_KV_AUTO ? " (auto)" : "");
     struct proto_ready ready;
     int64_t t0 = clock_mono_ns();
-    int rc = runner_client_spawn(&o, &r->client, &ready, err);
+    if (rc == BW_OK)
+        rc = runner_client_spawn(&o, &r->client, &ready, err);
 
     pthread_mutex_lock(&s->mu);
     if (rc == BW_OK) {
@@ -592,7 +589,7 @@ int sched_acquire(struct sched *s, const struct sched_model *m, struct sched_run
         for (size_t i = 0; i < n; i++)
             loaded |= !strcmp(pr[i].name, m->name) && !pr[i].dead && pr[i].same_options;
         if (!mem.limit && !loaded)
-            mem.available = mem_available() + gpu_free_bytes();
+            mem.available = mem_available() + device_free_bytes(s);
         struct plan p;
         sched_plan(pr, n, &req, &mem, &p);
         plan_unload(s, &p, who, victims, &n_victims);
@@ -747,10 +744,22 @@ int sched_new(const struct sched_config *cfg, struct sched **out, struct bw_err 
         s->cfg.max_loaded = 3;
     if (s->cfg.max_queue <= 0)
         s->cfg.max_queue = 512;
+    if (rpc_set_init(&s->rpc, cfg->rpc, err) != BW_OK) {
+        free(s);
+        return BW_EINVAL;
+    }
+    if (s->rpc.n) {
+        rpc_set_probe_all(&s->rpc);
+        if (s->cfg.max_loaded > 1)
+            LOG(LOG_INFO, "sched", "with RPC servers one model is loaded at a time (ggml's RPC server serves one "
+                "client at a time)");
+        s->cfg.max_loaded = 1;
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->changed, NULL);
     pthread_cond_init(&s->reaper_wake, NULL);
     if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+        rpc_set_free(&s->rpc);
         free(s);
         return bw_errf(err, BW_ENOMEM, "cannot start the scheduler thread");
     }
@@ -775,6 +784,7 @@ void sched_free(struct sched *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->changed);
     pthread_cond_destroy(&s->reaper_wake);
+    rpc_set_free(&s->rpc);
     free(s);
 }
 
@@ -798,6 +808,8 @@ size_t sched_list(struct sched *s, struct sched_loaded *out, size_t max)
         l->expires_at_unix_ns = r->expires_at == INT64_MAX || left > INT64_MAX - now_r ? 0 : now_r + left;
         l->n_calls = r->refs;
         l->loads = loads_of(s, r->name);
+        l->n_devices = r->place.n_dev;
+        memcpy(l->devices, r->place.dev, sizeof l->devices);
         r->refs++; /* hold it while we ask for its status */
         s->depth++;
         held[n++] = r;

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "proto/proto.h"
+#include "sched/placement.h"
 #include "store/names.h"
 #include "util/err.h"
 
@@ -45,6 +46,8 @@ struct sched_config {
     uint64_t memory_limit;         /* bytes the models may use; 0: MemAvailable at each load */
     const char *kv_disk_dir;       /* BELLOWS_KV_CACHE_DIR: runners save KV states there (borrowed) */
     uint64_t kv_disk_budget;       /* BELLOWS_KV_CACHE_DISK bytes; 0: off */
+    const char *rpc;               /* BELLOWS_RPC: "host:port,..." whose devices take layers
+                                      (placement.h); with any, max_loaded is 1 */
 };
 
 /* What to load (from the store). Strings are copied. */
@@ -118,6 +121,8 @@ struct sched_loaded {
     int n_calls;                  /* requests in flight */
     int loads;                    /* how many times this model was loaded since start */
     struct engine_status status;  /* live pool status from the runner */
+    struct placed_device devices[PLACEMENT_MAX_DEVICES]; /* where its layers are: CPU first */
+    int n_devices;
 };
 /* Fills up to max entries; returns how many models are loaded. Asks each runner for its
  * status (a short round trip). */

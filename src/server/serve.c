@@ -90,7 +90,7 @@ static void ensure_demo(struct store *st)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bellows serve [--host ADDR[:PORT]] [--models DIR]\n"
+    fprintf(f, "usage: bellows serve [--host ADDR[:PORT]] [--models DIR] [--rpc HOST:PORT[,HOST:PORT...]]\n"
                "Starts the server. Configured by the environment (flags override):\n\n");
     serve_config_print_env_help(f);
 }
@@ -121,6 +121,11 @@ int cli_serve(int argc, char **argv)
             }
         } else if (!strcmp(a, "--models")) {
             snprintf(cfg.models, sizeof cfg.models, "%s", v);
+        } else if (!strcmp(a, "--rpc")) {
+            if (serve_config_set_rpc(&cfg, v, "--rpc", &err) != BW_OK) {
+                fprintf(stderr, "bellows serve: %s\n", err.msg);
+                return 2;
+            }
         } else {
             fprintf(stderr, "bellows serve: unknown option %s\n", a);
             return 2;
@@ -167,7 +172,8 @@ int cli_serve(int argc, char **argv)
                               .idle_shrink_s = cfg.idle_shrink_s,
                               .memory_limit = cfg.memory_limit,
                               .kv_disk_dir = cfg.kv_dir[0] ? cfg.kv_dir : NULL,
-                              .kv_disk_budget = cfg.kv_disk};
+                              .kv_disk_budget = cfg.kv_disk,
+                              .rpc = cfg.rpc[0] ? cfg.rpc : NULL};
     if (sched_new(&sc, &sched, &err) != BW_OK) {
         fprintf(stderr, "bellows serve: %s\n", err.msg);
         goto out;

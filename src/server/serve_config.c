@@ -220,7 +220,22 @@ int serve_config_from_env(struct serve_config *c, struct bw_err *err)
         else if ((rc = env_bytes("BELLOWS_KV_CACHE_DISK", &c->kv_disk, err)))
             return rc;
     }
+    if (env("BELLOWS_RPC", c->rpc, sizeof c->rpc) && (rc = serve_config_set_rpc(c, c->rpc, "BELLOWS_RPC", err)))
+        return rc;
     return limits_from_env(&c->limits, limits_env, err);
+}
+
+int serve_config_set_rpc(struct serve_config *c, const char *list, const char *what, struct bw_err *err)
+{
+    char eps[RPC_MAX_ENDPOINTS][RPC_ENDPOINT_MAX];
+    struct bw_err e;
+    if (rpc_parse_endpoints(list, eps, RPC_MAX_ENDPOINTS, &e) < 0)
+        return bw_errf(err, BW_EINVAL, "%s=%.200s: %s", what, list, e.msg);
+    if (strlen(list) >= sizeof c->rpc)
+        return bw_errf(err, BW_EINVAL, "%s: the list is too long", what);
+    if (c->rpc != list)
+        snprintf(c->rpc, sizeof c->rpc, "%s", list);
+    return BW_OK;
 }
 
 int serve_config_kv_dir(char *buf, size_t len, struct bw_err *err)
@@ -294,6 +309,8 @@ void serve_config_print_env_help(FILE *f)
                "  BELLOWS_KV_CACHE_DISK     bytes of disk for saved conversations' KV (default 10%% of the free\n"
                "                            space, at most 32G; 0 turns saving off)\n"
                "  BELLOWS_KV_CACHE_DIR      where they are kept, mode 0600 (default ~/.local/state/bellows/kv)\n"
+               "  BELLOWS_RPC               RPC servers whose devices take layers: host:port[,host:port...]\n"
+               "                            (`bellows rpc-server` on each; docs/distributed.md)\n"
                "  BELLOWS_DEBUG             1 for a log line per decision\n"
                "  BELLOWS_DEMO_MODEL        GGUF added as `demo` on a store's first start\n"
                "                            (default: models/demo.gguf beside the binary's folder,\n"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "proto/limits.h"
+#include "sched/rpc.h"
 #include "util/err.h"
 
 struct serve_config {
@@ -35,11 +36,16 @@ struct serve_config {
     int write_timeout_ms;    /* BELLOWS_WRITE_TIMEOUT, default 60 s; -1 (from 0): never */
     char kv_dir[4096];       /* BELLOWS_KV_CACHE_DIR, default $XDG_STATE_HOME/bellows/kv or ~/.local/state/bellows/kv */
     uint64_t kv_disk;        /* BELLOWS_KV_CACHE_DISK bytes (0: off); UINT64_MAX until serve_config_kv_budget */
+    char rpc[RPC_MAX_ENDPOINTS * RPC_ENDPOINT_MAX]; /* BELLOWS_RPC / serve --rpc: "host:port,..." */
     struct limits limits;    /* BELLOWS_MAX_MESSAGES, BELLOWS_MAX_TOOLS, BELLOWS_MAX_INPUTS (proto/limits.h) */
 };
 
 /* Fills cfg from the environment. BW_EINVAL names the variable and the bad value. */
 int serve_config_from_env(struct serve_config *cfg, struct bw_err *err);
+
+/* Sets cfg->rpc from a list (BELLOWS_RPC, serve --rpc: `what` names it in the error) after
+ * checking it (rpc_parse_endpoints). */
+int serve_config_set_rpc(struct serve_config *cfg, const char *list, const char *what, struct bw_err *err);
 
 /* "127.0.0.1:11434", "0.0.0.0", ":8080", "http://localhost:1234", "[::1]:11434". */
 int serve_config_parse_host(const char *s, char *host, size_t host_len, int *port, struct bw_err *err);
