@@ -6,8 +6,9 @@
 //           from the state the first server saved when it stopped (SIGTERM);
 //   reeval  a server with the disk cache off (BELLOWS_KV_CACHE_DISK=0): the history is
 //           evaluated again;
-//   warm    the same server as `disk`, a second question on the same history: the pool
-//           still holds it (the best case, no disk).
+//   warm    the same server as `disk`, another question on the same history with as many
+//           new tokens as the disk turn evaluated: the pool holds the history (the best
+//           case, no disk).
 //
 // Every server is warmed up first (runner loaded, weights paged in: a 2-token "Hello"),
 // so the times are the turn's own. TTFT is the client's: request sent -> first chunk with
@@ -21,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import net from 'node:net';
 
 const argv = process.argv.slice(2);
@@ -99,20 +101,45 @@ async function postJson(h, path, body, timeoutMs = 60000) {
   return text;
 }
 
+// A streamed POST through node:http, not fetch: fetch (undici) gives up on a response
+// whose first byte takes more than 300 s (headersTimeout / bodyTimeout), and the 30k
+// history's first turn evaluates for longer than that on 2 cores. Yields body chunks.
+async function* streamPost(url, body, timeoutMs) {
+  const chunks = [];
+  let wake = null, done = false, failure = null;
+  const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+    if (res.statusCode !== 200) {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => { failure = new Error(`chat: HTTP ${res.statusCode} ${text}`); done = true; wake?.(); });
+      return;
+    }
+    res.on('data', (d) => { chunks.push(d); wake?.(); });
+    res.on('end', () => { done = true; wake?.(); });
+    res.on('error', (e) => { failure = e; done = true; wake?.(); });
+  });
+  const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  req.on('error', (e) => { failure = e; done = true; wake?.(); });
+  req.end(JSON.stringify(body));
+  try {
+    for (;;) {
+      if (chunks.length) { yield chunks.shift(); continue; }
+      if (failure) throw failure;
+      if (done) return;
+      await new Promise((r) => { wake = r; });
+      wake = null;
+    }
+  } finally { clearTimeout(timer); req.destroy(); }
+}
+
 // One streamed chat turn, greedy. Returns { ttft_ms, total_ms, text, final }.
 async function chat(h, messages, maxTokens) {
   const timeoutMs = Math.max(10000, left());
   const start = performance.now();
-  const res = await fetch(h.url + '/api/chat', {
-    method: 'POST',
-    body: JSON.stringify({ model: 'bench', messages, stream: true,
-      options: { temperature: 0, repeat_penalty: 1, num_predict: maxTokens } }),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  if (!res.ok) throw new Error(`chat: HTTP ${res.status} ${await res.text()}`);
+  const body = { model: 'bench', messages, stream: true, options: { temperature: 0, repeat_penalty: 1, num_predict: maxTokens } };
   const dec = new TextDecoder();
   let buf = '', text = '', ttft = null, final = null;
-  for await (const chunk of res.body) {
+  for await (const chunk of streamPost(h.url + '/api/chat', body, timeoutMs)) {
     buf += dec.decode(chunk, { stream: true });
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -200,8 +227,6 @@ async function measure(size, store, gguf, created) {
 
     const history = [...first, { role: 'assistant', content: a1.text }];
     const q2 = [...history, { role: 'user', content: 'What does the smith do with the iron next?' }];
-    // Another question from its first token on: the warm turn reuses the history, nothing more.
-    const q2b = [...history, { role: 'user', content: 'Where does the miller take the grain after that?' }];
 
     // 2. restarted on the same store and directory: the turn from disk, then a warm one.
     if (left() < 0) throw Object.assign(new Error('time limit'), { limit: true });
@@ -213,9 +238,23 @@ async function measure(size, store, gguf, created) {
     row.disk = counts(d);
     row.disk_log = (h.log().match(/prompt cache from disk[^\n]*/) ?? [null])[0];
     log(`${size}: after restart, ttft ${d.ttft_ms.toFixed(0)} ms (${row.disk.cached_tokens} of ${row.disk.prompt_tokens} from ${row.disk_log ? 'disk' : 'nowhere'})`);
-    const w = await chat(h, q2b, Number(opt.answer));
+    // The warm turn: another question on the same history, the pool holding it, with as
+    // many new tokens to evaluate as the disk turn had (that one also evaluates the first
+    // answer's last token, sampled but never evaluated, and the turn markers): the question
+    // is padded until the counts match (a few short tries, each branching from the history).
+    const needed = row.disk.prompt_tokens - row.disk.cached_tokens;
+    let pad = 0, w;
+    for (let i = 0; i < 4; i++) {
+      const q = 'Where does the miller take the grain after that?' + (pad > 0 ? ' ' + text(pad, 977 + i) : '');
+      w = await chat(h, [...history, { role: 'user', content: q }], Number(opt.answer));
+      const got = (w.final?.prompt_eval_count ?? 0) - (w.final?.prompt_cache_tokens ?? 0);
+      if (got === needed) break;
+      pad = Math.max(0, pad + needed - got);
+    }
     row.warm = counts(w);
-    log(`${size}: warm in-pool hit, ttft ${w.ttft_ms.toFixed(0)} ms (${row.warm.cached_tokens} cached)`);
+    row.disk.new_tokens = needed;
+    row.warm.new_tokens = row.warm.prompt_tokens - row.warm.cached_tokens;
+    log(`${size}: warm in-pool hit, ttft ${w.ttft_ms.toFixed(0)} ms (${row.warm.cached_tokens} cached, ${row.warm.new_tokens} new; disk: ${needed} new)`);
     await stopServer(h);
 
     // 3. the disk cache off: the history is evaluated again.
