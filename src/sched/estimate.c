@@ -219,37 +219,49 @@ int estimate_pick_evictions(const struct estimate_loaded *loaded, size_t n, uint
 
 /* ---- GPU placement ------------------------------------------------------------------- */
 
+/* A device's room for layers (free memory past the reserve), and how many layers of
+ * layer_bytes it holds, at most cap. */
+static uint64_t device_room(const struct estimate_device *d, uint64_t reserve_bytes)
+{
+    return d->free_bytes > reserve_bytes ? d->free_bytes - reserve_bytes : 0;
+}
+
+static int device_fit(const struct estimate_device *d, uint64_t reserve_bytes, uint64_t layer_bytes, int cap)
+{
+    uint64_t fit = layer_bytes ? device_room(d, reserve_bytes) / layer_bytes : (uint64_t)cap;
+    return fit < (uint64_t)cap ? (int)fit : cap;
+}
+
 int estimate_place_layers(const struct estimate_device *dev, size_t n_dev, int n_layers, uint64_t layer_bytes,
                           uint64_t reserve_bytes, int num_gpu, int *out)
 {
     int left = n_layers > 0 ? n_layers : 0;
     if (num_gpu >= 0 && num_gpu < left)
         left = num_gpu;
-    uint64_t fits_total = 0, room_total = 0;
+    uint64_t fits_total = 0, room_total = 0; /* room in KiB: the product below stays inside 64 bits */
     for (size_t d = 0; d < n_dev; d++) {
-        uint64_t room = dev[d].free_bytes > reserve_bytes ? dev[d].free_bytes - reserve_bytes : 0;
-        uint64_t fit = layer_bytes ? room / layer_bytes : (uint64_t)left;
-        out[d] = fit < (uint64_t)left ? (int)fit : left; /* what fits it, for now */
-        fits_total += (uint64_t)out[d];
-        if (out[d] > 0)
-            room_total += room / 1024; /* KiB: the product below stays inside 64 bits */
+        int fit = device_fit(&dev[d], reserve_bytes, layer_bytes, left);
+        fits_total += (uint64_t)fit;
+        if (fit > 0)
+            room_total += device_room(&dev[d], reserve_bytes) / 1024;
     }
     int total = fits_total < (uint64_t)left ? (int)fits_total : left;
     int placed = 0;
     for (size_t d = 0; d < n_dev; d++) {
-        uint64_t room = dev[d].free_bytes > reserve_bytes ? (dev[d].free_bytes - reserve_bytes) / 1024 : 0;
-        int share = out[d] > 0 && room_total ? (int)((uint64_t)total * room / room_total) : 0;
-        int fit = out[d];
+        int fit = device_fit(&dev[d], reserve_bytes, layer_bytes, left);
+        uint64_t room = device_room(&dev[d], reserve_bytes) / 1024;
+        int share = fit > 0 && room_total ? (int)((uint64_t)total * room / room_total) : 0;
         out[d] = share < fit ? share : fit;
         placed += out[d];
     }
     /* the rounding: to the first devices with room left */
     for (size_t d = 0; d < n_dev && placed < total; d++) {
-        uint64_t room = dev[d].free_bytes > reserve_bytes ? dev[d].free_bytes - reserve_bytes : 0;
-        uint64_t fit = layer_bytes ? room / layer_bytes : (uint64_t)total;
-        while (placed < total && (uint64_t)out[d] < fit) {
-            out[d]++;
-            placed++;
+        int more = device_fit(&dev[d], reserve_bytes, layer_bytes, total) - out[d];
+        if (more > total - placed)
+            more = total - placed;
+        if (more > 0) {
+            out[d] += more;
+            placed += more;
         }
     }
     return placed;
