@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ int64_t cli_json_int(const json_t *o, const char *key, int64_t dflt)
     const json_t *v = json_object_get(o, key);
     if (json_is_integer(v))
         return (int64_t)json_integer_value(v);
-    if (json_is_real(v))
+    if (json_is_real(v) && fabs(json_real_value(v)) < 9e18) /* beyond int64_t the cast is undefined */
         return (int64_t)json_real_value(v);
     return dflt;
 }

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "grammar/gbnf_compose.h"
@@ -197,7 +198,7 @@ static bool type_allows(const char *type, const json_t *v)
     if (!type)
         return true;
     if (!strcmp(type, "string")) return json_is_string(v);
-    if (!strcmp(type, "integer")) return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v));
+    if (!strcmp(type, "integer")) return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
     if (!strcmp(type, "number")) return json_is_number(v);
     if (!strcmp(type, "boolean")) return json_is_boolean(v);
     if (!strcmp(type, "null")) return json_is_null(v);

@@ -273,7 +273,8 @@ int num_number_range(struct gconv *c, const struct num_bounds *nb, struct gbuf *
         has_l = false;
     if (has_u && u > (double)LIM)
         has_u = false;
-    long long li = (long long)l, ui = (long long)u;
+    /* only a bound still in force is converted: a dropped one may lie beyond long long */
+    long long li = has_l ? (long long)l : 0, ui = has_u ? (long long)u : 0;
     int n = 0;
     /* x >= 0 */
     if (!has_u || ui > 0 || (ui == 0 && !ue)) {

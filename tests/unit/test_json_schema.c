@@ -163,6 +163,26 @@ static void large_maximum_is_lowered(void **state)
     free(g);
 }
 
+/* A number bound far past the 16 digits generated (9e50, beyond long long) drops out; the
+ * other bound still holds (a fuzzer found the dropped one converted to long long anyway). */
+static void bound_past_long_long_drops_out(void **state)
+{
+    char *g = convert("{\"type\": \"number\", \"minimum\": -9e50, \"maximum\": 3}", NULL);
+    assert_non_null(g);
+    assert_true(accepts(g, "-123456789"));
+    assert_true(accepts(g, "2.5"));
+    assert_false(accepts(g, "4"));
+    free(g);
+    g = convert("{\"type\": \"number\", \"minimum\": 2, \"maximum\": 9e50}", NULL);
+    assert_non_null(g);
+    assert_true(accepts(g, "123456789"));
+    assert_false(accepts(g, "1"));
+    free(g);
+    g = convert("{\"type\": \"integer\", \"enum\": [1e50, 2]}", NULL);
+    assert_non_null(g);
+    free(g);
+}
+
 /* ---- errors ---------------------------------------------------------------------------------------- */
 
 static void expect_error(const char *schema, const char *needle)
@@ -437,6 +457,7 @@ int main(void)
         cmocka_unit_test(generate_schemas_convert),
         cmocka_unit_test(object_rule_as_llama_cpp_writes_it),
         cmocka_unit_test(large_maximum_is_lowered),
+        cmocka_unit_test(bound_past_long_long_drops_out),
         cmocka_unit_test(unsupported_keywords_are_named),
         cmocka_unit_test(bad_schemas),
         cmocka_unit_test(patterns_without_grammar_form),
