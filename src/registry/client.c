@@ -71,7 +71,8 @@ static void read_value(const char **p, char *out, size_t len)
 
 bool registry__parse_challenge(const char *header, struct registry_challenge *out)
 {
-    struct registry_challenge c = {{0}};
+    struct registry_challenge c;
+    memset(&c, 0, sizeof c);
     const char *p = header;
     if (!p)
         return false;
@@ -97,12 +98,20 @@ bool registry__parse_challenge(const char *header, struct registry_challenge *ou
         p++;
         char tmp[1024];
         read_value(&p, tmp, sizeof tmp);
+        char *field = NULL;
+        size_t size = 0;
         if (klen == 5 && !strncasecmp(key, "realm", 5))
-            snprintf(c.realm, sizeof c.realm, "%s", tmp);
+            field = c.realm, size = sizeof c.realm;
         else if (klen == 7 && !strncasecmp(key, "service", 7))
-            snprintf(c.service, sizeof c.service, "%s", tmp);
+            field = c.service, size = sizeof c.service;
         else if (klen == 5 && !strncasecmp(key, "scope", 5))
-            snprintf(c.scope, sizeof c.scope, "%s", tmp);
+            field = c.scope, size = sizeof c.scope;
+        if (field) {
+            size_t n = strlen(tmp);
+            if (n >= size)
+                return false; /* a cut realm or scope would only fetch a wrong token */
+            memcpy(field, tmp, n + 1);
+        }
     }
     if (!c.realm[0])
         return false;
