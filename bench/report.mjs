@@ -147,6 +147,8 @@ if (!conv) {
   const servers = [...new Set(conv.runs.map((r) => r.server))];
   const rowsCsv = [];
   const ttftAt = (run, t) => run?.turns.find((x) => x.turn === t)?.ttft_ms ?? null;
+  // what a turn costs besides evaluating its prompt: HTTP, rendering, tokenizing, the first sample
+  const outside = (t) => (t?.ttft_ms != null && t?.server_prompt_ms != null ? t.ttft_ms - t.server_prompt_ms : null);
   convs.forEach((c, ci) => {
     const runs = conv.runs.filter((r) => r.conversation === c);
     const maxTurn = Math.max(...runs.map((r) => r.turns_planned));
@@ -181,6 +183,10 @@ if (!conv) {
     if (bel && lc) {
       md.push(`| Bellows / llama-server with cache, mean of ${rs.n} per-turn ratios | ${fmt(rs.mean, 3)} (median ${fmt(rs.median, 3)}, q1–q3 ${fmt(rs.q1, 3)}–${fmt(rs.q3, 3)}) | ≤ 0.95 | ${met(rs.mean, (x) => x <= 0.95)} |`);
       md.push(`| highest turn ratio | ${fmt(rs.max, 3)} (turn ${maxTurnAt ?? '–'}${onReq.includes(maxTurnAt) ? ', pool grew on the request' : ''}); lowest ${fmt(rs.min, 3)} | ≤ 1.10 | ${met(rs.max, (x) => x <= 1.10)} |`);
+      const sp = ratioSummary(bel.turns.map((t) => t.server_prompt_ms ?? null), lc.turns.map((t) => t.server_prompt_ms ?? null));
+      const mean = (a) => { const v = a.filter((x) => x != null); return v.length ? v.reduce((p, q) => p + q, 0) / v.length : null; };
+      md.push(`| server-side prompt time, Bellows / llama-server (the same evaluated tokens), mean of ${sp.n} turns | ${fmt(sp.mean, 3)} (median ${fmt(sp.median, 3)}, q1–q3 ${fmt(sp.q1, 3)}–${fmt(sp.q3, 3)}) | (reported) | |`);
+      md.push(`| time outside the prompt evaluation (TTFT − server-side prompt ms), mean | Bellows ${fmt(mean(bel.turns.map(outside)), 1)} ms, llama-server ${fmt(mean(lc.turns.map(outside)), 1)} ms | (reported) | |`);
       md.push(`| Bellows pool growths | on a request's path: ${onReq.length ? `turn${onReq.length > 1 ? 's' : ''} ${onReq.join(', ')}` : 'none'}; ahead, after turn${ahead.length > 1 ? 's' : ''}: ${ahead.length ? ahead.join(', ') : 'none'} | (reported) | |`);
       if (ci === convs.length - 1) {
         summary.push([`conversation TTFT mean ratio to llama-server with cache ≤ 0.95 (${c}, paired)`, fmt(rs.mean, 3), met(rs.mean, (x) => x <= 0.95)]);
@@ -192,13 +198,13 @@ if (!conv) {
     md.push('');
     if (bel && lc) {
       md.push('<details><summary>Every turn (paired)</summary>', '');
-      md.push('| turn | evaluated tokens, Bellows / llama-server | Bellows TTFT (ms) | llama-server TTFT (ms) | ratio | Bellows pool |');
-      md.push('|---|---|---|---|---|---|');
+      md.push('| turn | evaluated tokens, Bellows / llama-server | Bellows TTFT (ms) | llama-server TTFT (ms) | ratio | server-side prompt ms, Bellows / llama-server | outside it (TTFT − prompt ms), Bellows / llama-server | Bellows pool |');
+      md.push('|---|---|---|---|---|---|---|---|');
       for (let i = 0; i < turnsN; i++) {
         const x = bel.turns[i], y = lc.turns[i];
         const ev = (t) => (t?.prompt_tokens != null && t?.cached_tokens != null ? t.prompt_tokens - t.cached_tokens : '–');
         const pool = [x?.pool?.on_request > 0 ? '**grew on the request**' : null, x?.pool?.ahead > 0 ? 'grew ahead after the turn' : null].filter(Boolean);
-        md.push(`| ${i + 1} | ${ev(x)} / ${ev(y)} | ${fmt(x?.ttft_ms, 0)} | ${fmt(y?.ttft_ms, 0)} | ${fmt(rs.ratios[i], 3)} | ${x?.pool?.pool_cells ?? '–'} cells${pool.length ? `, ${pool.join(', ')}` : ''} |`);
+        md.push(`| ${i + 1} | ${ev(x)} / ${ev(y)} | ${fmt(x?.ttft_ms, 0)} | ${fmt(y?.ttft_ms, 0)} | ${fmt(rs.ratios[i], 3)} | ${fmt(x?.server_prompt_ms, 0)} / ${fmt(y?.server_prompt_ms, 0)} | ${fmt(outside(x), 0)} / ${fmt(outside(y), 0)} | ${x?.pool?.pool_cells ?? '–'} cells${pool.length ? `, ${pool.join(', ')}` : ''} |`);
       }
       md.push('', '</details>', '');
     }
@@ -221,6 +227,24 @@ if (!conv) {
     md.push(`![TTFT per turn, ${c}](${rel(`ttft-${slug}.png`)})`);
     md.push('');
   });
+  const lp = conv.late_turn_profile;
+  if (lp) {
+    md.push(`### Late-turn profile (turn ${lp.turn} of the ${lp.conversation} chat, one more turn to each server under \`perf\`)`);
+    md.push('');
+    md.push('| server | TTFT (ms) | evaluated / cached tokens | server-side prompt ms |');
+    md.push('|---|---|---|---|');
+    for (const side of ['bellows', 'llama-server']) {
+      const x = lp[side];
+      if (x) md.push(`| ${side} | ${fmt(x.ttft_ms, 0)} | ${x.prompt_tokens != null && x.cached_tokens != null ? x.prompt_tokens - x.cached_tokens : '–'} / ${x.cached_tokens ?? '–'} | ${fmt(x.server_prompt_ms, 0)} |`);
+    }
+    md.push('');
+    for (const side of ['bellows', 'llama-server']) {
+      const f = lp[side]?.perf;
+      if (!f || !existsSync(join(raw, f))) continue;
+      md.push(`<details><summary>${side}: hottest symbols of that turn (perf, every thread of its processes)</summary>`, '', '```');
+      md.push(...readFileSync(join(raw, f), 'utf8').trim().split('\n').slice(0, 20), '```', '', '</details>', '');
+    }
+  }
   csv('conversation.csv', ['conversation', 'server', 'turn', 'ttft_ms', 'total_ms', 'prompt_tokens', 'cached_tokens', 'answer_tokens', 'server_prompt_ms', 'pool_growths_on_request', 'pool_growths_ahead', 'pool_cells'], rowsCsv);
   md.push(`Raw: [conversation.csv](${rel('conversation.csv')}), \`conv.json\`.`);
 }

@@ -9,6 +9,7 @@
 //
 //   node bench/serve_bench.mjs [options] <conv|mem|conc|http> --out FILE --model GGUF
 //        --bellows BIN --llama-server BIN [--threads 2] [--quick]
+//        [--perf-dir DIR]   conv: profile one more late turn of each server with perf
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -383,6 +384,35 @@ async function waitIdle(pids, limitMs = 10000) {
   return null;
 }
 
+// perf (Debian's linux-perf) sampling the given processes, every thread, until stop() is
+// called; stop() then writes the hottest symbols to txtFile (perf report --sort dso,symbol)
+// and returns them, or null when perf is missing or failed. For the late-turn profile of
+// the conversation (issue 17): where one turn's time goes on each server.
+function perfRecord(pidList, txtFile) {
+  const data = txtFile.replace(/\.txt$/, '') + '.data';
+  let proc;
+  try {
+    proc = spawn('perf', ['record', '-q', '-F', '999', '-p', pidList.join(','), '-o', data], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch { return { started: sleep(0), stop: async () => null }; }
+  let failed = false;
+  proc.on('error', () => { failed = true; });
+  return {
+    started: sleep(400), // perf attaches to every thread before the turn is sent
+    async stop() {
+      if (failed || proc.exitCode !== null) return null;
+      proc.kill('SIGINT');
+      for (let i = 0; i < 200 && proc.exitCode === null && proc.signalCode === null; i++) await sleep(50);
+      try {
+        const rep = execFileSync('perf', ['report', '-i', data, '--sort', 'dso,symbol', '--stdio'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20, timeout: 120000 });
+        const top = rep.split('\n').filter((l) => /^ +[0-9.]+%/.test(l)).slice(0, 30)
+          .map((l) => l.replace(/\s+$/, '').replace(/\s{2,}/g, '  ').trim());
+        writeFileSync(txtFile, top.join('\n') + '\n');
+        return top;
+      } catch { return null; } finally { rmSync(data, { force: true }); rmSync(data + '.old', { force: true }); }
+    },
+  };
+}
+
 // Bellows' pool counters from /metrics (issue 17): growths made on the path of a request and
 // ahead of one (while idle after a turn), the pool's cells and the growths' total time. The
 // scrape asks the runner for its status, so it is answered after a growth ahead in progress.
@@ -477,6 +507,24 @@ async function conversation() {
         log(`${conv.name} turn ${turn}: bellows ${row1.ttft_ms?.toFixed(0)} ms (prompt ${row1.prompt_tokens}, cached ${row1.cached_tokens}), ` +
           `llama-server ${row2.ttft_ms?.toFixed(0)} ms (prompt ${row2.prompt_tokens}, cached ${row2.cached_tokens}), ` +
           `ratio ${(row1.ttft_ms / row2.ttft_ms).toFixed(3)}${g ? `; ${g}` : ''}`);
+      }
+      // The late-turn profile (issue 17): one more turn to each side, not counted above, with
+      // perf sampling that server's processes, so where a late turn's time goes can be set
+      // side by side for the same new and cached tokens.
+      if (opt.perf_dir && conv === cfg.convs[cfg.convs.length - 1]) {
+        const rand = rng(conv.seed + 5000);
+        messages.push({ role: 'user', content: userText(rand, cfg.words, conv.turns + 1) });
+        result.late_turn_profile = { conversation: conv.name, turn: conv.turns + 1 };
+        for (const [h, side] of [[b, 'bellows'], [l, 'llama-server']]) {
+          await waitIdle([...pids(b), ...pids(l)]);
+          const file = join(opt.perf_dir, `perf-late-turn-${side}.txt`);
+          const p = perfRecord(pids(h), file);
+          await p.started;
+          const r = await chat(h, messages, { maxTokens, cachePrompt: true });
+          const top = await p.stop();
+          result.late_turn_profile[side] = { ...ttftOf(r), ...turnCounts(h, r), perf: top ? file.split('/').pop() : null };
+          log(`late-turn profile, ${side}: ${r.ttft_ms?.toFixed(0)} ms${top ? `; ${top.slice(0, 3).join(' | ')}` : ' (no perf)'}`);
+        }
       }
     } finally {
       if (l) { rl.server_info = llamaKv(l.log()); await l.stop(); }
