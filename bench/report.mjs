@@ -131,10 +131,11 @@ if (!conv) {
   md.push(`grows by ${fmt(perTurn, 0)} tokens a turn with the template's markers). The assistant text is fixed, not`);
   md.push(`generated, and answers are ${conv.answer_tokens} token${conv.answer_tokens === 1 ? '' : 's'} (greedy), so both servers see the same history and evaluate the`);
   md.push('same new tokens every turn, whatever each would have answered. Bellows and llama-server (with its');
-  md.push('prompt cache) are up at once and take turns: each turn goes to Bellows, then — once Bellows\' processes');
-  md.push('are idle again (no CPU time over two 50 ms windows, so a growth made ahead of the next turn is not');
-  md.push('in llama-server\'s time) — the same turn to llama-server, then the next turn once llama-server is');
-  md.push('idle. The ratio is taken per turn. TTFT is client-measured, from sending the request to the first');
+  md.push('prompt cache) are up at once and take turns: each turn goes to one, then — once its processes are');
+  md.push('idle again (no CPU time over two 50 ms windows, so a growth Bellows makes ahead of the next turn is');
+  md.push('not in llama-server\'s time) — the same turn to the other; odd turns go to Bellows first, even turns');
+  md.push('to llama-server first (whichever goes first was slower by ~1.6% in the calibration below). The');
+  md.push('ratio is taken per turn. TTFT is client-measured, from sending the request to the first');
   md.push('streamed chunk with answer text (to the end of the stream when the one token has no text). Bellows:');
   md.push('`/api/chat`; llama-server (default context, 4 slots, `--no-jinja`: the same libllama template, so');
   md.push('the same prompt tokens): `/apply-template` (not timed), then a `/completion` stream. Pool growths');
@@ -249,6 +250,34 @@ if (!conv) {
   md.push(`Raw: [conversation.csv](${rel('conversation.csv')}), \`conv.json\`.`);
 }
 md.push('');
+
+// The calibration of the paired conversation (serve_bench.mjs conv-aa): llama-server paired
+// with a second llama-server exactly as Bellows is, so the spread two identical programs give
+// on this machine says how far a single turn's ratio can be read.
+const aa = load('conv-aa.json');
+if (aa) {
+  const a = aa.runs.find((r) => r.paired_with === 'llama-server, cache');
+  const b = aa.runs.find((r) => r.server === 'llama-server, cache');
+  if (a && b) {
+    const n = Math.max(a.turns.length, b.turns.length);
+    const at = (run, t) => run.turns.find((x) => x.turn === t)?.ttft_ms ?? null;
+    const rs = ratioSummary(Array.from({ length: n }, (_, i) => at(a, i + 1)), Array.from({ length: n }, (_, i) => at(b, i + 1)));
+    const over = rs.ratios.map((r, i) => (r != null && (r > 1.10 || r < 1 / 1.10) ? i + 1 : null)).filter((x) => x != null);
+    md.push(`### Calibration: llama-server paired with itself (${a.conversation} chat)`);
+    md.push('');
+    md.push('A second llama-server (same build, same options, `--cache-prompt`) takes Bellows\' place and the turns');
+    md.push('are paired exactly as above. The two programs are identical, so every departure of a ratio from 1 is');
+    md.push('this machine\'s noise: it is how far one turn\'s ratio, or the mean of the conversation, can be read.');
+    md.push('');
+    md.push('| A / B, identical servers | value |');
+    md.push('|---|---|');
+    md.push(`| mean of ${rs.n} per-turn ratios | ${fmt(rs.mean, 3)} (median ${fmt(rs.median, 3)}, q1–q3 ${fmt(rs.q1, 3)}–${fmt(rs.q3, 3)}) |`);
+    md.push(`| lowest / highest turn | ${fmt(rs.min, 3)} / ${fmt(rs.max, 3)} |`);
+    md.push(`| turns beyond 1.10 either way | ${over.length ? over.join(', ') : 'none'} |`);
+    md.push('');
+    summary.push([`calibration: llama-server / llama-server, same pairing (${a.conversation}, reported)`, `mean ${fmt(rs.mean, 3)}, range ${fmt(rs.min, 3)}–${fmt(rs.max, 3)}`, '']);
+  }
+}
 
 // ---- 3. memory ---------------------------------------------------------------------------
 const mem = load('mem.json');

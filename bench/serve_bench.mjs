@@ -7,7 +7,7 @@
 // bursts are paired (issue 17): both servers are up at once and take turns, one working
 // while the other is idle (waitIdle), so each pair of figures saw the same machine.
 //
-//   node bench/serve_bench.mjs [options] <conv|mem|conc|http> --out FILE --model GGUF
+//   node bench/serve_bench.mjs [options] <conv|conv-aa|mem|conc|http> --out FILE --model GGUF
 //        --bellows BIN --llama-server BIN [--threads 2] [--quick]
 //        [--perf-dir DIR]   conv: profile one more late turn of each server with perf
 import { spawn, execFileSync } from 'node:child_process';
@@ -433,21 +433,28 @@ const pids = (h) => [h.proc.pid, ...(h.runner_pid ? [h.runner_pid] : [])];
 const Q = opt.quick;
 
 // The conversation, paired (issue 17): Bellows and llama-server (with its prompt cache) are
-// up at once; each turn goes to Bellows, then -- once Bellows is idle again -- the same turn
-// to llama-server, then the next turn once llama-server is idle. Answers are one token and
+// up at once; each turn goes to one, then -- once that one is idle again -- the same turn to
+// the other (Bellows first on odd turns, llama-server first on even ones), then the next turn
+// once both are idle. Answers are one token and
 // the history carries fixed assistant text instead, so both evaluate the same new tokens
 // every turn (the previous answer and the new user message) on the same cached history.
 // Per turn: each server's TTFT and counts, and Bellows' pool growths during the turn (on
 // the request's path) and right after it (ahead of the next turn). llama-server without its
 // cache then runs the first conversation alone, on the same messages, as the reference that
 // re-reads the whole history every turn (its budget stops it before a turn past the limit).
-async function conversation() {
+//
+// aa (conv-aa): the calibration of that pairing -- a second llama-server, the same program
+// and build as its peer, takes Bellows' place on the last conversation, so the spread of
+// per-turn ratios that two identical servers give on this machine stands next to Bellows'.
+async function conversation(aa = false) {
   const cfg = Q
     ? { convs: [{ name: '3-turn', turns: 3, seed: 1, nocache: true }], words: 40, answer_words: 8, budget_s: 60 }
     : { convs: [{ name: '10-turn', turns: 10, seed: 1, nocache: true }, { name: '30-turn', turns: 30, seed: 2 }],
       words: 170, answer_words: 28, budget_s: 240 };
+  if (aa) cfg.convs = cfg.convs.slice(-1).map((c) => ({ ...c, nocache: false }));
+  const nameA = aa ? 'llama-server A, cache' : 'bellows';
   const maxTokens = 1;
-  const result = { test: 'conversation', quick: Q, paired: true, words_per_turn: cfg.words,
+  const result = { test: aa ? 'conversation-aa' : 'conversation', quick: Q, paired: true, words_per_turn: cfg.words,
     assistant_words: cfg.answer_words, answer_tokens: maxTokens, runs: [] };
   const ttftOf = (r) => ({ ttft_ms: r.ttft_ms ?? r.total_ms, ttft_at: r.ttft_ms != null ? 'text' : 'end' });
   const script = (conv) => {
@@ -473,26 +480,36 @@ async function conversation() {
   };
   for (const conv of cfg.convs) {
     const turns = script(conv);
-    const b = await startBellows();
+    const b = aa ? await startLlama(['--cache-prompt']) : await startBellows();
     let l = null;
-    const rb = { server: 'bellows', conversation: conv.name, turns_planned: conv.turns, paired_with: 'llama-server, cache', turns: [] };
-    const rl = { server: 'llama-server, cache', conversation: conv.name, turns_planned: conv.turns, paired_with: 'bellows', turns: [] };
+    const rb = { server: nameA, conversation: conv.name, turns_planned: conv.turns, paired_with: 'llama-server, cache', turns: [] };
+    const rl = { server: 'llama-server, cache', conversation: conv.name, turns_planned: conv.turns, paired_with: nameA, turns: [] };
+    const poolOf = async () => (aa ? {} : bellowsPool(b));
     try {
-      b.runner_pid = (await bellowsPs(b.url))?.runner_pid ?? null;
+      if (!aa) b.runner_pid = (await bellowsPs(b.url))?.runner_pid ?? null;
       l = await startLlama(['--cache-prompt']);
       await warmUp(b, true);
       await waitIdle(pids(b));
       await warmUp(l, true);
       await waitIdle([...pids(b), ...pids(l)]);
-      let pool = await bellowsPool(b);
+      let pool = await poolOf();
       const messages = [system];
       for (let turn = 1; turn <= conv.turns; turn++) {
         messages.push({ role: 'user', content: turns[turn - 1].user });
-        const r1 = await chat(b, messages, { maxTokens });
-        const after = await bellowsPool(b); // answered once a growth ahead is done
-        const wb = await waitIdle(pids(b));
-        const r2 = await chat(l, messages, { maxTokens, cachePrompt: true });
-        const wl = await waitIdle(pids(l));
+        // The order alternates (A B, then B A): whichever side goes first in a pair was
+        // measurably slower on this machine (+1.6% in the calibration with A always first).
+        let r1, r2, after, wb, wl;
+        const runA = async () => {
+          r1 = await chat(b, messages, { maxTokens });
+          after = await poolOf(); // answered once a growth ahead is done
+          wb = await waitIdle(pids(b));
+        };
+        const runB = async () => {
+          r2 = await chat(l, messages, { maxTokens, cachePrompt: true });
+          wl = await waitIdle(pids(l));
+        };
+        if (turn % 2) { await runA(); await runB(); } else { await runB(); await runA(); }
+        const side = aa ? 'llama-server A' : 'bellows';
         const d = (k) => (after[k] != null && pool[k] != null ? after[k] - pool[k] : null);
         const growth = { on_request: d('growths_on_request'), ahead: d('growths_ahead'),
           growth_ms: d('growth_s') != null ? d('growth_s') * 1000 : null, pool_cells: after.pool_cells };
@@ -504,14 +521,14 @@ async function conversation() {
         messages.push({ role: 'assistant', content: turns[turn - 1].assistant });
         const g = [growth.on_request ? `pool grew on the request (${growth.pool_cells} cells)` : null,
           growth.ahead ? `pool grew ahead (${growth.pool_cells} cells)` : null].filter(Boolean).join(', ');
-        log(`${conv.name} turn ${turn}: bellows ${row1.ttft_ms?.toFixed(0)} ms (prompt ${row1.prompt_tokens}, cached ${row1.cached_tokens}), ` +
+        log(`${conv.name} turn ${turn}: ${side} ${row1.ttft_ms?.toFixed(0)} ms (prompt ${row1.prompt_tokens}, cached ${row1.cached_tokens}), ` +
           `llama-server ${row2.ttft_ms?.toFixed(0)} ms (prompt ${row2.prompt_tokens}, cached ${row2.cached_tokens}), ` +
           `ratio ${(row1.ttft_ms / row2.ttft_ms).toFixed(3)}${g ? `; ${g}` : ''}`);
       }
       // The late-turn profile (issue 17): one more turn to each side, not counted above, with
       // perf sampling that server's processes, so where a late turn's time goes can be set
       // side by side for the same new and cached tokens.
-      if (opt.perf_dir && conv === cfg.convs[cfg.convs.length - 1]) {
+      if (opt.perf_dir && !aa && conv === cfg.convs[cfg.convs.length - 1]) {
         const rand = rng(conv.seed + 5000);
         messages.push({ role: 'user', content: userText(rand, cfg.words, conv.turns + 1) });
         result.late_turn_profile = { conversation: conv.name, turn: conv.turns + 1 };
@@ -528,6 +545,7 @@ async function conversation() {
       }
     } finally {
       if (l) { rl.server_info = llamaKv(l.log()); await l.stop(); }
+      if (aa) rb.server_info = llamaKv(b.log());
       await b.stop();
     }
     result.runs.push(rb, rl);
@@ -713,7 +731,7 @@ async function httpPath() {
 
 // ---- main ----------------------------------------------------------------------------------
 
-const tests = { conv: conversation, mem: memory, conc: concurrency, http: httpPath };
+const tests = { conv: () => conversation(false), 'conv-aa': () => conversation(true), mem: memory, conc: concurrency, http: httpPath };
 if (!tests[cmd]) die(`usage: serve_bench.mjs <${Object.keys(tests).join('|')}> --out FILE ...`);
 const t0 = now();
 try {
