@@ -345,8 +345,8 @@ if (!conc) {
   md.push('tokens / wall time from the first request to the last answer. **Paired:** Bellows');
   md.push(`(\`${cfgs.bellows ?? '?'}\`) and llama-server (\`${cfgs['llama-server'] ?? '?'}\`, the same total context) are up at once;`);
   md.push('a first burst on each (not compared: it also pays for Bellows\' pool growing to hold four 4096-cell');
-  md.push('reservations), then pairs: a Bellows burst, then — once Bellows is idle — llama-server\'s burst on the');
-  md.push('same prompts, each pair with new prompts. The target is judged on the median of the per-pair ratios.');
+  md.push('reservations), then pairs: a burst on one server, then — once it is idle — the other\'s burst on the');
+  md.push('same prompts (Bellows first on odd pairs, llama-server first on even ones), each pair with new prompts. The target is judged on the median of the per-pair ratios.');
   md.push('A pair where llama-server\'s chat parser cut a stream short (random-weight output holding invalid');
   md.push('UTF-8) did unequal work: it is listed but left out, and another pair is run.');
   md.push('');
