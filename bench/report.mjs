@@ -185,9 +185,8 @@ if (!conv) {
       md.push(`| Bellows / llama-server with cache, mean of ${rs.n} per-turn ratios | ${fmt(rs.mean, 3)} (median ${fmt(rs.median, 3)}, q1–q3 ${fmt(rs.q1, 3)}–${fmt(rs.q3, 3)}) | ≤ 0.95 | ${met(rs.mean, (x) => x <= 0.95)} |`);
       md.push(`| highest turn ratio | ${fmt(rs.max, 3)} (turn ${maxTurnAt ?? '–'}${onReq.includes(maxTurnAt) ? ', pool grew on the request' : ''}); lowest ${fmt(rs.min, 3)} | ≤ 1.10 | ${met(rs.max, (x) => x <= 1.10)} |`);
       const sp = ratioSummary(bel.turns.map((t) => t.server_prompt_ms ?? null), lc.turns.map((t) => t.server_prompt_ms ?? null));
-      const mean = (a) => { const v = a.filter((x) => x != null); return v.length ? v.reduce((p, q) => p + q, 0) / v.length : null; };
       md.push(`| server-side prompt time, Bellows / llama-server (the same evaluated tokens), mean of ${sp.n} turns | ${fmt(sp.mean, 3)} (median ${fmt(sp.median, 3)}, q1–q3 ${fmt(sp.q1, 3)}–${fmt(sp.q3, 3)}) | (reported) | |`);
-      md.push(`| time outside the prompt evaluation (TTFT − server-side prompt ms), mean | Bellows ${fmt(mean(bel.turns.map(outside)), 1)} ms, llama-server ${fmt(mean(lc.turns.map(outside)), 1)} ms | (reported) | |`);
+      md.push(`| time outside the prompt evaluation (TTFT − server-side prompt ms), mean | Bellows ${fmt(spread(bel.turns.map(outside)).mean, 1)} ms, llama-server ${fmt(spread(lc.turns.map(outside)).mean, 1)} ms | (reported) | |`);
       md.push(`| Bellows pool growths | on a request's path: ${onReq.length ? `turn${onReq.length > 1 ? 's' : ''} ${onReq.join(', ')}` : 'none'}; ahead, after turn${ahead.length > 1 ? 's' : ''}: ${ahead.length ? ahead.join(', ') : 'none'} | (reported) | |`);
       if (ci === convs.length - 1) {
         summary.push([`conversation TTFT mean ratio to llama-server with cache ≤ 0.95 (${c}, paired)`, fmt(rs.mean, 3), met(rs.mean, (x) => x <= 0.95)]);

@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import http from 'node:http';
+import { hfetch } from './http.mjs';
 import net from 'node:net';
 
 const argv = process.argv.slice(2);
@@ -101,45 +101,18 @@ async function postJson(h, path, body, timeoutMs = 60000) {
   return text;
 }
 
-// A streamed POST through node:http, not fetch: fetch (undici) gives up on a response
-// whose first byte takes more than 300 s (headersTimeout / bodyTimeout), and the 30k
-// history's first turn evaluates for longer than that on 2 cores. Yields body chunks.
-async function* streamPost(url, body, timeoutMs) {
-  const chunks = [];
-  let wake = null, done = false, failure = null;
-  const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-    if (res.statusCode !== 200) {
-      let text = '';
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => { failure = new Error(`chat: HTTP ${res.statusCode} ${text}`); done = true; wake?.(); });
-      return;
-    }
-    res.on('data', (d) => { chunks.push(d); wake?.(); });
-    res.on('end', () => { done = true; wake?.(); });
-    res.on('error', (e) => { failure = e; done = true; wake?.(); });
-  });
-  const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  req.on('error', (e) => { failure = e; done = true; wake?.(); });
-  req.end(JSON.stringify(body));
-  try {
-    for (;;) {
-      if (chunks.length) { yield chunks.shift(); continue; }
-      if (failure) throw failure;
-      if (done) return;
-      await new Promise((r) => { wake = r; });
-      wake = null;
-    }
-  } finally { clearTimeout(timer); req.destroy(); }
-}
-
 // One streamed chat turn, greedy. Returns { ttft_ms, total_ms, text, final }.
 async function chat(h, messages, maxTokens) {
   const timeoutMs = Math.max(10000, left());
   const start = performance.now();
-  const body = { model: 'bench', messages, stream: true, options: { temperature: 0, repeat_penalty: 1, num_predict: maxTokens } };
+  // through node:http (http.mjs): the 30k history's first turn evaluates for longer than
+  // fetch waits for a first byte
+  const res = await hfetch(h.url + '/api/chat', { method: 'POST', timeoutMs, body: JSON.stringify({ model: 'bench', messages,
+    stream: true, options: { temperature: 0, repeat_penalty: 1, num_predict: maxTokens } }) });
+  if (!res.ok) throw new Error(`chat: HTTP ${res.status} ${await res.text()}`);
   const dec = new TextDecoder();
   let buf = '', text = '', ttft = null, final = null;
-  for await (const chunk of streamPost(h.url + '/api/chat', body, timeoutMs)) {
+  for await (const chunk of res.body) {
     buf += dec.decode(chunk, { stream: true });
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {

@@ -13,9 +13,9 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import net from 'node:net';
-import http from 'node:http';
+import { hfetch } from './http.mjs';
 
 // ---- arguments ------------------------------------------------------------------------
 
@@ -42,30 +42,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 
 // ---- HTTP ----------------------------------------------------------------------------------
-
-// A small fetch over node:http with a new connection per request (agent: false). Both servers
-// close connections after some responses (cpp-httplib after a stream), and a pooled
-// keep-alive socket closed under the client fails the next request ("other side closed").
-// timeoutMs bounds the whole exchange, body included.
-function hfetch(url, { method = 'GET', headers = {}, body, timeoutMs = 60000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, agent: false,
-      headers: { ...(body != null ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}), ...headers } });
-    const timer = setTimeout(() => req.destroy(new Error(`${method} ${u.pathname}: no answer within ${timeoutMs / 1000} s`)), timeoutMs);
-    timer.unref(); // bounds the request; never keeps the process alive by itself
-    req.on('error', (e) => { clearTimeout(timer); reject(e); });
-    req.on('response', (res) => {
-      res.on('end', () => clearTimeout(timer));
-      res.on('close', () => clearTimeout(timer));
-      const readAll = async () => { let t = ''; for await (const c of res) t += c; return t; };
-      resolve({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, body: res,
-        text: readAll, json: async () => JSON.parse(await readAll()) });
-    });
-    if (body != null) req.write(body);
-    req.end();
-  });
-}
 
 // ---- processes --------------------------------------------------------------------------
 
@@ -452,7 +428,7 @@ async function conversation(aa = false) {
     : { convs: [{ name: '10-turn', turns: 10, seed: 1, nocache: true }, { name: '30-turn', turns: 30, seed: 2 }],
       words: 170, answer_words: 28, budget_s: 240 };
   if (aa) cfg.convs = cfg.convs.slice(-1).map((c) => ({ ...c, nocache: false }));
-  const nameA = aa ? 'llama-server A, cache' : 'bellows';
+  const nameA = aa ? 'llama-server A, cache' : 'bellows', logA = aa ? 'llama-server A' : 'bellows';
   const maxTokens = 1;
   const result = { test: aa ? 'conversation-aa' : 'conversation', quick: Q, paired: true, words_per_turn: cfg.words,
     assistant_words: cfg.answer_words, answer_tokens: maxTokens, runs: [] };
@@ -509,7 +485,6 @@ async function conversation(aa = false) {
           wl = await waitIdle(pids(l));
         };
         if (turn % 2) { await runA(); await runB(); } else { await runB(); await runA(); }
-        const side = aa ? 'llama-server A' : 'bellows';
         const d = (k) => (after[k] != null && pool[k] != null ? after[k] - pool[k] : null);
         const growth = { on_request: d('growths_on_request'), ahead: d('growths_ahead'),
           growth_ms: d('growth_s') != null ? d('growth_s') * 1000 : null, pool_cells: after.pool_cells };
@@ -521,7 +496,7 @@ async function conversation(aa = false) {
         messages.push({ role: 'assistant', content: turns[turn - 1].assistant });
         const g = [growth.on_request ? `pool grew on the request (${growth.pool_cells} cells)` : null,
           growth.ahead ? `pool grew ahead (${growth.pool_cells} cells)` : null].filter(Boolean).join(', ');
-        log(`${conv.name} turn ${turn}: ${side} ${row1.ttft_ms?.toFixed(0)} ms (prompt ${row1.prompt_tokens}, cached ${row1.cached_tokens}), ` +
+        log(`${conv.name} turn ${turn}: ${logA} ${row1.ttft_ms?.toFixed(0)} ms (prompt ${row1.prompt_tokens}, cached ${row1.cached_tokens}), ` +
           `llama-server ${row2.ttft_ms?.toFixed(0)} ms (prompt ${row2.prompt_tokens}, cached ${row2.cached_tokens}), ` +
           `ratio ${(row1.ttft_ms / row2.ttft_ms).toFixed(3)}${g ? `; ${g}` : ''}`);
       }
@@ -539,7 +514,7 @@ async function conversation(aa = false) {
           await p.started;
           const r = await chat(h, messages, { maxTokens, cachePrompt: true });
           const top = await p.stop();
-          result.late_turn_profile[side] = { ...ttftOf(r), ...turnCounts(h, r), perf: top ? file.split('/').pop() : null };
+          result.late_turn_profile[side] = { ...ttftOf(r), ...turnCounts(h, r), perf: top ? basename(file) : null };
           log(`late-turn profile, ${side}: ${r.ttft_ms?.toFixed(0)} ms${top ? `; ${top.slice(0, 3).join(' | ')}` : ' (no perf)'}`);
         }
       }
@@ -627,8 +602,8 @@ async function memory() {
 // with the same total context Bellows' four reservations take. A first burst on each, not
 // compared, also pays for Bellows' pool growing to hold four reservations (4096 -> 18432
 // cells); then pairs: a burst on one, then -- once it is idle -- the other's burst on the same
-// prompts (Bellows first on odd pairs, llama-server first on even ones), new prompts each pair. The per-pair ratio of aggregate tokens/s is
-// the figure. When llama-server's chat parser cuts one of its streams short (see chat()) the
+// prompts (Bellows first on odd pairs, llama-server first on even ones), new prompts each
+// pair. The per-pair ratio of aggregate tokens/s is the figure. When llama-server's chat parser cuts one of its streams short (see chat()) the
 // pair did unequal work: it is kept in the data but left out of the ratios, and one more pair
 // is run (at most 8 extra).
 async function concurrency() {
