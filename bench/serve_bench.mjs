@@ -7,7 +7,7 @@
 // bursts are paired (issue 17): both servers are up at once and take turns, one working
 // while the other is idle (waitIdle), so each pair of figures saw the same machine.
 //
-//   node bench/serve_bench.mjs [options] <conv|conv-aa|mem|conc|http> --out FILE --model GGUF
+//   node bench/serve_bench.mjs [options] <conv|conv-aa|conv-short|mem|conc|http> --out FILE --model GGUF
 //        --bellows BIN --llama-server BIN [--threads 2] [--quick]
 //        [--perf-dir DIR]   conv: profile one more late turn of each server with perf
 import { spawn, execFileSync } from 'node:child_process';
@@ -422,12 +422,19 @@ const Q = opt.quick;
 // aa (conv-aa): the calibration of that pairing -- a second llama-server, the same program
 // and build as its peer, takes Bellows' place on the last conversation, so the spread of
 // per-turn ratios that two identical servers give on this machine stands next to Bellows'.
-async function conversation(aa = false) {
+// conv-short: the conversation of short turns on a long history alone (part of conv).
+async function conversation(aa = false, shortOnly = false) {
   const cfg = Q
     ? { convs: [{ name: '3-turn', turns: 3, seed: 1, nocache: true }], words: 40, answer_words: 8, budget_s: 60 }
-    : { convs: [{ name: '10-turn', turns: 10, seed: 1, nocache: true }, { name: '30-turn', turns: 30, seed: 2 }],
+    : { convs: [{ name: '10-turn', turns: 10, seed: 1, nocache: true },
+      // Short turns on a long history (issue 17): a one-line message after ~13k tokens, where
+      // the work outside the evaluation (tokenizing the whole chat again) is a real share.
+      { name: '12-turn short on a long history', turns: 12, seed: 3, words: 12, answer_words: 8,
+        history: { exchanges: 24, words: 220 } },
+      { name: '30-turn', turns: 30, seed: 2 }],
       words: 170, answer_words: 28, budget_s: 240 };
   if (aa) cfg.convs = cfg.convs.slice(-1).map((c) => ({ ...c, nocache: false }));
+  if (shortOnly) cfg.convs = cfg.convs.filter((c) => c.history); // conv-short: that conversation alone
   const nameA = aa ? 'llama-server A, cache' : 'bellows', logA = aa ? 'llama-server A' : 'bellows';
   const maxTokens = 1;
   const result = { test: aa ? 'conversation-aa' : 'conversation', quick: Q, paired: true, words_per_turn: cfg.words,
@@ -435,8 +442,9 @@ async function conversation(aa = false) {
   const ttftOf = (r) => ({ ttft_ms: r.ttft_ms ?? r.total_ms, ttft_at: r.ttft_ms != null ? 'text' : 'end' });
   const script = (conv) => {
     const rand = rng(conv.seed), arand = rng(conv.seed + 1000);
+    const words = conv.words ?? cfg.words, answerWords = conv.answer_words ?? cfg.answer_words;
     return Array.from({ length: conv.turns }, (_, i) => ({
-      user: userText(rand, cfg.words, i + 1), assistant: assistantText(arand, cfg.answer_words, i + 1) }));
+      user: userText(rand, words, i + 1), assistant: assistantText(arand, answerWords, i + 1) }));
   };
   const save = () => writeFileSync(opt.out, JSON.stringify({ ...result, partial: true }, null, 1) + '\n');
   // An explicit system message: without one, a template's default system prompt (Qwen2.5's
@@ -468,8 +476,21 @@ async function conversation(aa = false) {
       await waitIdle(pids(b));
       await warmUp(l, true);
       await waitIdle([...pids(b), ...pids(l)]);
-      let pool = await poolOf();
       const messages = [system];
+      if (conv.history) {
+        // The history before turn 1, evaluated once by each side, not timed.
+        const rand = rng(conv.seed + 2000);
+        for (let i = 0; i < conv.history.exchanges; i++)
+          messages.push({ role: 'user', content: userText(rand, conv.history.words, -i - 1) },
+            { role: 'assistant', content: assistantText(rand, conv.history.words, -i - 1) });
+        for (const [h, opts] of [[b, {}], [l, { cachePrompt: true }]]) {
+          const r = await chat(h, [...messages, { role: 'user', content: 'Hello' }], { maxTokens, ...opts });
+          log(`${conv.name}: a history of ${turnCounts(h, r).prompt_tokens ?? '?'} tokens evaluated (${h === b ? logA : 'llama-server'}), not timed`);
+          await waitIdle([...pids(b), ...pids(l)]);
+        }
+        rb.history_messages = rl.history_messages = messages.length - 1;
+      }
+      let pool = await poolOf();
       for (let turn = 1; turn <= conv.turns; turn++) {
         messages.push({ role: 'user', content: turns[turn - 1].user });
         // The order alternates (A B, then B A): whichever side goes first in a pair was
@@ -709,7 +730,8 @@ async function httpPath() {
 
 // ---- main ----------------------------------------------------------------------------------
 
-const tests = { conv: () => conversation(false), 'conv-aa': () => conversation(true), mem: memory, conc: concurrency, http: httpPath };
+const tests = { conv: () => conversation(false), 'conv-aa': () => conversation(true),
+  'conv-short': () => conversation(false, true), mem: memory, conc: concurrency, http: httpPath };
 if (!tests[cmd]) die(`usage: serve_bench.mjs <${Object.keys(tests).join('|')}> --out FILE ...`);
 const t0 = now();
 try {

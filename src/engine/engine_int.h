@@ -149,6 +149,8 @@ struct engine {
     struct special_tok *specials; /* the vocabulary's special tokens (engine_tok.c) */
     int n_specials;
     bool tok_chunked;          /* long texts are tokenized in pieces (engine_tok.c) */
+    struct tok_memos *memos;   /* the last prompts' texts and tokens, for the next turn (engine_tok.c) */
+    int64_t tok_reused;        /* tokens taken from a memo instead of the tokenizer, in all */
     struct prep_state *prep;   /* preparation off the loop (engine_prep.c); NULL until first used */
     int64_t prep_async_bytes;  /* a request this big is prepared off the loop; 0: 256 KiB; < 0: never */
     int64_t prep_timeout_ns;   /* a preparation past this is refused; 0: 30 s */
@@ -268,7 +270,10 @@ struct special_tok {
 void engine__tok_init(struct engine *e); /* at engine_new (engine__load_templates) */
 void engine__tok_free(struct engine *e);
 /* engine_tokenize, in pieces when the text is long (linear, not quadratic, in the special
- * tokens it holds), checking ctl between pieces: BW_EBUSY when it says stop. */
+ * tokens it holds), checking ctl between pieces: BW_EBUSY when it says stop. A text that
+ * begins as one of the last few tokenized here (the next turn of a chat) takes the tokens
+ * of their common head from the memo and tokenizes only the rest: the same tokens. Safe
+ * from the loop and the preparation thread at once. */
 int engine__tokenize_long(struct engine *e, const char *text, bool add_special, struct prep_ctl *ctl, int32_t **out,
                           int *n_out);
 

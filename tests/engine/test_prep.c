@@ -201,35 +201,192 @@ static void test_pieces_random_mixes(void **state)
     engine_free(e);
 }
 
-/* The same on the vocabularies llama.cpp ships for its tokenizer tests (vocabulary only:
- * an engine of just its tokenizer fields), SPM ones included: each is cut in pieces or, when
+/* An engine of just a vocabulary's tokenizer fields, from one of the vocabularies llama.cpp
+ * ships for its tokenizer tests (vocabulary only). */
+static struct engine *open_vocab(const char *name, struct llama_model **model)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/ggml-vocab-%s.gguf", BELLOWS_LLAMA_DIR, name);
+    struct llama_model_params mp = llama_model_default_params();
+    mp.vocab_only = true;
+    *model = llama_model_load_from_file(path, mp);
+    assert_non_null(*model);
+    struct engine *e = calloc(1, sizeof *e);
+    e->vocab = llama_model_get_vocab(*model);
+    engine__tok_init(e);
+    return e;
+}
+
+static void close_vocab(struct engine *e, struct llama_model *model)
+{
+    engine__tok_free(e);
+    free(e);
+    llama_model_free(model);
+}
+
+static const char *test_vocabs[] = {"llama-spm", "phi-3", "gemma-4", "llama-bpe", "qwen2", "command-r",
+                                    "deepseek-llm", "deepseek-coder", "gpt-2", "falcon", "mpt", "baichuan"};
+
+/* The same on the vocabularies llama.cpp ships for its tokenizer tests, SPM ones included: each is cut in pieces or, when
  * it adds EOS or is of another type, tokenized whole -- the same tokens either way. */
 static void test_pieces_other_vocabs(void **state)
 {
     (void)state;
-    static const char *names[] = {"llama-spm", "phi-3", "gemma-4", "llama-bpe", "qwen2", "command-r",
-                                  "deepseek-llm", "deepseek-coder", "gpt-2", "falcon", "mpt", "baichuan"};
     int chunked = 0, spm = 0;
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/models/ggml-vocab-%s.gguf", BELLOWS_LLAMA_DIR, names[i]);
-        struct llama_model_params mp = llama_model_default_params();
-        mp.vocab_only = true;
-        struct llama_model *m = llama_model_load_from_file(path, mp);
-        assert_non_null(m);
-        struct engine *e = calloc(1, sizeof *e);
-        e->vocab = llama_model_get_vocab(m);
-        engine__tok_init(e);
+    for (size_t i = 0; i < sizeof test_vocabs / sizeof *test_vocabs; i++) {
+        struct llama_model *m;
+        struct engine *e = open_vocab(test_vocabs[i], &m);
         chunked += e->tok_chunked;
         spm += e->tok_chunked && llama_vocab_type(e->vocab) == LLAMA_VOCAB_TYPE_SPM;
         if (e->tok_chunked)
             random_mixes(e, 3, 160 * 1024);
-        engine__tok_free(e);
-        free(e);
-        llama_model_free(m);
+        close_vocab(e, m);
     }
     assert_true(chunked >= 8);
     assert_true(spm >= 1);
+}
+
+/* ---- the next turn: the head's tokens from the memo ----------------------------------- */
+
+/* A chat's growth, as texts: each one the last minus up to 300 bytes of its end, plus new
+ * random parts; every text's tokens as in one call, and most of them from a memo. */
+static void growing_texts(struct engine *e, int turns, uint64_t seed)
+{
+    const char *parts[64];
+    int np = 0;
+    for (int i = 0; i < e->n_specials && np < 24; i++)
+        parts[np++] = e->specials[i].s;
+    static const char *extra[] = {" ", "\n", "  ", "hello", "world", "é", "<", "|>", "end|>",
+                                  "12345", " \n ", "the quick brown fox ", "jumps over the lazy dog. "};
+    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
+        parts[np++] = extra[i];
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap);
+    int reused_turns = 0;
+    for (int turn = 0; turn < turns; turn++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        size_t drop = (seed >> 33) % 300;
+        len = len > drop ? len - drop : 0;
+        size_t target = len + 9000 + (seed >> 40) % 3000; /* past MEMO_MIN from the first turn */
+        while (len < target) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            /* mostly words (message text), a special token every ~8 parts */
+            const char *p = (seed >> 60) < 2 ? parts[(seed >> 33) % (uint64_t)np]
+                                             : extra[11 + (seed >> 33) % 2];
+            size_t k = strlen(p);
+            assert_true(len + k < cap);
+            memcpy(text + len, p, k);
+            len += k;
+        }
+        text[len] = '\0';
+        int64_t before = e->tok_reused;
+        expect_same_tokens(e, text);
+        reused_turns += e->tok_reused > before;
+    }
+    free(text);
+    assert_true(reused_turns >= turns / 2);
+}
+
+static void test_memo_growing_texts(void **state)
+{
+    (void)state;
+    struct coll c = {0};
+    struct engine *e = open_engine(&c);
+    growing_texts(e, 40, 7);
+    engine_free(e);
+}
+
+static void test_memo_other_vocabs(void **state)
+{
+    (void)state;
+    int with_memo = 0;
+    for (size_t i = 0; i < sizeof test_vocabs / sizeof *test_vocabs; i++) {
+        struct llama_model *m;
+        struct engine *e = open_vocab(test_vocabs[i], &m);
+        if (e->tok_chunked) {
+            growing_texts(e, 12, 1000 + i);
+            with_memo++;
+        }
+        close_vocab(e, m);
+    }
+    assert_true(with_memo >= 8);
+}
+
+/* A mark is used only where its cut is still safe in the new text: phi-3's special tokens
+ * strip the white space after them, so a head that ended at "<|end|>" before a letter cannot
+ * be reused when "\n" follows it now (the whole text's tokens have no "\n" there). */
+static void test_memo_recheck_rstrip(void **state)
+{
+    (void)state;
+    struct llama_model *m;
+    struct engine *e = open_vocab("phi-3", &m);
+    assert_true(e->tok_chunked);
+    const char *end = NULL;
+    for (int i = 0; i < e->n_specials && !end; i++)
+        if (e->specials[i].rstrip && !strcmp(e->specials[i].s, "<|end|>"))
+            end = e->specials[i].s;
+    assert_non_null(end);
+    size_t cap = 16384, k = 0;
+    char *a = malloc(cap), *b = malloc(cap);
+    while (k < 9500)
+        k += (size_t)snprintf(a + k, cap - k, "lorem ipsum %zu ", k);
+    memcpy(b, a, k);
+    snprintf(a + k, cap - k, "%sabc and more words after it", end);
+    snprintf(b + k, cap - k, "%s\n and more words after it", end);
+    expect_same_tokens(e, a); /* the memo marks the cut after <|end|> */
+    int64_t before = e->tok_reused;
+    expect_same_tokens(e, b);
+    assert_int_equal(e->tok_reused, before); /* ... which is not safe in b */
+    expect_same_tokens(e, a);                /* and is in a itself */
+    assert_true(e->tok_reused > before);
+    free(a);
+    free(b);
+    close_vocab(e, m);
+}
+
+/* The model's own template, turn by turn: each prompt's tokens as in one call, the history's
+ * from the memo (all but the last message and the generation prompt). */
+static void test_memo_rendered_turns(void **state)
+{
+    (void)state;
+    struct coll c = {0};
+    struct engine *e = open_engine(&c);
+    enum { TURNS = 24 };
+    struct policy_msg m[2 * TURNS + 1];
+    char *content[2 * TURNS + 1];
+    size_t n = 0;
+    m[n++] = (struct policy_msg){.role = "system", .content = "You are a helpful assistant."};
+    content[0] = NULL;
+    struct bw_err err;
+    int reused = 0;
+    for (int turn = 0; turn < TURNS; turn++) {
+        for (int who = 0; who < 2; who++) {
+            char *t = malloc(2048);
+            size_t k = 0;
+            for (int w = 0; k < 1200; w++)
+                k += (size_t)snprintf(t + k, 2048 - k, "%s%d ", who ? "answer" : "word", (turn * 131 + w) % 97);
+            content[n] = t;
+            m[n] = (struct policy_msg){.role = who ? "assistant" : "user", .content = t};
+            n++;
+            if (who)
+                continue;
+            struct engine_request r = {.req_id = 100 + (uint64_t)turn, .kind = ENGINE_CHAT, .msgs = m, .n_msgs = n,
+                                       .render_only = true};
+            sampling_params_default(&r.sampling);
+            c.n_ended = 0;
+            assert_int_equal(engine_submit(e, &r, &err), BW_OK);
+            assert_int_equal(c.n_ended, 1);
+            int64_t before = e->tok_reused;
+            expect_same_tokens(e, c.r[0].text);
+            reused += e->tok_reused > before;
+            coll_free(&c);
+            memset(&c, 0, sizeof c);
+        }
+    }
+    for (size_t i = 1; i < n; i++)
+        free(content[i]);
+    assert_true(reused >= TURNS - 6); /* all turns past the first few (below MEMO_MIN) */
+    engine_free(e);
 }
 
 /* ---- the preparation thread --------------------------------------------------------- */
@@ -365,6 +522,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pieces_rendered_chat),
         cmocka_unit_test(test_pieces_random_mixes),
         cmocka_unit_test(test_pieces_other_vocabs),
+        cmocka_unit_test(test_memo_growing_texts),
+        cmocka_unit_test(test_memo_other_vocabs),
+        cmocka_unit_test(test_memo_rendered_turns),
+        cmocka_unit_test(test_memo_recheck_rstrip),
         cmocka_unit_test(test_thread_same_tokens),
         cmocka_unit_test(test_small_passes_huge),
         cmocka_unit_test(test_cancel_and_timeout),
