@@ -227,8 +227,9 @@ static void close_vocab(struct engine *e, struct llama_model *model)
 static const char *test_vocabs[] = {"llama-spm", "phi-3", "gemma-4", "llama-bpe", "qwen2", "command-r",
                                     "deepseek-llm", "deepseek-coder", "gpt-2", "falcon", "mpt", "baichuan"};
 
-/* The same on the vocabularies llama.cpp ships for its tokenizer tests, SPM ones included: each is cut in pieces or, when
- * it adds EOS or is of another type, tokenized whole -- the same tokens either way. */
+/* The same on the vocabularies llama.cpp ships for its tokenizer tests, SPM ones included:
+ * each is cut in pieces or, when it adds EOS or is of another type, tokenized whole -- the
+ * same tokens either way. */
 static void test_pieces_other_vocabs(void **state)
 {
     (void)state;
