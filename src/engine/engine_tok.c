@@ -38,7 +38,7 @@
 
 #define MEMOS 4                  /* texts kept: about one per conversation in flight */
 #define MEMO_MIN (8 * 1024)      /* shorter texts are tokenized in one call, as before: ~1 ms */
-#define MEMO_MAX (2u << 20)      /* longer ones are not kept (what a truncation probe renders) */
+#define MEMO_MAX (2u << 20)      /* longer ones (~500k tokens) are not kept: copied per request */
 #define MEMO_TAIL 4096           /* a text's last bytes, where the next turn's head ends */
 #define TAIL_CUTS 4              /* safe cuts made there (one llama_tokenize call each) */
 #define MEMO_MARKS 16            /* safe cuts a memo remembers: the last ones */

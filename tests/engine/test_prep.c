@@ -164,24 +164,37 @@ static void test_pieces_rendered_chat(void **state)
     engine_free(e);
 }
 
-/* Random mixes of e's special-token texts, their fragments, white space and words. */
-static void random_mixes(struct engine *e, int rounds, size_t bytes)
+static uint64_t next_rand(uint64_t *seed)
 {
-    const char *parts[64];
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    return *seed;
+}
+
+/* The parts random texts are made of: e's first 24 special-token texts and extra ones
+ * (fragments of them, white space, words); returns how many (parts holds 64). */
+static int text_parts(const struct engine *e, const char *const *extra, size_t n_extra, const char **parts)
+{
     int np = 0;
     for (int i = 0; i < e->n_specials && np < 24; i++)
         parts[np++] = e->specials[i].s;
+    for (size_t i = 0; i < n_extra && np < 64; i++)
+        parts[np++] = extra[i];
+    return np;
+}
+
+/* Random mixes of e's special-token texts, their fragments, white space and words. */
+static void random_mixes(struct engine *e, int rounds, size_t bytes)
+{
     static const char *extra[] = {" ", "\n", "  ", "\t", "hello", "world", "é", "<", "|", ">", "<|", "|>", "im_",
                                   "end|>", "<|im_start", "12345", " \n "};
-    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
-        parts[np++] = extra[i];
+    const char *parts[64];
+    int np = text_parts(e, extra, sizeof extra / sizeof *extra, parts);
     uint64_t seed = 42;
     for (int round = 0; round < rounds; round++) {
         size_t cap = bytes, len = 0;
         char *text = malloc(cap + 64);
         while (len < cap) {
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            const char *p = parts[(seed >> 33) % (uint64_t)np];
+            const char *p = parts[(next_rand(&seed) >> 33) % (uint64_t)np];
             size_t k = strlen(p);
             memcpy(text + len, p, k);
             len += k;
@@ -253,27 +266,22 @@ static void test_pieces_other_vocabs(void **state)
  * random parts; every text's tokens as in one call, and most of them from a memo. */
 static void growing_texts(struct engine *e, int turns, uint64_t seed)
 {
+    static const char *extra[] = {" ", "\n", "  ", "hello", "world", "é", "<", "|>", "end|>", "12345", " \n "};
+    static const char *words[] = {"the quick brown fox ", "jumps over the lazy dog. "};
     const char *parts[64];
-    int np = 0;
-    for (int i = 0; i < e->n_specials && np < 24; i++)
-        parts[np++] = e->specials[i].s;
-    static const char *extra[] = {" ", "\n", "  ", "hello", "world", "é", "<", "|>", "end|>",
-                                  "12345", " \n ", "the quick brown fox ", "jumps over the lazy dog. "};
-    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
-        parts[np++] = extra[i];
+    int np = text_parts(e, extra, sizeof extra / sizeof *extra, parts);
     size_t cap = 1 << 20, len = 0;
     char *text = malloc(cap);
     int reused_turns = 0;
     for (int turn = 0; turn < turns; turn++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        next_rand(&seed);
         size_t drop = (seed >> 33) % 300;
         len = len > drop ? len - drop : 0;
         size_t target = len + 9000 + (seed >> 40) % 3000; /* past MEMO_MIN from the first turn */
         while (len < target) {
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            /* mostly words (message text), a special token every ~8 parts */
-            const char *p = (seed >> 60) < 2 ? parts[(seed >> 33) % (uint64_t)np]
-                                             : extra[11 + (seed >> 33) % 2];
+            /* mostly words (message text), one of the parts every ~8 */
+            next_rand(&seed);
+            const char *p = (seed >> 60) < 2 ? parts[(seed >> 33) % (uint64_t)np] : words[(seed >> 33) % 2];
             size_t k = strlen(p);
             assert_true(len + k < cap);
             memcpy(text + len, p, k);
@@ -313,6 +321,28 @@ static void test_memo_other_vocabs(void **state)
     assert_true(with_memo >= 8);
 }
 
+/* Two texts of the same 9.5 KB head and different ends, tokenized a, b, a: b must not take
+ * a's head from the memo (mark_a, the cut a's end makes, is not one b may use), the second a
+ * must -- and every one has the tokens of one call. */
+static void expect_mark_refused(struct engine *e, const char *end_a, const char *end_b)
+{
+    size_t cap = 16384, k = 0;
+    char *a = malloc(cap), *b = malloc(cap);
+    while (k < 9500)
+        k += (size_t)snprintf(a + k, cap - k, "lorem ipsum %zu ", k);
+    memcpy(b, a, k);
+    snprintf(a + k, cap - k, "%s", end_a);
+    snprintf(b + k, cap - k, "%s", end_b);
+    expect_same_tokens(e, a);
+    int64_t before = e->tok_reused;
+    expect_same_tokens(e, b);
+    assert_int_equal(e->tok_reused, before);
+    expect_same_tokens(e, a);
+    assert_true(e->tok_reused > before);
+    free(a);
+    free(b);
+}
+
 /* A mark is used only where its cut is still safe in the new text: phi-3's special tokens
  * strip the white space after them, so a head that ended at "<|end|>" before a letter cannot
  * be reused when "\n" follows it now (the whole text's tokens have no "\n" there). */
@@ -322,27 +352,23 @@ static void test_memo_recheck_rstrip(void **state)
     struct llama_model *m;
     struct engine *e = open_vocab("phi-3", &m);
     assert_true(e->tok_chunked);
-    const char *end = NULL;
-    for (int i = 0; i < e->n_specials && !end; i++)
-        if (e->specials[i].rstrip && !strcmp(e->specials[i].s, "<|end|>"))
-            end = e->specials[i].s;
-    assert_non_null(end);
-    size_t cap = 16384, k = 0;
-    char *a = malloc(cap), *b = malloc(cap);
-    while (k < 9500)
-        k += (size_t)snprintf(a + k, cap - k, "lorem ipsum %zu ", k);
-    memcpy(b, a, k);
-    snprintf(a + k, cap - k, "%sabc and more words after it", end);
-    snprintf(b + k, cap - k, "%s\n and more words after it", end);
-    expect_same_tokens(e, a); /* the memo marks the cut after <|end|> */
-    int64_t before = e->tok_reused;
-    expect_same_tokens(e, b);
-    assert_int_equal(e->tok_reused, before); /* ... which is not safe in b */
-    expect_same_tokens(e, a);                /* and is in a itself */
-    assert_true(e->tok_reused > before);
-    free(a);
-    free(b);
+    bool rstrip = false;
+    for (int i = 0; i < e->n_specials; i++)
+        rstrip |= e->specials[i].rstrip && !strcmp(e->specials[i].s, "<|end|>");
+    assert_true(rstrip);
+    expect_mark_refused(e, "<|end|>abc and more words after it", "<|end|>\n and more words after it");
     close_vocab(e, m);
+}
+
+/* A head may end only at a mark inside the common prefix: a new text that parts from the
+ * last one inside a special token ("<|im_en" + other text) must not get that token. */
+static void test_memo_head_inside_a_token(void **state)
+{
+    (void)state;
+    struct coll c = {0};
+    struct engine *e = open_engine(&c);
+    expect_mark_refused(e, "<|im_end|>user and more words after it", "<|im_en|>user and more words after it");
+    engine_free(e);
 }
 
 /* The model's own template, turn by turn: each prompt's tokens as in one call, the history's
@@ -527,6 +553,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_memo_other_vocabs),
         cmocka_unit_test(test_memo_rendered_turns),
         cmocka_unit_test(test_memo_recheck_rstrip),
+        cmocka_unit_test(test_memo_head_inside_a_token),
         cmocka_unit_test(test_thread_same_tokens),
         cmocka_unit_test(test_small_passes_huge),
         cmocka_unit_test(test_cancel_and_timeout),
