@@ -14,7 +14,7 @@ static bool word_char(char c)
 
 /* Copies a literal or class that starts at s[0] (its opening quote or bracket) up to and
  * including its closing one; returns the length copied. */
-static size_t copy_quoted(struct gbuf *b, const char *s, char close)
+static size_t copy_quoted(struct textbuf *b, const char *s, char close)
 {
     size_t i = 1;
     while (s[i] && s[i] != close) {
@@ -24,7 +24,7 @@ static size_t copy_quoted(struct gbuf *b, const char *s, char close)
     }
     if (s[i])
         i++;
-    gbuf_addn(b, s, i);
+    textbuf_addn(b, s, i);
     return i;
 }
 
@@ -35,8 +35,8 @@ char *gbnf_prefix_rules(const char *g, const char *prefix)
     for (const char *p = prefix; *p; p++)
         if (!word_char(*p) || *p == '_')
             return NULL;
-    struct gbuf b = {0};
-    gbuf_add(&b, "");
+    struct textbuf b = {0};
+    textbuf_add(&b, "");
     for (size_t i = 0; g[i];) {
         char c = g[i];
         if (c == '"' || c == '[') {
@@ -45,22 +45,22 @@ char *gbnf_prefix_rules(const char *g, const char *prefix)
             i += copy_quoted(&b, g + i, '}');
         } else if (c == '#') {
             size_t n = strcspn(g + i, "\n");
-            gbuf_addn(&b, g + i, n);
+            textbuf_addn(&b, g + i, n);
             i += n;
         } else if (word_char(c)) {
             size_t n = 0;
             while (word_char(g[i + n]))
                 n++;
-            gbuf_add(&b, prefix);
-            gbuf_addn(&b, g + i, n);
+            textbuf_add(&b, prefix);
+            textbuf_addn(&b, g + i, n);
             i += n;
         } else {
-            gbuf_addn(&b, g + i, 1);
+            textbuf_addn(&b, g + i, 1);
             i++;
         }
     }
     if (b.oom) {
-        gbuf_fini(&b);
+        textbuf_fini(&b);
         return NULL;
     }
     return b.s;
@@ -106,34 +106,34 @@ char *gbnf_after_marker(const char *grammar, const char *marker, int max_pieces)
     char *inner = gbnf_prefix_rules(grammar, "answer-");
     if (!inner)
         return NULL;
-    struct gbuf b = {0};
+    struct textbuf b = {0};
     /* think-piece ::= [^c0] | c0 ( [^m1 c0] | m1 ( ... ( [^m(n-1) c0] ) ... ) ) */
-    gbuf_add(&b, "think-piece ::= [^");
+    textbuf_add(&b, "think-piece ::= [^");
     gbnf_class_char(&b, cps[0]);
-    gbuf_add(&b, "]");
+    textbuf_add(&b, "]");
     if (n > 1) {
-        gbuf_add(&b, " | ");
+        textbuf_add(&b, " | ");
         gbnf_literal(&b, marker, starts[1]);
         for (size_t k = 1; k < n; k++) {
-            gbuf_add(&b, " ( [^");
+            textbuf_add(&b, " ( [^");
             gbnf_class_char(&b, cps[k]);
             gbnf_class_char(&b, cps[0]);
-            gbuf_add(&b, "]");
+            textbuf_add(&b, "]");
             if (k + 1 < n) {
-                gbuf_add(&b, " | ");
+                textbuf_add(&b, " | ");
                 gbnf_literal(&b, marker + starts[k], starts[k + 1] - starts[k]);
             }
         }
         for (size_t k = 1; k < n; k++)
-            gbuf_add(&b, " )");
+            textbuf_add(&b, " )");
     }
-    gbuf_addf(&b, "\nroot ::= think-piece{0,%d} ", max_pieces);
+    textbuf_addf(&b, "\nroot ::= think-piece{0,%d} ", max_pieces);
     gbnf_literal(&b, marker, strlen(marker));
-    gbuf_add(&b, " [ \\t\\n]{0,4} answer-root\n");
-    gbuf_add(&b, inner);
+    textbuf_add(&b, " [ \\t\\n]{0,4} answer-root\n");
+    textbuf_add(&b, inner);
     free(inner);
     if (b.oom) {
-        gbuf_fini(&b);
+        textbuf_fini(&b);
         return NULL;
     }
     return b.s;

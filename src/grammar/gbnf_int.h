@@ -16,21 +16,7 @@
 
 #include "grammar/json_schema.h"
 #include "util/err.h"
-
-/* ---- a growable text buffer (gbnf_rules.c) ---------------------------------------------- */
-
-struct gbuf {
-    char *s; /* NUL-terminated once anything was added; NULL before */
-    size_t len, cap;
-    bool oom; /* an allocation failed: the text is incomplete */
-};
-
-void gbuf_add(struct gbuf *b, const char *s);
-void gbuf_addn(struct gbuf *b, const char *s, size_t n);
-void gbuf_addf(struct gbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gbuf_fini(struct gbuf *b);
-/* The text so far ("" when empty), borrowed. */
-const char *gbuf_str(const struct gbuf *b);
+#include "util/textbuf.h"
 
 /* ---- one conversion -------------------------------------------------------------------- */
 
@@ -97,7 +83,7 @@ const char *gprim_format(const char *format, int *min_len, int *max_len);
 
 /* One code point inside a GBNF character class: ASCII letters and digits as they are,
  * anything else as \xHH, \uHHHH or \UHHHHHHHH. */
-void gbnf_class_char(struct gbuf *b, uint32_t cp);
+void gbnf_class_char(struct textbuf *b, uint32_t cp);
 /* Repetition counts above this are not written (libllama's parser refuses counts over
  * 2000, and reads a larger maximum as "no maximum"): a larger maximum is lowered to it (the
  * grammar then allows fewer, never more), a larger minimum is an error. */
@@ -117,14 +103,14 @@ void gbnf_class_char(struct gbuf *b, uint32_t cp);
 #define GBNF_RAW_CHAR "[" GBNF_RAW_RANGES "]"
 
 /* A class of GBNF_RAW_CHAR's characters but cps[0..n) (ascending), brackets included. */
-void gbnf_raw_class_except(struct gbuf *b, const uint32_t *cps, size_t n);
+void gbnf_raw_class_except(struct textbuf *b, const uint32_t *cps, size_t n);
 
 /* BODY for a GBNF literal matching TEXT exactly (quotes included), appended to b. */
-void gbnf_literal(struct gbuf *b, const char *text, size_t len);
+void gbnf_literal(struct textbuf *b, const char *text, size_t len);
 /* "a b c" -> "(a b c)"-style repetition of ITEM (a rule name or a parenthesized
  * expression), min..max times (max < 0: no maximum), SEP between items (NULL: none), as
  * llama.cpp's build_repetition writes it. Appended to b. */
-void gbnf_repeat(struct gbuf *b, const char *item, int min, int max, const char *sep);
+void gbnf_repeat(struct textbuf *b, const char *item, int min, int max, const char *sep);
 
 /* The rules sorted by name, "name ::= body\n" each, checked (gbnf_check). Returns the
  * text (malloc'd) or NULL (error recorded). */
@@ -182,7 +168,7 @@ struct num_bounds {
 int num_bounds_read(struct gconv *c, const json_t *schema, struct num_bounds *out);
 /* Bodies for an integer / a number within the bounds, appended to b. Return BW_OK or an
  * error code (recorded). */
-int num_integer_range(struct gconv *c, const struct num_bounds *nb, struct gbuf *b);
-int num_number_range(struct gconv *c, const struct num_bounds *nb, struct gbuf *b);
+int num_integer_range(struct gconv *c, const struct num_bounds *nb, struct textbuf *b);
+int num_number_range(struct gconv *c, const struct num_bounds *nb, struct textbuf *b);
 
 #endif

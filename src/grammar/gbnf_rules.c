@@ -10,67 +10,6 @@
 
 #include "grammar/json_schema.h"
 
-/* ---- text buffer -------------------------------------------------------------------------- */
-
-static bool gbuf_grow(struct gbuf *b, size_t extra)
-{
-    if (b->oom)
-        return false;
-    if (b->len + extra + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (!s) {
-        b->oom = true;
-        return false;
-    }
-    b->s = s;
-    b->cap = cap;
-    return true;
-}
-
-void gbuf_addn(struct gbuf *b, const char *s, size_t n)
-{
-    if (!gbuf_grow(b, n))
-        return;
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-void gbuf_add(struct gbuf *b, const char *s) { gbuf_addn(b, s, strlen(s)); }
-
-void gbuf_addf(struct gbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        gbuf_addn(b, tmp, (size_t)n);
-        return;
-    }
-    if (!gbuf_grow(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void gbuf_fini(struct gbuf *b)
-{
-    free(b->s);
-    *b = (struct gbuf){0};
-}
-
-const char *gbuf_str(const struct gbuf *b) { return b->s ? b->s : ""; }
-
 /* ---- errors and paths ----------------------------------------------------------------------- */
 
 int gconv_fail(struct gconv *c, int code, const char *fmt, ...)
@@ -399,23 +338,23 @@ const char *gprim_format(const char *format, int *min_len, int *max_len)
     return NULL;
 }
 
-void gbnf_class_char(struct gbuf *b, uint32_t cp)
+void gbnf_class_char(struct textbuf *b, uint32_t cp)
 {
     if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9'))
-        gbuf_addf(b, "%c", (char)cp);
+        textbuf_addf(b, "%c", (char)cp);
     else if (cp < 0x80)
-        gbuf_addf(b, "\\x%02X", (unsigned)cp);
+        textbuf_addf(b, "\\x%02X", (unsigned)cp);
     else if (cp <= 0xFFFF)
-        gbuf_addf(b, "\\u%04X", (unsigned)cp);
+        textbuf_addf(b, "\\u%04X", (unsigned)cp);
     else
-        gbuf_addf(b, "\\U%08X", (unsigned)cp);
+        textbuf_addf(b, "\\U%08X", (unsigned)cp);
 }
 
-void gbnf_raw_class_except(struct gbuf *b, const uint32_t *cps, size_t n)
+void gbnf_raw_class_except(struct textbuf *b, const uint32_t *cps, size_t n)
 {
     static const uint32_t RAW[][2] = {{0x20, 0x21}, {0x23, 0x5B}, {0x5D, 0x7E}, {0x80, 0xD7FF}, {0xE000, 0x10FFFF}};
     size_t k = 0;
-    gbuf_add(b, "[");
+    textbuf_add(b, "[");
     for (size_t r = 0; r < sizeof RAW / sizeof RAW[0]; r++) {
         uint32_t lo = RAW[r][0];
         for (; k < n && cps[k] <= RAW[r][1]; k++) {
@@ -424,7 +363,7 @@ void gbnf_raw_class_except(struct gbuf *b, const uint32_t *cps, size_t n)
             if (cps[k] > lo) {
                 gbnf_class_char(b, lo);
                 if (cps[k] - 1 > lo) {
-                    gbuf_add(b, "-");
+                    textbuf_add(b, "-");
                     gbnf_class_char(b, cps[k] - 1);
                 }
             }
@@ -433,67 +372,67 @@ void gbnf_raw_class_except(struct gbuf *b, const uint32_t *cps, size_t n)
         if (lo <= RAW[r][1]) {
             gbnf_class_char(b, lo);
             if (RAW[r][1] > lo) {
-                gbuf_add(b, "-");
+                textbuf_add(b, "-");
                 gbnf_class_char(b, RAW[r][1]);
             }
         }
     }
-    gbuf_add(b, "]");
+    textbuf_add(b, "]");
 }
 
 /* ---- literals and repetitions ---------------------------------------------------------------- */
 
-void gbnf_literal(struct gbuf *b, const char *text, size_t len)
+void gbnf_literal(struct textbuf *b, const char *text, size_t len)
 {
-    gbuf_add(b, "\"");
+    textbuf_add(b, "\"");
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)text[i];
         switch (ch) {
-        case '"': gbuf_add(b, "\\\""); break;
-        case '\\': gbuf_add(b, "\\\\"); break;
-        case '\n': gbuf_add(b, "\\n"); break;
-        case '\r': gbuf_add(b, "\\r"); break;
-        case '\t': gbuf_add(b, "\\t"); break;
+        case '"': textbuf_add(b, "\\\""); break;
+        case '\\': textbuf_add(b, "\\\\"); break;
+        case '\n': textbuf_add(b, "\\n"); break;
+        case '\r': textbuf_add(b, "\\r"); break;
+        case '\t': textbuf_add(b, "\\t"); break;
         default:
             if (ch < 0x20 || ch == 0x7F)
-                gbuf_addf(b, "\\x%02X", ch);
+                textbuf_addf(b, "\\x%02X", ch);
             else
-                gbuf_addn(b, (const char *)&ch, 1);
+                textbuf_addn(b, (const char *)&ch, 1);
         }
     }
-    gbuf_add(b, "\"");
+    textbuf_add(b, "\"");
 }
 
-void gbnf_repeat(struct gbuf *b, const char *item, int min, int max, const char *sep)
+void gbnf_repeat(struct textbuf *b, const char *item, int min, int max, const char *sep)
 {
     if (max == 0)
         return;
     if (min == 0 && max == 1) {
-        gbuf_addf(b, "%s?", item);
+        textbuf_addf(b, "%s?", item);
         return;
     }
     if (!sep) {
         if (min == 1 && max < 0)
-            gbuf_addf(b, "%s+", item);
+            textbuf_addf(b, "%s+", item);
         else if (min == 0 && max < 0)
-            gbuf_addf(b, "%s*", item);
+            textbuf_addf(b, "%s*", item);
         else if (max < 0)
-            gbuf_addf(b, "%s{%d,}", item, min);
+            textbuf_addf(b, "%s{%d,}", item, min);
         else
-            gbuf_addf(b, "%s{%d,%d}", item, min, max);
+            textbuf_addf(b, "%s{%d,%d}", item, min, max);
         return;
     }
-    struct gbuf inner = {0};
-    gbuf_addf(&inner, "(%s %s)", sep, item);
+    struct textbuf inner = {0};
+    textbuf_addf(&inner, "(%s %s)", sep, item);
     if (min == 0)
-        gbuf_add(b, "(");
-    gbuf_addf(b, "%s ", item);
-    gbnf_repeat(b, gbuf_str(&inner), min == 0 ? 0 : min - 1, max < 0 ? -1 : max - 1, NULL);
+        textbuf_add(b, "(");
+    textbuf_addf(b, "%s ", item);
+    gbnf_repeat(b, textbuf_str(&inner), min == 0 ? 0 : min - 1, max < 0 ? -1 : max - 1, NULL);
     if (min == 0)
-        gbuf_add(b, ")?");
+        textbuf_add(b, ")?");
     if (inner.oom)
         b->oom = true;
-    gbuf_fini(&inner);
+    textbuf_fini(&inner);
 }
 
 /* ---- output -------------------------------------------------------------------------------- */
@@ -515,11 +454,11 @@ char *grules_format(struct gconv *c)
     qsort(c->rules, c->n_rules, sizeof c->rules[0], by_name);
     if (gbnf_check(c) != BW_OK)
         return NULL;
-    struct gbuf b = {0};
+    struct textbuf b = {0};
     for (size_t i = 0; i < c->n_rules; i++)
-        gbuf_addf(&b, "%s ::= %s\n", c->rules[i].name, c->rules[i].body);
+        textbuf_addf(&b, "%s ::= %s\n", c->rules[i].name, c->rules[i].body);
     if (b.oom || !b.s) {
-        gbuf_fini(&b);
+        textbuf_fini(&b);
         gconv_fail(c, BW_ENOMEM, "out of memory");
         return NULL;
     }

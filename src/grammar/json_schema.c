@@ -128,10 +128,10 @@ static const char *visit_ref(struct gconv *c, const char *ref)
         c->refs = r;
         c->cap_refs = cap;
     }
-    struct gbuf nb = {0};
-    gbuf_addf(&nb, "ref%s", ref + 1);
-    const char *reserved = nb.oom ? NULL : grule_reserve(c, gbuf_str(&nb));
-    gbuf_fini(&nb);
+    struct textbuf nb = {0};
+    textbuf_addf(&nb, "ref%s", ref + 1);
+    const char *reserved = nb.oom ? NULL : grule_reserve(c, textbuf_str(&nb));
+    textbuf_fini(&nb);
     char *ref_copy = strdup(ref), *name = reserved ? strdup(reserved) : NULL;
     if (!ref_copy || !name) {
         free(ref_copy);
@@ -173,17 +173,17 @@ static const char *visit_ref(struct gconv *c, const char *ref)
 
 static char *join_name(const char *name, const char *sep_if_named, const char *suffix)
 {
-    struct gbuf b = {0};
-    gbuf_addf(&b, "%s%s%s", name, *name ? sep_if_named : "", suffix);
+    struct textbuf b = {0};
+    textbuf_addf(&b, "%s%s%s", name, *name ? sep_if_named : "", suffix);
     if (b.oom) {
-        gbuf_fini(&b);
+        textbuf_fini(&b);
         return NULL;
     }
     return b.s ? b.s : strdup("");
 }
 
 /* Literal rule body for a JSON value written compactly. */
-static int constant_body(struct gconv *c, const json_t *v, struct gbuf *b)
+static int constant_body(struct gconv *c, const json_t *v, struct textbuf *b)
 {
     char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     if (!text)
@@ -214,28 +214,28 @@ static const char *union_rule(struct gconv *c, const json_t *alts, const char *n
         gconv_fail(c, BW_EINVAL, "%s must be a non-empty array of schemas", kw);
         return NULL;
     }
-    struct gbuf body = {0};
+    struct textbuf body = {0};
     size_t i;
     const json_t *alt;
     json_array_foreach(alts, i, alt) {
         char idx[32];
         snprintf(idx, sizeof idx, "%zu", i);
-        struct gbuf sub = {0};
-        gbuf_addf(&sub, "%s%s%s", name, *name ? "-" : "alternative-", idx);
+        struct textbuf sub = {0};
+        textbuf_addf(&sub, "%s%s%s", name, *name ? "-" : "alternative-", idx);
         size_t at = gconv_push_index(c, kw, i);
-        const char *r = sub.oom ? NULL : schema_visit(c, alt, gbuf_str(&sub));
+        const char *r = sub.oom ? NULL : schema_visit(c, alt, textbuf_str(&sub));
         gconv_pop(c, at);
-        gbuf_fini(&sub);
+        textbuf_fini(&sub);
         if (!r) {
-            gbuf_fini(&body);
+            textbuf_fini(&body);
             return NULL;
         }
-        gbuf_addf(&body, "%s%s", i ? " | " : "", r);
+        textbuf_addf(&body, "%s%s", i ? " | " : "", r);
     }
-    const char *r = body.oom ? NULL : grule_add(c, rule_name, gbuf_str(&body));
+    const char *r = body.oom ? NULL : grule_add(c, rule_name, textbuf_str(&body));
     if (body.oom)
         gconv_fail(c, BW_ENOMEM, "out of memory");
-    gbuf_fini(&body);
+    textbuf_fini(&body);
     return r;
 }
 
@@ -318,15 +318,15 @@ static const char *string_rule(struct gconv *c, const json_t *s, const char *rul
     if (lo == 0 && hi < 0)
         return gprim_add(c, !strcmp(rule_name, "root") ? "root" : "string", "string");
     const char *ch = gprim_add(c, "char", "char");
-    struct gbuf b = {0};
-    gbuf_add(&b, "\"\\\"\" ");
+    struct textbuf b = {0};
+    textbuf_add(&b, "\"\\\"\" ");
     if (ch)
         gbnf_repeat(&b, ch, lo, hi, NULL);
-    gbuf_add(&b, " \"\\\"\"");
-    const char *r = ch && !b.oom ? grule_add(c, rule_name, gbuf_str(&b)) : NULL;
+    textbuf_add(&b, " \"\\\"\"");
+    const char *r = ch && !b.oom ? grule_add(c, rule_name, textbuf_str(&b)) : NULL;
     if (b.oom)
         gconv_fail(c, BW_ENOMEM, "out of memory");
-    gbuf_fini(&b);
+    textbuf_fini(&b);
     return r;
 }
 
@@ -338,16 +338,16 @@ static const char *number_rule(struct gconv *c, const json_t *s, const char *typ
         return NULL;
     if (!has)
         return gprim_add(c, !strcmp(rule_name, "root") ? "root" : type, type);
-    struct gbuf b = {0};
-    gbuf_add(&b, "(");
+    struct textbuf b = {0};
+    textbuf_add(&b, "(");
     int rc = !strcmp(type, "integer") ? num_integer_range(c, &nb, &b) : num_number_range(c, &nb, &b);
-    gbuf_add(&b, ")");
+    textbuf_add(&b, ")");
     const char *r = NULL;
     if (rc == BW_OK && b.oom)
         gconv_fail(c, BW_ENOMEM, "out of memory");
     else if (rc == BW_OK)
-        r = grule_add(c, rule_name, gbuf_str(&b));
-    gbuf_fini(&b);
+        r = grule_add(c, rule_name, textbuf_str(&b));
+    textbuf_fini(&b);
     return r;
 }
 
@@ -418,7 +418,7 @@ static const char *visit(struct gconv *c, const json_t *s, const char *name, con
     }
     const json_t *cst = json_object_get(s, "const"), *en = json_object_get(s, "enum");
     if (cst || en) {
-        struct gbuf b = {0};
+        struct textbuf b = {0};
         size_t n = 0;
         if (cst) {
             if (type_allows(t, cst) && !constant_body(c, cst, &b))
@@ -428,15 +428,15 @@ static const char *visit(struct gconv *c, const json_t *s, const char *name, con
         } else {
             size_t i;
             const json_t *v;
-            gbuf_add(&b, "(");
+            textbuf_add(&b, "(");
             json_array_foreach(en, i, v) {
                 if (!type_allows(t, v))
                     continue;
                 if (n++)
-                    gbuf_add(&b, " | ");
+                    textbuf_add(&b, " | ");
                 constant_body(c, v, &b);
             }
-            gbuf_add(&b, ")");
+            textbuf_add(&b, ")");
         }
         const char *r = NULL;
         if (!c->code && !n)
@@ -444,8 +444,8 @@ static const char *visit(struct gconv *c, const json_t *s, const char *name, con
         else if (!c->code && b.oom)
             gconv_fail(c, BW_ENOMEM, "out of memory");
         else if (!c->code)
-            r = grule_add(c, rule_name, gbuf_str(&b));
-        gbuf_fini(&b);
+            r = grule_add(c, rule_name, textbuf_str(&b));
+        textbuf_fini(&b);
         return r;
     }
     if (!t)

@@ -66,20 +66,20 @@ int num_bounds_read(struct gconv *c, const json_t *s, struct num_bounds *out)
 
 /* ---- naturals --------------------------------------------------------------------------------- */
 
-static void digit_class(struct gbuf *b, char lo, char hi)
+static void digit_class(struct textbuf *b, char lo, char hi)
 {
     if (lo == hi)
-        gbuf_addf(b, "[%c]", lo);
+        textbuf_addf(b, "[%c]", lo);
     else
-        gbuf_addf(b, "[%c-%c]", lo, hi);
+        textbuf_addf(b, "[%c-%c]", lo, hi);
 }
 
-static void any_digits(struct gbuf *b, int n)
+static void any_digits(struct textbuf *b, int n)
 {
     if (n == 1)
-        gbuf_add(b, "[0-9]");
+        textbuf_add(b, "[0-9]");
     else if (n > 1)
-        gbuf_addf(b, "[0-9]{%d}", n);
+        textbuf_addf(b, "[0-9]{%d}", n);
 }
 
 static bool all_of(const char *s, size_t n, char ch)
@@ -91,7 +91,7 @@ static bool all_of(const char *s, size_t n, char ch)
 }
 
 /* Every digit string of length n between x and y (x <= y, same length). */
-static void same_len(struct gbuf *b, const char *x, const char *y, size_t n)
+static void same_len(struct textbuf *b, const char *x, const char *y, size_t n)
 {
     size_t i = 0;
     while (i < n && x[i] == y[i])
@@ -101,7 +101,7 @@ static void same_len(struct gbuf *b, const char *x, const char *y, size_t n)
     if (i == n)
         return;
     if (i)
-        gbuf_add(b, " ");
+        textbuf_add(b, " ");
     size_t r = n - i - 1;
     if (!r) {
         digit_class(b, x[i], y[i]);
@@ -110,14 +110,14 @@ static void same_len(struct gbuf *b, const char *x, const char *y, size_t n)
     const char *xs = x + i + 1, *ys = y + i + 1;
     char start = x[i], end = y[i];
     int n_alts = 0;
-    gbuf_add(b, "(");
+    textbuf_add(b, "(");
     if (!all_of(xs, r, '0')) {
         digit_class(b, x[i], x[i]);
         char nines[20];
         memset(nines, '9', r);
-        gbuf_add(b, " (");
+        textbuf_add(b, " (");
         same_len(b, xs, nines, r);
-        gbuf_add(b, ")");
+        textbuf_add(b, ")");
         start++;
         n_alts++;
     }
@@ -125,29 +125,29 @@ static void same_len(struct gbuf *b, const char *x, const char *y, size_t n)
     if (top)
         end--;
     if (start <= end) {
-        gbuf_add(b, n_alts++ ? " | " : "");
+        textbuf_add(b, n_alts++ ? " | " : "");
         digit_class(b, start, end);
-        gbuf_add(b, " ");
+        textbuf_add(b, " ");
         any_digits(b, (int)r);
     }
     if (top) {
-        gbuf_add(b, n_alts++ ? " | " : "");
+        textbuf_add(b, n_alts++ ? " | " : "");
         digit_class(b, y[i], y[i]);
         char zeros[20];
         memset(zeros, '0', r);
-        gbuf_add(b, " (");
+        textbuf_add(b, " (");
         same_len(b, zeros, ys, r);
-        gbuf_add(b, ")");
+        textbuf_add(b, ")");
     }
-    gbuf_add(b, ")");
+    textbuf_add(b, ")");
 }
 
 /* Every natural in [a, b] (0 <= a <= b <= LIM) in decimal without leading zeros. */
-static void nat_range(struct gbuf *b, long long a, long long hi)
+static void nat_range(struct textbuf *b, long long a, long long hi)
 {
     char x[24], y[24];
     int da = snprintf(x, sizeof x, "%lld", a), db = snprintf(y, sizeof y, "%lld", hi);
-    gbuf_add(b, "(");
+    textbuf_add(b, "(");
     if (da == db) {
         same_len(b, x, y, (size_t)da);
     } else {
@@ -158,21 +158,21 @@ static void nat_range(struct gbuf *b, long long a, long long hi)
         bool full_top = all_of(y, (size_t)db, '9');
         int top = full_top ? db : db - 1;
         if (top > da) {
-            gbuf_add(b, " | [1-9] ");
+            textbuf_add(b, " | [1-9] ");
             if (top == da + 1)
                 any_digits(b, da);
             else
-                gbuf_addf(b, "[0-9]{%d,%d}", da, top - 1);
+                textbuf_addf(b, "[0-9]{%d,%d}", da, top - 1);
         }
         if (!full_top) {
             char low[24];
             low[0] = '1';
             memset(low + 1, '0', (size_t)db - 1);
-            gbuf_add(b, " | ");
+            textbuf_add(b, " | ");
             same_len(b, low, y, (size_t)db);
         }
     }
-    gbuf_add(b, ")");
+    textbuf_add(b, ")");
 }
 
 /* ---- integers --------------------------------------------------------------------------------- */
@@ -201,7 +201,7 @@ static int int_bounds(struct gconv *c, const struct num_bounds *nb, bool *has_lo
     return BW_OK;
 }
 
-int num_integer_range(struct gconv *c, const struct num_bounds *nb, struct gbuf *b)
+int num_integer_range(struct gconv *c, const struct num_bounds *nb, struct textbuf *b)
 {
     bool has_lo, has_hi;
     long long lo = 0, hi = 0;
@@ -212,12 +212,12 @@ int num_integer_range(struct gconv *c, const struct num_bounds *nb, struct gbuf 
     if (!has_hi)
         hi = LIM;
     if (hi < 0) {
-        gbuf_add(b, "\"-\" ");
+        textbuf_add(b, "\"-\" ");
         nat_range(b, -hi, -lo);
     } else if (lo < 0) {
-        gbuf_add(b, "\"-\" ");
+        textbuf_add(b, "\"-\" ");
         nat_range(b, 1, -lo);
-        gbuf_add(b, " | ");
+        textbuf_add(b, " | ");
         nat_range(b, 0, hi);
     } else {
         nat_range(b, lo, hi);
@@ -233,32 +233,32 @@ int num_integer_range(struct gconv *c, const struct num_bounds *nb, struct gbuf 
 
 /* Magnitudes v = I.F with v > a (a_excl) or v >= a, and v < hi / v <= hi (has_hi); a, hi
  * naturals. Returns the number of alternatives written. */
-static int magnitude(struct gbuf *b, long long a, bool a_excl, bool has_hi, long long hi, bool hi_excl, int n_alts)
+static int magnitude(struct textbuf *b, long long a, bool a_excl, bool has_hi, long long hi, bool hi_excl, int n_alts)
 {
     long long any_lo = a_excl ? a + 1 : a, any_hi = has_hi ? hi - 1 : LIM;
     if (any_lo <= any_hi && any_lo <= LIM) {
-        gbuf_add(b, n_alts++ ? " | " : "");
+        textbuf_add(b, n_alts++ ? " | " : "");
         nat_range(b, any_lo, any_hi);
-        gbuf_add(b, " " FRACTION);
+        textbuf_add(b, " " FRACTION);
     }
     if (a_excl && (!has_hi || a < hi) && a <= LIM) {
         char t[24];
         snprintf(t, sizeof t, "%lld", a);
-        gbuf_add(b, n_alts++ ? " | " : "");
+        textbuf_add(b, n_alts++ ? " | " : "");
         gbnf_literal(b, t, strlen(t));
-        gbuf_add(b, " " NONZERO_FRACTION);
+        textbuf_add(b, " " NONZERO_FRACTION);
     }
     if (has_hi && !hi_excl && (hi > a || (hi == a && !a_excl))) {
         char t[24];
         snprintf(t, sizeof t, "%lld", hi);
-        gbuf_add(b, n_alts++ ? " | " : "");
+        textbuf_add(b, n_alts++ ? " | " : "");
         gbnf_literal(b, t, strlen(t));
-        gbuf_add(b, " " ZERO_FRACTION);
+        textbuf_add(b, " " ZERO_FRACTION);
     }
     return n_alts;
 }
 
-int num_number_range(struct gconv *c, const struct num_bounds *nb, struct gbuf *b)
+int num_number_range(struct gconv *c, const struct num_bounds *nb, struct textbuf *b)
 {
     /* integer bounds: a bound that is not an integer is rounded inward and becomes inclusive */
     bool has_l = nb->has_min, has_u = nb->has_max, le = nb->min_excl, ue = nb->max_excl;
@@ -285,10 +285,10 @@ int num_number_range(struct gconv *c, const struct num_bounds *nb, struct gbuf *
     if (!has_l || li < 0) {
         bool lo_here = has_u && ui < 0;
         size_t mark = b->len;
-        gbuf_add(b, n ? " | \"-\" (" : "\"-\" (");
+        textbuf_add(b, n ? " | \"-\" (" : "\"-\" (");
         int m = magnitude(b, lo_here ? -ui : 0, lo_here ? ue : true, has_l, -li, le, 0);
         if (m) {
-            gbuf_add(b, ")");
+            textbuf_add(b, ")");
             n += m;
         } else if (b->s) {
             b->len = mark;

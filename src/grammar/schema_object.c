@@ -11,10 +11,10 @@
 
 static char *sub_name(const char *name, const char *suffix)
 {
-    struct gbuf b = {0};
-    gbuf_addf(&b, "%s%s%s", name, *name ? "-" : "", suffix);
+    struct textbuf b = {0};
+    textbuf_addf(&b, "%s%s%s", name, *name ? "-" : "", suffix);
     if (b.oom) {
-        gbuf_fini(&b);
+        textbuf_fini(&b);
         return NULL;
     }
     return b.s ? b.s : strdup("");
@@ -85,21 +85,21 @@ static bool trie_insert(struct trie *t, const char *s)
 
 /* Text after an opening quote that is none of the names below node T. Names are written
  * without escapes (key-char), so a declared name cannot come back escaped. */
-static void trie_emit(struct gbuf *b, const struct trie *t)
+static void trie_emit(struct textbuf *b, const struct trie *t)
 {
     for (size_t i = 0; i < t->n_kids; i++) {
         const struct trie *k = &t->kids[i];
         if (i)
-            gbuf_add(b, " | ");
-        gbuf_add(b, "[");
+            textbuf_add(b, " | ");
+        textbuf_add(b, "[");
         gbnf_class_char(b, k->cp);
-        gbuf_add(b, "]");
+        textbuf_add(b, "]");
         if (k->n_kids) {
-            gbuf_add(b, " (");
+            textbuf_add(b, " (");
             trie_emit(b, k);
-            gbuf_add(b, k->end ? ")" : ")?");
+            textbuf_add(b, k->end ? ")" : ")?");
         } else {
-            gbuf_add(b, " key-char+");
+            textbuf_add(b, " key-char+");
         }
     }
     uint32_t first[256], *cps = t->n_kids <= 256 ? first : malloc(t->n_kids * sizeof *cps);
@@ -109,9 +109,9 @@ static void trie_emit(struct gbuf *b, const struct trie *t)
     }
     for (size_t i = 0; i < t->n_kids; i++) /* ascending: trie_insert keeps the kids sorted */
         cps[i] = t->kids[i].cp;
-    gbuf_add(b, t->n_kids ? " | " : "");
+    textbuf_add(b, t->n_kids ? " | " : "");
     gbnf_raw_class_except(b, cps, t->n_kids);
-    gbuf_add(b, " key-char*");
+    textbuf_add(b, " key-char*");
     if (cps != first)
         free(cps);
 }
@@ -126,7 +126,7 @@ struct kv {
 /* The optional kvs, each after the ones before it, as llama.cpp's converter writes them:
  * alternative i is "kv_i K-rest" where K is key i and K-rest ::= ( "," space kv_i+1 )?
  * (K+1)-rest. The rest rules are built once, from the last one back. Appends to b. */
-static void optional_alternatives(struct gconv *c, struct gbuf *b, const struct kv *opt, size_t n, const char *name)
+static void optional_alternatives(struct gconv *c, struct textbuf *b, const struct kv *opt, size_t n, const char *name)
 {
     const char **rest = calloc(n, sizeof *rest); /* rest[i]: the rule after kv i */
     if (!rest) {
@@ -135,29 +135,29 @@ static void optional_alternatives(struct gconv *c, struct gbuf *b, const struct 
     }
     for (size_t i = n - 1; i-- > 0 && !c->code;) {
         const struct kv *next = &opt[i + 1];
-        struct gbuf body = {0}, rn = {0};
-        gbuf_addf(&body, "( \",\" space %s )%s", next->rule, next->key ? "?" : "*");
+        struct textbuf body = {0}, rn = {0};
+        textbuf_addf(&body, "( \",\" space %s )%s", next->rule, next->key ? "?" : "*");
         if (rest[i + 1])
-            gbuf_addf(&body, " %s", rest[i + 1]);
+            textbuf_addf(&body, " %s", rest[i + 1]);
         char *kn = sub_name(name, *opt[i].key ? opt[i].key : "-");
         if (kn)
-            gbuf_addf(&rn, "%s-rest", kn);
-        rest[i] = kn && !body.oom && !rn.oom ? grule_add(c, gbuf_str(&rn), gbuf_str(&body)) : NULL;
+            textbuf_addf(&rn, "%s-rest", kn);
+        rest[i] = kn && !body.oom && !rn.oom ? grule_add(c, textbuf_str(&rn), textbuf_str(&body)) : NULL;
         if (!rest[i] && !c->code)
             oom(c);
         free(kn);
-        gbuf_fini(&body);
-        gbuf_fini(&rn);
+        textbuf_fini(&body);
+        textbuf_fini(&rn);
     }
     for (size_t i = 0; i < n && !c->code; i++) {
         if (i)
-            gbuf_add(b, " | ");
+            textbuf_add(b, " | ");
         if (opt[i].key)
-            gbuf_add(b, opt[i].rule);
+            textbuf_add(b, opt[i].rule);
         else
-            gbuf_addf(b, "%s ( \",\" space %s )*", opt[i].rule, opt[i].rule);
+            textbuf_addf(b, "%s ( \",\" space %s )*", opt[i].rule, opt[i].rule);
         if (i + 1 < n)
-            gbuf_addf(b, " %s", rest[i]);
+            textbuf_addf(b, " %s", rest[i]);
     }
     free(rest);
 }
@@ -236,12 +236,12 @@ const char *schema_object(struct gconv *c, const json_t *s, const char *name, co
         gconv_push(c, key);
         const char *vr = pn && kvn && enc ? schema_visit(c, sub, pn) : NULL;
         gconv_pop(c, at);
-        struct gbuf body = {0};
+        struct textbuf body = {0};
         if (vr) {
             gbnf_literal(&body, enc, strlen(enc));
-            gbuf_addf(&body, " space \":\" space %s", vr);
+            textbuf_addf(&body, " space \":\" space %s", vr);
         }
-        const char *kv = vr && !body.oom ? grule_add(c, kvn, gbuf_str(&body)) : NULL;
+        const char *kv = vr && !body.oom ? grule_add(c, kvn, textbuf_str(&body)) : NULL;
         if (kv) {
             struct kv e = {.key = key, .rule = kv};
             if (is_req)
@@ -256,7 +256,7 @@ const char *schema_object(struct gconv *c, const json_t *s, const char *name, co
         if (!kv && !c->code)
             oom(c);
         ok = kv != NULL;
-        gbuf_fini(&body);
+        textbuf_fini(&body);
         free(pn);
         free(kvn);
         free(enc);
@@ -272,23 +272,23 @@ const char *schema_object(struct gconv *c, const json_t *s, const char *name, co
         if (vr && !names.n_kids) {
             kr = gprim_add(c, "string", "string");
         } else if (vr) {
-            struct gbuf kb = {0};
-            gbuf_add(&kb, "[\"] ( ");
+            struct textbuf kb = {0};
+            textbuf_add(&kb, "[\"] ( ");
             trie_emit(&kb, &names);
-            gbuf_add(&kb, names.end ? " ) [\"]" : " )? [\"]");
-            kr = !kb.oom && gprim_add(c, "key-char", "key-char") ? grule_add(c, kn, gbuf_str(&kb)) : NULL;
-            gbuf_fini(&kb);
+            textbuf_add(&kb, names.end ? " ) [\"]" : " )? [\"]");
+            kr = !kb.oom && gprim_add(c, "key-char", "key-char") ? grule_add(c, kn, textbuf_str(&kb)) : NULL;
+            textbuf_fini(&kb);
         }
-        struct gbuf kvb = {0};
+        struct textbuf kvb = {0};
         if (kr)
-            gbuf_addf(&kvb, "%s \":\" space %s", kr, vr);
-        const char *kv = kr && !kvb.oom ? grule_add(c, kvn, gbuf_str(&kvb)) : NULL;
+            textbuf_addf(&kvb, "%s \":\" space %s", kr, vr);
+        const char *kv = kr && !kvb.oom ? grule_add(c, kvn, textbuf_str(&kvb)) : NULL;
         if (kv)
             opt[n_opt++] = (struct kv){.key = NULL, .rule = kv};
         else if (!c->code)
             oom(c);
         ok = kv != NULL;
-        gbuf_fini(&kvb);
+        textbuf_fini(&kvb);
         free(an);
         free(vn);
         free(kn);
@@ -298,23 +298,23 @@ const char *schema_object(struct gconv *c, const json_t *s, const char *name, co
     if (ok && !n_req && !n_opt) {
         r = grule_add(c, rule_name, "\"{\" space \"}\"");
     } else if (ok) {
-        struct gbuf b = {0};
-        gbuf_add(&b, "\"{\" space ");
+        struct textbuf b = {0};
+        textbuf_add(&b, "\"{\" space ");
         for (size_t i = 0; i < n_req; i++)
-            gbuf_addf(&b, "%s%s", i ? " \",\" space " : "", reqd[i].rule);
+            textbuf_addf(&b, "%s%s", i ? " \",\" space " : "", reqd[i].rule);
         if (n_opt) {
-            gbuf_add(&b, " (");
+            textbuf_add(&b, " (");
             if (n_req)
-                gbuf_add(&b, " \",\" space ( ");
+                textbuf_add(&b, " \",\" space ( ");
             optional_alternatives(c, &b, opt, n_opt, name);
             if (n_req)
-                gbuf_add(&b, " )");
-            gbuf_add(&b, " )?");
+                textbuf_add(&b, " )");
+            textbuf_add(&b, " )?");
         }
-        gbuf_add(&b, " space \"}\"");
+        textbuf_add(&b, " space \"}\"");
         if (!c->code)
-            r = b.oom ? oom(c) : grule_add(c, rule_name, gbuf_str(&b));
-        gbuf_fini(&b);
+            r = b.oom ? oom(c) : grule_add(c, rule_name, textbuf_str(&b));
+        textbuf_fini(&b);
     } else if (!c->code) {
         oom(c);
     }
@@ -352,8 +352,8 @@ const char *schema_array(struct gconv *c, const json_t *s, const char *name, con
         extra = json_false(); /* a generated tuple stops at its last listed item */
     if (!tuple && !extra)
         extra = json_true();
-    struct gbuf b = {0};
-    gbuf_add(&b, "\"[\" space ");
+    struct textbuf b = {0};
+    textbuf_add(&b, "\"[\" space ");
     size_t n = tuple ? json_array_size(tuple) : 0;
     if (hi >= 0 && n > (size_t)hi)
         n = (size_t)hi;
@@ -366,7 +366,7 @@ const char *schema_array(struct gconv *c, const json_t *s, const char *name, con
         gconv_pop(c, at);
         free(tn);
         if (r)
-            gbuf_addf(&b, "%s%s", i ? " \",\" space " : "", r);
+            textbuf_addf(&b, "%s%s", i ? " \",\" space " : "", r);
     }
     int more_lo = lo > (int)n ? lo - (int)n : 0, more_hi = hi < 0 ? -1 : hi - (int)n;
     if (!c->code && json_is_false(extra) && more_lo > 0)
@@ -378,19 +378,19 @@ const char *schema_array(struct gconv *c, const json_t *s, const char *name, con
         gconv_pop(c, at);
         free(in);
         if (r && n) {
-            struct gbuf item = {0};
-            gbuf_addf(&item, "(\",\" space %s)", r);
-            gbuf_add(&b, " ");
-            gbnf_repeat(&b, gbuf_str(&item), more_lo, more_hi, NULL);
-            gbuf_fini(&item);
+            struct textbuf item = {0};
+            textbuf_addf(&item, "(\",\" space %s)", r);
+            textbuf_add(&b, " ");
+            gbnf_repeat(&b, textbuf_str(&item), more_lo, more_hi, NULL);
+            textbuf_fini(&item);
         } else if (r) {
             gbnf_repeat(&b, r, more_lo, more_hi, "\",\" space");
         }
     }
-    gbuf_add(&b, " space \"]\"");
+    textbuf_add(&b, " space \"]\"");
     const char *r = NULL;
     if (!c->code)
-        r = b.oom ? oom(c) : grule_add(c, rule_name, gbuf_str(&b));
-    gbuf_fini(&b);
+        r = b.oom ? oom(c) : grule_add(c, rule_name, textbuf_str(&b));
+    textbuf_fini(&b);
     return r;
 }

@@ -86,24 +86,24 @@ static long max_len(const struct pparse *p, int i, long extra)
 /* ---- writing ------------------------------------------------------------------------------------ */
 
 /* The JSON text of one character inside a string, as a GBNF literal's content. */
-static void json_char(struct gbuf *b, uint32_t cp)
+static void json_char(struct textbuf *b, uint32_t cp)
 {
     char u[8];
     switch (cp) {
-    case '"': gbuf_add(b, "\\\\\\\""); return; /* JSON \" written in a GBNF literal */
-    case '\\': gbuf_add(b, "\\\\\\\\"); return;
-    case '\n': gbuf_add(b, "\\\\n"); return;
-    case '\r': gbuf_add(b, "\\\\r"); return;
-    case '\t': gbuf_add(b, "\\\\t"); return;
-    case '\b': gbuf_add(b, "\\\\b"); return;
-    case '\f': gbuf_add(b, "\\\\f"); return;
+    case '"': textbuf_add(b, "\\\\\\\""); return; /* JSON \" written in a GBNF literal */
+    case '\\': textbuf_add(b, "\\\\\\\\"); return;
+    case '\n': textbuf_add(b, "\\\\n"); return;
+    case '\r': textbuf_add(b, "\\\\r"); return;
+    case '\t': textbuf_add(b, "\\\\t"); return;
+    case '\b': textbuf_add(b, "\\\\b"); return;
+    case '\f': textbuf_add(b, "\\\\f"); return;
     }
     if (cp < 0x20 || cp == 0x7F) {
-        gbuf_addf(b, "\\\\u%04x", (unsigned)cp);
+        textbuf_addf(b, "\\\\u%04x", (unsigned)cp);
         return;
     }
     if (cp >= 0xD800 && cp <= 0xDFFF) { /* not a character: as an escape */
-        gbuf_addf(b, "\\\\u%04x", (unsigned)cp);
+        textbuf_addf(b, "\\\\u%04x", (unsigned)cp);
         return;
     }
     int n = 0;
@@ -122,20 +122,20 @@ static void json_char(struct gbuf *b, uint32_t cp)
         u[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
         u[n++] = (char)(0x80 | (cp & 0x3F));
     }
-    gbuf_addn(b, u, (size_t)n);
+    textbuf_addn(b, u, (size_t)n);
 }
 
-static void class_range(struct gbuf *b, uint32_t lo, uint32_t hi)
+static void class_range(struct textbuf *b, uint32_t lo, uint32_t hi)
 {
     gbnf_class_char(b, lo);
     if (hi != lo) {
-        gbuf_add(b, "-");
+        textbuf_add(b, "-");
         gbnf_class_char(b, hi);
     }
 }
 
 /* A set: the characters JSON writes as they are in one class, the others as escapes. */
-static int write_set(struct pparse *p, const struct cset *s, struct gbuf *b)
+static int write_set(struct pparse *p, const struct cset *s, struct textbuf *b)
 {
     /* written raw: not a control, '"', '\', DEL or a surrogate half */
     static const uint32_t RAW[][2] = {{0x20, 0x21}, {0x23, 0x5B}, {0x5D, 0x7E}, {0x80, 0xD7FF}, {0xE000, CP_MAX}};
@@ -150,22 +150,22 @@ static int write_set(struct pparse *p, const struct cset *s, struct gbuf *b)
             }
         }
     int n_alts = 0;
-    struct gbuf alts = {0};
+    struct textbuf alts = {0};
     if (raw.n) {
         n_alts++;
         /* positive ranges even for "mostly everything" (GBNF_RAW_CHAR says why) */
-        gbuf_add(&alts, "[");
+        textbuf_add(&alts, "[");
         for (size_t i = 0; i < raw.n; i++)
             class_range(&alts, raw.r[i][0], raw.r[i][1]);
-        gbuf_add(&alts, "]");
+        textbuf_add(&alts, "]");
     }
     free(raw.r);
     bool all_controls = true;
     for (uint32_t cp = 0; cp < 0x20 && all_controls; cp++)
         all_controls = cset_has(s, cp);
     if (all_controls) {
-        gbuf_add(&alts, n_alts++ ? " | " : "");
-        gbuf_add(&alts, "\"\\\\u00\" [01] [0-9a-fA-F]");
+        textbuf_add(&alts, n_alts++ ? " | " : "");
+        textbuf_add(&alts, "\"\\\\u00\" [01] [0-9a-fA-F]");
     }
     static const uint32_t ESC[] = {'"', '\\', 0x7F, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A,
                                    0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
@@ -173,69 +173,69 @@ static int write_set(struct pparse *p, const struct cset *s, struct gbuf *b)
     for (size_t i = 0; i < sizeof ESC / sizeof ESC[0]; i++) {
         if ((all_controls && ESC[i] < 0x20) || !cset_has(s, ESC[i]))
             continue;
-        gbuf_add(&alts, n_alts++ ? " | \"" : "\"");
+        textbuf_add(&alts, n_alts++ ? " | \"" : "\"");
         json_char(&alts, ESC[i]);
-        gbuf_add(&alts, "\"");
+        textbuf_add(&alts, "\"");
     }
     int rc = BW_OK;
     if (!n_alts)
         rc = regex_fail(p, "a character class matches nothing");
     else if (n_alts == 1)
-        gbuf_add(b, gbuf_str(&alts));
+        textbuf_add(b, textbuf_str(&alts));
     else
-        gbuf_addf(b, "(%s)", gbuf_str(&alts));
-    gbuf_fini(&alts);
+        textbuf_addf(b, "(%s)", textbuf_str(&alts));
+    textbuf_fini(&alts);
     return rc;
 }
 
-static int write_node(struct pparse *p, int i, long extra, struct gbuf *b);
+static int write_node(struct pparse *p, int i, long extra, struct textbuf *b);
 
 /* A repeated node: a literal, class or rule is repeated as it is; anything else becomes
  * a rule of its own first (libllama multiplies a group's rules by the count). */
-static int write_rep(struct pparse *p, const struct pnode *n, long extra, struct gbuf *b)
+static int write_rep(struct pparse *p, const struct pnode *n, long extra, struct textbuf *b)
 {
     long max = rep_max(n, extra);
     if (max == 0)
         return BW_OK;
     const struct pnode *k = &p->nodes[n->kids[0]];
-    struct gbuf item = {0};
+    struct textbuf item = {0};
     int rc = write_node(p, n->kids[0], extra, &item);
     if (!rc && !item.oom) {
-        bool simple = k->kind == P_CHAR || k->kind == P_DOT || k->kind == P_ANY || (k->kind == P_SET && gbuf_str(&item)[0] == '[');
+        bool simple = k->kind == P_CHAR || k->kind == P_DOT || k->kind == P_ANY || (k->kind == P_SET && textbuf_str(&item)[0] == '[');
         if (!simple && (n->min > 1 || max > 1)) {
             char nm[32];
             snprintf(nm, sizeof nm, "-%d", ++p->n_sub);
-            struct gbuf rn = {0};
-            gbuf_addf(&rn, "%s%s", p->name, nm);
-            const char *r = rn.oom ? NULL : grule_add(p->c, gbuf_str(&rn), gbuf_str(&item));
-            gbuf_fini(&rn);
+            struct textbuf rn = {0};
+            textbuf_addf(&rn, "%s%s", p->name, nm);
+            const char *r = rn.oom ? NULL : grule_add(p->c, textbuf_str(&rn), textbuf_str(&item));
+            textbuf_fini(&rn);
             if (r)
                 gbnf_repeat(b, r, n->min, (int)max, NULL);
             rc = p->c->code;
         } else if (!simple) {
-            struct gbuf g = {0};
-            gbuf_addf(&g, "(%s)", gbuf_str(&item));
-            gbnf_repeat(b, gbuf_str(&g), n->min, (int)max, NULL);
-            gbuf_fini(&g);
+            struct textbuf g = {0};
+            textbuf_addf(&g, "(%s)", textbuf_str(&item));
+            gbnf_repeat(b, textbuf_str(&g), n->min, (int)max, NULL);
+            textbuf_fini(&g);
         } else {
-            gbnf_repeat(b, gbuf_str(&item), n->min, (int)max, NULL);
+            gbnf_repeat(b, textbuf_str(&item), n->min, (int)max, NULL);
         }
     }
     if (item.oom && !rc)
         rc = gconv_fail(p->c, BW_ENOMEM, "out of memory");
-    gbuf_fini(&item);
+    textbuf_fini(&item);
     return rc;
 }
 
-static int write_node(struct pparse *p, int i, long extra, struct gbuf *b)
+static int write_node(struct pparse *p, int i, long extra, struct textbuf *b)
 {
     const struct pnode *n = &p->nodes[i];
     int rc = BW_OK;
     switch (n->kind) {
     case P_CHAR:
-        gbuf_add(b, "\"");
+        textbuf_add(b, "\"");
         json_char(b, n->cp);
-        gbuf_add(b, "\"");
+        textbuf_add(b, "\"");
         return BW_OK;
     case P_SET:
         return write_set(p, &n->set, b);
@@ -243,7 +243,7 @@ static int write_node(struct pparse *p, int i, long extra, struct gbuf *b)
     case P_ANY: {
         const char *d = n->kind == P_DOT ? gprim_add(p->c, "dot", "dot") : gprim_add(p->c, "char", "char");
         if (d)
-            gbuf_add(b, d);
+            textbuf_add(b, d);
         return p->c->code;
     }
     case P_REP:
@@ -251,29 +251,29 @@ static int write_node(struct pparse *p, int i, long extra, struct gbuf *b)
     case P_ALT:
         if (n->n_kids == 1)
             return write_node(p, n->kids[0], extra, b);
-        gbuf_add(b, "(");
+        textbuf_add(b, "(");
         for (int k = 0; k < n->n_kids && !rc; k++) {
-            gbuf_add(b, k ? " | " : "");
+            textbuf_add(b, k ? " | " : "");
             rc = write_node(p, n->kids[k], extra, b);
         }
-        gbuf_add(b, ")");
+        textbuf_add(b, ")");
         return rc;
     default: { /* P_SEQ: runs of characters become one literal */
         bool in_lit = false, any = false;
         for (int k = 0; k < n->n_kids && !rc; k++) {
             const struct pnode *kid = &p->nodes[n->kids[k]];
             if (kid->kind == P_CHAR) {
-                gbuf_add(b, in_lit ? "" : any ? " \"" : "\"");
+                textbuf_add(b, in_lit ? "" : any ? " \"" : "\"");
                 json_char(b, kid->cp);
                 in_lit = any = true;
                 continue;
             }
             if (in_lit)
-                gbuf_add(b, "\"");
+                textbuf_add(b, "\"");
             in_lit = false;
             size_t before = b->len;
             if (any)
-                gbuf_add(b, " ");
+                textbuf_add(b, " ");
             size_t mark = b->len;
             rc = write_node(p, n->kids[k], extra, b);
             if (b->len == mark && b->s) { /* wrote nothing ({0}) */
@@ -284,9 +284,9 @@ static int write_node(struct pparse *p, int i, long extra, struct gbuf *b)
             }
         }
         if (in_lit)
-            gbuf_add(b, "\"");
+            textbuf_add(b, "\"");
         if (!any)
-            gbuf_add(b, "\"\"");
+            textbuf_add(b, "\"\"");
         return rc;
     }
     }
@@ -356,15 +356,15 @@ const char *schema_pattern(struct gconv *c, const char *pattern, int min_len_kw,
         }
     }
     if (!c->code) {
-        struct gbuf b = {0};
-        gbuf_add(&b, "\"\\\"\" (");
+        struct textbuf b = {0};
+        textbuf_add(&b, "\"\\\"\" (");
         int rc = write_node(&p, root, extra, &b);
-        gbuf_add(&b, ") \"\\\"\"");
+        textbuf_add(&b, ") \"\\\"\"");
         if (!rc && b.oom)
             gconv_fail(c, BW_ENOMEM, "out of memory");
         else if (!rc)
-            r = grule_add(c, name, gbuf_str(&b));
-        gbuf_fini(&b);
+            r = grule_add(c, name, textbuf_str(&b));
+        textbuf_fini(&b);
     }
     regex_free(&p);
     return r;

@@ -9,13 +9,13 @@
 
 #include "grammar/json_schema.h"
 
-struct gbuf {
+struct textbuf {
     char *s;
     size_t n, cap;
     bool oom;
 };
 
-static void gput(struct gbuf *b, const char *s)
+static void gput(struct textbuf *b, const char *s)
 {
     size_t k = strlen(s);
     if (b->oom)
@@ -35,7 +35,7 @@ static void gput(struct gbuf *b, const char *s)
 }
 
 /* s as a GBNF string literal. */
-static void gput_lit(struct gbuf *b, const char *s)
+static void gput_lit(struct textbuf *b, const char *s)
 {
     gput(b, "\"");
     for (; *s; s++) {
@@ -168,7 +168,7 @@ static bool call_frame(const struct toolcall_cfg *cfg, struct frame *f)
 }
 
 /* Frame text s: literals, with ` ws ` where s has a ' '. */
-static void gput_frame(struct gbuf *b, const char *s)
+static void gput_frame(struct textbuf *b, const char *s)
 {
     bool first = true;
     while (*s) {
@@ -196,7 +196,7 @@ static void gput_frame(struct gbuf *b, const char *s)
 }
 
 /* One alternative of `call`: the format's text around NAME and ARGS (a rule name). */
-static void gput_call(struct gbuf *b, const struct frame *f, const char *name, const char *args)
+static void gput_call(struct textbuf *b, const struct frame *f, const char *name, const char *args)
 {
     gput_frame(b, f->pre);
     gput(b, *f->pre ? " " : "");
@@ -276,7 +276,7 @@ static int length_of(const json_t *prop, const char *key, int dflt)
 
 /* A string property's value: one of its enum/const values, or text within its lengths.
  * Returns false when the property is not a string property. */
-static bool gput_string_value(struct gbuf *b, const json_t *prop, bool gemma)
+static bool gput_string_value(struct textbuf *b, const json_t *prop, bool gemma)
 {
     static const char *const string_only[] = {"string", NULL};
     const json_t *c = json_object_get(prop, "const");
@@ -314,12 +314,12 @@ static bool gput_string_value(struct gbuf *b, const json_t *prop, bool gemma)
 enum vmode { V_TAGGED, V_GEMMA, V_JSON };
 
 /* RULE ::= the value of one property (and the rules it needs, named RULE-...). */
-static void gput_value_rule(struct gbuf *b, const char *rule, const json_t *prop, enum vmode mode)
+static void gput_value_rule(struct textbuf *b, const char *rule, const json_t *prop, enum vmode mode)
 {
     static const char *const not_string[] = {"integer", "number", "boolean", "null", "object", "array", NULL};
     static const char *const json_scalar[] = {"integer", "number", "boolean", "null", NULL};
     bool gemma = mode == V_GEMMA;
-    struct gbuf value = {0};
+    struct textbuf value = {0};
     char prefix[80], *rules = NULL;
     snprintf(prefix, sizeof prefix, "%s-", rule);
     gput(b, rule);
@@ -343,7 +343,7 @@ static void gput_value_rule(struct gbuf *b, const char *rule, const json_t *prop
 /* A property written as text by the tagged formats (gput_string_value's test). */
 static bool string_prop(const json_t *prop)
 {
-    struct gbuf scratch = {0};
+    struct textbuf scratch = {0};
     bool r = gput_string_value(&scratch, prop, false);
     free(scratch.s);
     return r;
@@ -376,10 +376,10 @@ static const struct tagged_syntax dsml_arg = {"<" DSML "parameter name=\"", "\" 
 
 /* PREFIX"args" ::= the arguments of a Qwen3-Coder or GLM call: the schema's properties in
  * order; without properties but with a schema, up to 16 of any name; no schema, none. */
-static void gput_tagged_args(struct gbuf *b, const char *prefix, const json_t *params, const struct tagged_syntax *t)
+static void gput_tagged_args(struct textbuf *b, const char *prefix, const json_t *params, const struct tagged_syntax *t)
 {
     const json_t *props = json_object_get(params, "properties");
-    struct gbuf values = {0};
+    struct textbuf values = {0};
     gput(b, prefix);
     gput(b, "args ::= \"\"");
     if (json_is_object(props)) {
@@ -456,7 +456,7 @@ static const struct kv_syntax lfm2_kv = {"", "", ", ", "=", false, V_JSON,
  * (sorted for Gemma, the schema's order for LFM2), separators only between the ones
  * written. PREFIX"sI" is "properties I.. when none is written yet", PREFIX"tI" the same
  * after one was. */
-static void gput_kv_args(struct gbuf *b, const char *prefix, const json_t *params, const struct kv_syntax *st)
+static void gput_kv_args(struct textbuf *b, const char *prefix, const json_t *params, const struct kv_syntax *st)
 {
     const json_t *props = json_object_get(params, "properties");
     if (!json_is_object(props)) {
@@ -546,7 +546,7 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
     if (!call_frame(cfg, &f))
         return NULL;
     json_t *tools = tools_json ? json_loads(tools_json, 0, NULL) : NULL;
-    struct gbuf b = {0}, schemas = {0};
+    struct textbuf b = {0}, schemas = {0};
     size_t n = 0;
     gput(&b, head);
     gput(&b, "call ::= ");
@@ -606,7 +606,7 @@ static char *call_grammar(const struct toolcall_cfg *cfg, const char *tools_json
 
 /* " ( ws call ){0,N-1}": up to max_calls calls in a row (blanks between; functionary's
  * next calls after their ">>>"). */
-static void gput_more_calls(struct gbuf *b, const struct toolcall_cfg *cfg, int max_calls)
+static void gput_more_calls(struct textbuf *b, const struct toolcall_cfg *cfg, int max_calls)
 {
     if (max_calls > 1) {
         char more[64];
@@ -619,7 +619,7 @@ static void gput_more_calls(struct gbuf *b, const struct toolcall_cfg *cfg, int 
 char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, const char *only, const char *close,
                        int max_calls)
 {
-    struct gbuf head = {0};
+    struct textbuf head = {0};
     gput(&head, "root ::= ");
     if (close && *close) {
         gput_lit(&head, close);
@@ -635,7 +635,7 @@ char *toolcall_grammar(const struct toolcall_cfg *cfg, const char *tools_json, c
 
 char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_json, int max_calls)
 {
-    struct gbuf head = {0};
+    struct textbuf head = {0};
     /* functionary: the lazy grammar starts at a ">>>" the model wrote */
     gput(&head, cfg->format == TOOLCALL_FUNCTIONARY ? "root ::= \">>>\" call" : "root ::= call");
     gput_more_calls(&head, cfg, max_calls);
@@ -646,7 +646,7 @@ char *toolcall_grammar_auto(const struct toolcall_cfg *cfg, const char *tools_js
 }
 
 /* s with the characters ECMAScript regexes give a meaning escaped. */
-static void gput_regex_lit(struct gbuf *b, const char *s)
+static void gput_regex_lit(struct textbuf *b, const char *s)
 {
     for (; *s; s++) {
         char c[3] = {*s, 0, 0};
@@ -662,7 +662,7 @@ char *toolcall_trigger(const struct toolcall_cfg *cfg, const char **word)
     *word = NULL;
     if (!call_frame(cfg, &f))
         return NULL;
-    struct gbuf b = {0};
+    struct textbuf b = {0};
     if (!f.opener) {
         /* A bare JSON call: the whole answer so far is blanks and the start of
          * {"name": " (no further: the grammar is fed the text from the "{" on, which must

@@ -318,13 +318,13 @@ static void rules_under_a_prefix(void **state)
     assert_null(strstr(g, "\nroot ::= "));
     assert_null(strstr(g, " space"));
     assert_non_null(strstr(g, "\"\\\"city\\\"\"")); /* the literal is untouched */
-    struct gbuf b = {0};
-    gbuf_add(&b, "root ::= \"x\" tool3-root\n");
-    gbuf_add(&b, g);
-    assert_true(accepts(gbuf_str(&b), "x{\"city\": \"Paris\"}"));
-    assert_false(accepts(gbuf_str(&b), "x{\"city\": \"Parisss\"}"));
-    assert_false(accepts(gbuf_str(&b), "x{}"));
-    gbuf_fini(&b);
+    struct textbuf b = {0};
+    textbuf_add(&b, "root ::= \"x\" tool3-root\n");
+    textbuf_add(&b, g);
+    assert_true(accepts(textbuf_str(&b), "x{\"city\": \"Paris\"}"));
+    assert_false(accepts(textbuf_str(&b), "x{\"city\": \"Parisss\"}"));
+    assert_false(accepts(textbuf_str(&b), "x{}"));
+    textbuf_fini(&b);
     free(g);
     assert_null(gbnf_prefix_rules("root ::= \"a\"\n", "bad prefix"));
 }
