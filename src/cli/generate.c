@@ -38,6 +38,7 @@ static void on_event(void *ud, const struct engine_event *ev)
         printf("\n[tool call] %.*s\n", (int)ev->len, ev->text);
         break;
     case ENGINE_EV_EMBEDDING:
+    case ENGINE_EV_LOGPROBS: /* never asked for here */
         break;
     }
 }

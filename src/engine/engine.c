@@ -59,6 +59,7 @@ void engine__job_free(struct job *j)
     if (j->chain)
         llama_sampler_free(j->chain);
     textout_fini(&j->out);
+    logprob_queue_clear(&j->lpq);
     if (j->calls)
         toolcall_fini(&j->tc);
     free(j->call_grammar);
@@ -277,7 +278,10 @@ bool engine_grow_ahead(struct engine *e)
 void engine__job_finish(struct engine *e, struct job *j, const char *reason)
 {
     struct textout_emit rest;
-    if (textout_flush(&j->out, &rest) == BW_OK && rest.len)
+    bool flushed = textout_flush(&j->out, &rest) == BW_OK;
+    engine__emit_logprobs(e, j); /* before the text they belong to; the rest was cut */
+    logprob_queue_clear(&j->lpq);
+    if (flushed && rest.len)
         engine__emit_text(e, j, rest.text, rest.len);
     engine__emit_text_end(e, j);
     int64_t t = clock_mono_ns();
@@ -660,8 +664,13 @@ static void sample_and_emit(struct engine *e)
         int n = token_piece(e, tok, piece, sizeof piece);
         if (n == 0 && (j->split || j->calls))
             n = marker_piece(e, j, tok, piece, sizeof piece);
+        if (j->logprobs)
+            engine__job_logprob(e, j, tok, n > 0 ? n : 0);
         struct textout_emit out = {0};
-        if (n > 0 && textout_push(&j->out, piece, (size_t)n, &out) == BW_OK && out.len)
+        bool pushed = n > 0 && textout_push(&j->out, piece, (size_t)n, &out) == BW_OK;
+        if (j->logprobs)
+            engine__emit_logprobs(e, j);
+        if (pushed && out.len)
             engine__emit_text(e, j, out.text, out.len);
         if (out.stopped) {
             engine__job_finish(e, j, "stop");

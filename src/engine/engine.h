@@ -133,6 +133,10 @@ struct engine_request {
      * (no BOS added); prompt is ignored when n_input_tokens > 0. */
     const int32_t *input_tokens;
     int n_input_tokens;
+    /* ENGINE_GENERATE / ENGINE_CHAT: LOGPROBS events, each sampled token's log-probability
+     * (and top_logprobs alternatives, 0..LOGPROBS_TOP_MAX) under the model's distribution */
+    bool logprobs;
+    int top_logprobs;
 };
 
 struct engine_stats {
@@ -165,6 +169,11 @@ enum engine_event_type {
     ENGINE_EV_TOOL_CALL,  /* text: one complete call the answer made, a JSON object
                              {"name":…,"arguments":{…}[,"id":…]} (id: the model's own, or 9
                              alphanumerics for Mistral's format); call_index 0, 1, … */
+    ENGINE_EV_LOGPROBS,   /* text: a JSON array of the entries (logprobs.h) of the tokens whose
+                             text is about to be sent, in order, sent just before that text
+                             (a request with logprobs). Every sampled token that is not the
+                             end of generation gets one, except those of text a stop string
+                             cut; thinking and tool-call tokens included */
 };
 
 struct engine_event {

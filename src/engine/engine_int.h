@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 
 #include "engine/ckpt.h"
+#include "engine/logprobs.h"
 #include "engine/textout.h"
 #include "llama.h"
 #include "sched/estimate.h"
@@ -86,6 +87,9 @@ struct job {
     int growths_at_admit;
     bool want_context;   /* DONE carries prompt + sampled tokens (engine_request.want_context) */
     struct tokvec sampled; /* every sampled token, end-of-generation included (want_context) */
+    bool logprobs;         /* LOGPROBS events (engine_request.logprobs) */
+    int top_logprobs;
+    struct logprob_queue lpq; /* entries whose text textout still holds (logprobs.h) */
 };
 
 #define ENGINE_TEMPLATE_CACHE 4
@@ -304,6 +308,12 @@ struct llama_sampler *engine__job_sampler(struct engine *e, struct job *j, const
  * (about characters) before the close marker (gbnf_after_marker). */
 #define ENGINE_THINK_PIECES 1000
 void engine__emit_text(struct engine *e, struct job *j, const char *text, size_t len);
+/* A request with logprobs: queues the entry of the token just sampled from the job's
+ * output row, whose piece of n_piece bytes is about to be pushed to j->out ... */
+void engine__job_logprob(struct engine *e, struct job *j, llama_token tok, int n_piece);
+/* ... and sends, as one LOGPROBS event, the entries of the text j->out has released since
+ * (call it before sending that text). */
+void engine__emit_logprobs(struct engine *e, struct job *j);
 void engine__emit_text_end(struct engine *e, struct job *j);
 
 #endif

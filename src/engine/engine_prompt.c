@@ -634,6 +634,8 @@ int engine__submit_finish(struct engine *e, const struct engine_request *r, stru
         bw_errf(err, rc, "invalid stop strings");
         goto fail;
     }
+    j->logprobs = r->logprobs && r->kind != ENGINE_EMBED && !e->no_vocab;
+    j->top_logprobs = r->top_logprobs < 0 ? 0 : r->top_logprobs > LOGPROBS_TOP_MAX ? LOGPROBS_TOP_MAX : r->top_logprobs;
     if (e->queue_tail)
         e->queue_tail->next = j;
     else

@@ -1,6 +1,7 @@
 /* engine_text.c -- a job's generated text as events (see engine_int.h): split into
  * thinking and answer (template/reasoning.h) for thinking templates, the answer split into
- * content and tool calls (template/toolcall.h) for requests with tools. */
+ * content and tool calls (template/toolcall.h) for requests with tools; and, when asked,
+ * each token's log-probability next to its text (logprobs.h). */
 #include "engine/engine_int.h"
 
 #include <stdlib.h>
@@ -239,4 +240,56 @@ void engine__emit_text_end(struct engine *e, struct job *j)
     if (j->split)
         reasoning_finish(&j->think, emit_split_piece, &k);
     emit_answer_end(e, j);
+}
+
+/* ---- log-probabilities ---------------------------------------------------------------- */
+
+/* A token's text as an entry shows it: special tokens printed (an alternative may be
+ * <|im_end|>). Into buf, or *heap when longer. */
+static size_t entry_piece(struct engine *e, llama_token tok, char *buf, int cap, char **heap)
+{
+    *heap = NULL;
+    int n = llama_token_to_piece(e->vocab, tok, buf, cap, 0, true);
+    if (n >= 0)
+        return (size_t)n;
+    if (!(*heap = malloc((size_t)-n)))
+        return 0;
+    n = llama_token_to_piece(e->vocab, tok, *heap, -n, 0, true);
+    return n > 0 ? (size_t)n : 0;
+}
+
+void engine__job_logprob(struct engine *e, struct job *j, llama_token tok, int n_piece)
+{
+    const float *logits = llama_get_logits_ith(e->ctx, j->out_idx);
+    int n_vocab = llama_vocab_n_tokens(e->vocab);
+    if (!logits || tok < 0 || tok >= n_vocab)
+        return;
+    struct logprob_alt alt[LOGPROBS_TOP_MAX];
+    int n_alt = 0;
+    float lp = logprobs_compute(logits, n_vocab, tok, j->top_logprobs, alt, &n_alt);
+
+    char buf[LOGPROBS_TOP_MAX + 1][64];
+    char *heap[LOGPROBS_TOP_MAX + 1];
+    struct logprob_token t[LOGPROBS_TOP_MAX + 1];
+    for (int i = 0; i <= n_alt; i++) {
+        llama_token id = i == 0 ? tok : alt[i - 1].tok;
+        size_t len = entry_piece(e, id, buf[i], sizeof buf[i], &heap[i]);
+        t[i] = (struct logprob_token){heap[i] ? heap[i] : buf[i], len, i == 0 ? lp : alt[i - 1].logprob};
+    }
+    struct textbuf json = {0};
+    logprobs_entry_json(&json, &t[0], j->top_logprobs > 0, t + 1, n_alt);
+    uint64_t start = textout_pushed_len(&j->out);
+    if (!json.oom && json.s)
+        logprob_queue_push(&j->lpq, json.s, json.len, start, start + (uint64_t)n_piece);
+    textbuf_fini(&json);
+    for (int i = 0; i <= n_alt; i++)
+        free(heap[i]);
+}
+
+void engine__emit_logprobs(struct engine *e, struct job *j)
+{
+    struct textbuf json = {0};
+    if (logprob_queue_take(&j->lpq, textout_released_len(&j->out), &json) && !json.oom)
+        engine__emit_simple(e, j->req_id, ENGINE_EV_LOGPROBS, json.s, json.len, NULL);
+    textbuf_fini(&json);
 }

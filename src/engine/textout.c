@@ -66,9 +66,7 @@ static size_t utf8_tail_start(const unsigned char *s, size_t n)
     return n;
 }
 
-/* Copy src[0..n) to dst, replacing each maximal ill-formed subpart, and an incomplete
- * sequence at the very end, by U+FFFD. dst needs room for 3 * n bytes. Returns bytes written. */
-static size_t utf8_sanitize(char *dst, const char *src, size_t n)
+size_t textout_utf8_sanitize(char *dst, const char *src, size_t n)
 {
     const unsigned char *s = (const unsigned char *)src;
     size_t i = 0, o = 0;
@@ -151,7 +149,7 @@ static void emit_prefix(struct textout *t, size_t n, bool drop_rest, struct text
     size_t len = 0;
 
     if (t->emit) {
-        len = utf8_sanitize(t->emit, t->pending, n);
+        len = textout_utf8_sanitize(t->emit, t->pending, n);
         t->emit[len] = '\0';
         out->text = t->emit;
     } else {
@@ -160,6 +158,7 @@ static void emit_prefix(struct textout *t, size_t n, bool drop_rest, struct text
     }
     out->len = len;
     t->emitted_len += len;
+    t->released_in += n;
 
     size_t rest = drop_rest ? 0 : t->pending_len - n;
     if (rest)
@@ -278,6 +277,7 @@ int textout_push(struct textout *t, const char *piece, size_t len, struct textou
     if (len)
         memcpy(t->pending + t->pending_len, piece, len);
     t->pending_len = n;
+    t->pushed_in += len;
     scan(t, false, out);
     return BW_OK;
 }
@@ -297,6 +297,16 @@ int textout_flush(struct textout *t, struct textout_emit *out)
 uint64_t textout_emitted_len(const struct textout *t)
 {
     return t->emitted_len;
+}
+
+uint64_t textout_pushed_len(const struct textout *t)
+{
+    return t->pushed_in;
+}
+
+uint64_t textout_released_len(const struct textout *t)
+{
+    return t->released_in;
 }
 
 size_t textout_pending_len(const struct textout *t)

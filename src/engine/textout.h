@@ -59,6 +59,9 @@ struct textout {
     size_t emit_cap;
 
     uint64_t emitted_len;       /* total bytes handed out so far */
+    uint64_t pushed_in;         /* total input bytes pushed */
+    uint64_t released_in;       /* of those, the ones emitted (or replaced); a stop and what
+                                   follows it are never released */
     size_t stop_idx;            /* which stop matched, when stopped */
     bool stopped;               /* a stop string was found */
     bool done;                  /* stopped or flushed: later calls emit nothing */
@@ -102,6 +105,19 @@ int textout_flush(struct textout *t, struct textout_emit *out);
 /* Total bytes handed out through struct textout_emit since textout_init() (after U+FFFD
  * replacement, so this counts what the client receives). */
 uint64_t textout_emitted_len(const struct textout *t);
+
+/* Input bytes pushed since textout_init(), and the first of them that have been handed
+ * out (before U+FFFD replacement: input positions). Once a stop string was found, released
+ * stays at the stop's start: the stop and everything after it are never released. So an
+ * input byte at position p has reached the client when p < textout_released_len(). What
+ * the engine aligns each token's log-probability with (logprobs.h). */
+uint64_t textout_pushed_len(const struct textout *t);
+uint64_t textout_released_len(const struct textout *t);
+
+/* Copy src[0..n) to dst, replacing each maximal ill-formed subpart, and an incomplete
+ * sequence at the very end, by U+FFFD (the rule of DESIGN above). dst needs room for 3 * n
+ * bytes. Returns the bytes written. Pure; no state. */
+size_t textout_utf8_sanitize(char *dst, const char *src, size_t n);
 
 /* Bytes currently held back (pushed but not yet emitted). 0 once t is done. */
 size_t textout_pending_len(const struct textout *t);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/logprobs.h"
 #include "proto/options.h"
 
 /* ---- framing ------------------------------------------------------------------------ */
@@ -59,7 +60,7 @@ static int frame_take(json_t *obj, uint8_t **frame, size_t *frame_len)
 
 static const char *const req_names[] = {"chat", "generate", "embed", "tokenize", "detokenize", "cancel", "status", "pause", "resume"};
 static const char *const ev_names[] = {"ready", "token",  "rendered", "embedding", "tokens",
-                                       "text",  "status", "done",     "error",     "tool_call"};
+                                       "text",  "status", "done",     "error",     "tool_call", "logprobs"};
 
 const char *proto_req_type_name(enum proto_req_type t) { return req_names[t]; }
 const char *proto_ev_type_name(enum proto_ev_type t) { return ev_names[t]; }
@@ -269,6 +270,11 @@ int proto_request_decode(const uint8_t *json, size_t len, struct proto_request *
         r->tool_choice = opt_string(doc, "tool_choice");
         r->tool_name = opt_string(doc, "tool_name");
         r->single_call = json_is_true(json_object_get(doc, "single_call"));
+        r->logprobs = json_is_true(json_object_get(doc, "logprobs"));
+        json_int_t top = json_integer_value(json_object_get(doc, "top_logprobs"));
+        if (top < 0 || top > LOGPROBS_TOP_MAX)
+            return bw_errf(err, BW_EINVAL, "top_logprobs must be between 0 and %d", LOGPROBS_TOP_MAX);
+        r->top_logprobs = (int)top;
         if ((rc = options_apply(json_object_get(doc, "options"), r, p->stops, err)))
             return rc;
     }
@@ -364,6 +370,10 @@ int proto_request_encode(const struct proto_request *r, uint8_t **frame, size_t 
             json_object_set_new(o, "single_call", json_true());
         if (q->tool_name)
             json_object_set_new(o, "tool_name", json_string(q->tool_name));
+        if (q->logprobs)
+            json_object_set_new(o, "logprobs", json_true());
+        if (q->logprobs && q->top_logprobs)
+            json_object_set_new(o, "top_logprobs", json_integer(q->top_logprobs));
     }
     return frame_take(o, frame, frame_len);
 }
@@ -498,6 +508,7 @@ int proto_event_encode(const struct proto_event *ev, uint8_t **frame, size_t *fr
     case PROTO_EV_RENDERED:
     case PROTO_EV_TEXT:
     case PROTO_EV_TOOL_CALL:
+    case PROTO_EV_LOGPROBS:
         /* The engine only emits valid UTF-8 (textout.c); jansson rejects anything else. */
         json_object_set_new(o, "text", json_stringn(ev->text ? ev->text : "", ev->len));
         if (ev->type == PROTO_EV_TOKEN && ev->thinking)
@@ -580,6 +591,7 @@ int proto_event_decode(const uint8_t *json, size_t len, struct proto_event *out,
     case PROTO_EV_TEXT:
     case PROTO_EV_ERROR:
     case PROTO_EV_TOOL_CALL:
+    case PROTO_EV_LOGPROBS:
         v = json_object_get(doc, out->type == PROTO_EV_ERROR ? "error" : "text");
         if (!json_is_string(v))
             return bw_errf(err, BW_EINVAL, "%s event without text", ev_names[type]);

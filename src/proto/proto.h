@@ -84,6 +84,8 @@ enum proto_ev_type {
     PROTO_EV_DONE,      /* stats; last event of the request */
     PROTO_EV_ERROR,     /* err_code + text; last event of the request (id 0: the runner itself) */
     PROTO_EV_TOOL_CALL, /* text: one tool call, {"name":…,"arguments":{…}[,"id":…]}; call_index */
+    PROTO_EV_LOGPROBS,  /* text: a JSON array of token entries (engine/logprobs.h), sent before
+                           the text they belong to */
 };
 
 struct proto_ready {

@@ -86,6 +86,7 @@ static void on_engine_event(void *ud, const struct engine_event *e)
         break;
     case ENGINE_EV_RENDERED: ev.type = PROTO_EV_RENDERED; break;
     case ENGINE_EV_ERROR: ev.type = PROTO_EV_ERROR; break;
+    case ENGINE_EV_LOGPROBS: ev.type = PROTO_EV_LOGPROBS; break;
     case ENGINE_EV_TOOL_CALL:
         ev.type = PROTO_EV_TOOL_CALL;
         ev.call_index = e->call_index;

@@ -113,6 +113,9 @@ static void on_event(void *ud, const struct engine_event *ev)
     }
     case ENGINE_EV_EMBEDDING:
         break;
+    case ENGINE_EV_LOGPROBS:
+        fail_msg("a LOGPROBS event for a request that did not ask for them"); /* test_engine_logprobs.c does */
+        break;
     }
 }
 

@@ -247,6 +247,52 @@ static void tools_and_tool_calls_travel(void **state)
     free(frame);
 }
 
+/* logprobs and top_logprobs travel with a generation; a LOGPROBS event carries its entries
+ * as text; a top_logprobs the engine cannot give is refused at decode. */
+static void logprobs_travel(void **state)
+{
+    (void)state;
+    struct proto_request r = {.type = PROTO_REQ_GENERATE, .id = 4}, d;
+    r.req.kind = ENGINE_GENERATE;
+    r.req.prompt = "hi";
+    sampling_params_default(&r.req.sampling);
+    roundtrip(&r, &d);
+    assert_false(d.req.logprobs);
+    assert_int_equal(d.req.top_logprobs, 0);
+    proto_request_free(&d);
+    r.req.logprobs = true;
+    r.req.top_logprobs = 20;
+    roundtrip(&r, &d);
+    assert_true(d.req.logprobs);
+    assert_int_equal(d.req.top_logprobs, 20);
+    proto_request_free(&d);
+
+    uint8_t *frame;
+    size_t frame_len;
+    uint32_t len;
+    struct bw_err err;
+    r.req.top_logprobs = 21;
+    assert_int_equal(proto_request_encode(&r, &frame, &frame_len), BW_OK);
+    const uint8_t *p = payload_of(frame, frame_len, &len);
+    assert_int_equal(proto_request_decode(p, len, &d, &err), BW_EINVAL);
+    assert_non_null(strstr(err.msg, "top_logprobs"));
+    proto_request_free(&d);
+    free(frame);
+
+    const char *entries = "[{\"token\":\"a\",\"logprob\":-0.5,\"bytes\":[97]}]";
+    struct proto_event ev = {.type = PROTO_EV_LOGPROBS, .id = 4, .text = entries, .len = strlen(entries)};
+    assert_int_equal(proto_event_encode(&ev, &frame, &frame_len), BW_OK);
+    p = payload_of(frame, frame_len, &len);
+    struct proto_event e;
+    assert_int_equal(proto_event_decode(p, len, &e, &err), BW_OK);
+    assert_int_equal(e.type, PROTO_EV_LOGPROBS);
+    assert_string_equal(proto_ev_type_name(e.type), "logprobs");
+    assert_int_equal(e.len, strlen(entries));
+    assert_memory_equal(e.text, entries, e.len);
+    proto_event_free(&e);
+    free(frame);
+}
+
 /* ---- framing (design.md §8: protocol framing) ---- */
 
 static void frames_split_at_every_byte_and_refuse_bad_lengths(void **state)
@@ -431,6 +477,7 @@ int main(void)
         cmocka_unit_test(bad_token_arrays_are_refused),
         cmocka_unit_test(done_event_carries_context),
         cmocka_unit_test(tools_and_tool_calls_travel),
+        cmocka_unit_test(logprobs_travel),
         cmocka_unit_test(frames_split_at_every_byte_and_refuse_bad_lengths),
         cmocka_unit_test(options_map_types_and_refuse_what_does_not_fit_an_int),
         cmocka_unit_test(option_ranges_name_the_field_and_the_limit),
