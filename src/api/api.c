@@ -14,6 +14,7 @@
 #include "grammar/json_schema.h"
 #include "sched/estimate.h"
 #include "template/caps.h"
+#include "template/toolcall.h"
 #include "util/log.h"
 #include "version.h"
 
@@ -42,7 +43,7 @@ int api_status_for(int code)
 
 void api__reply_json(struct http_request *req, int status, json_t *body)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *s = body ? toolcall_json_dump(body) : NULL; /* numbers as short as they read back */
     json_decref(body);
     if (!s) {
         http_respond(req, 500, "application/json", "{\"error\":\"out of memory\"}", 25, NULL);

@@ -185,7 +185,10 @@ struct strbuf {
     size_t len, cap;
 };
 void strbuf_add(struct strbuf *b, const char *s, size_t n);
-void strbuf_add_json(struct strbuf *b, json_t *obj); /* dumps obj (stolen) + "\n" */
+/* Dumps obj (stolen) + "\n", with numbers as short as they read back (toolcall_json_dump):
+ * the arguments a model wrote keep their look (48.85, not 48.850000000000001), and so do
+ * log-probabilities (-0.773874938). */
+void strbuf_add_json(struct strbuf *b, json_t *obj);
 void strbuf_free(struct strbuf *b);
 
 struct gen {
@@ -217,7 +220,14 @@ struct gen {
     int32_t *context;             /* generate with want_context: prompt + answer tokens (DONE) */
     int n_context;
     json_t *tool_calls;           /* the answer's tool calls, [{"name","arguments"[,"id"]}], or NULL */
+    bool logprobs;                /* the request asked for logprobs (set by the route) */
+    json_t *logprobs_pending;     /* entries (engine/logprobs.h) not yet in a reply, or NULL */
 };
+
+/* The log-probability entries received since the last call, in order (a new array the
+ * caller owns), or NULL when there are none. A streamed chunk takes those that came before
+ * it; the non-streamed reply takes them all at the end. */
+json_t *gen_take_logprobs(struct gen *g);
 
 /* The id a client sees for call `index` of g's answer: the model's own when it wrote one
  * (Mistral, Kimi), else "call_" and 8 characters derived from the request id, so the same
@@ -303,9 +313,6 @@ int api__tool_choice(const json_t *body, const json_t *tools, struct api_tool_ch
  * "<json text>"}} (with "index" as a stream delta). New objects. */
 json_t *api__ollama_tool_call(const json_t *call, int index, const char *id);
 json_t *api__openai_tool_call(const json_t *call, int index, const char *id, bool delta);
-/* As strbuf_add_json, with numbers as short as they read back (toolcall_json_dump): the
- * arguments a model wrote keep their look (48.85, not 48.850000000000001). */
-void api__add_json_line(struct strbuf *b, json_t *obj);
 
 /* ---- handlers ---------------------------------------------------------------------------- */
 

@@ -35,6 +35,15 @@ static void add_final_fields(const struct gen *g, json_t *o)
 
 /* ---- formats -------------------------------------------------------------------------- */
 
+/* Ollama's top-level `logprobs`: the entries of the tokens that came before this chunk (all
+ * of them in a non-streamed reply); none, no field (Ollama's omitempty). */
+static void add_logprobs(struct gen *g, json_t *o)
+{
+    json_t *lp = gen_take_logprobs(g);
+    if (lp)
+        json_object_set_new(o, "logprobs", lp);
+}
+
 static void native_error_reply(struct http_request *req, int status, const char *msg)
 {
     api__reply_error(req, status, "%s", msg);
@@ -56,6 +65,7 @@ static void generate_piece(struct gen *g, const char *text, size_t len, bool thi
     if (thinking)
         json_object_set_new(o, "thinking", json_stringn(text, len));
     json_object_set_new(o, "done", json_false());
+    add_logprobs(g, o);
     strbuf_add_json(&g->out, o);
 }
 
@@ -66,6 +76,7 @@ static void generate_final(struct gen *g)
     if (!g->stream && g->thinking.len)
         json_object_set_new(o, "thinking", json_stringn(g->thinking.s, g->thinking.len));
     add_final_fields(g, o);
+    add_logprobs(g, o);
     if (g->n_context > 0) { /* the prompt and answer tokens, for the next request's `context` */
         json_t *c = json_array();
         for (int i = 0; i < g->n_context; i++)
@@ -83,6 +94,7 @@ static void chat_piece(struct gen *g, const char *text, size_t len, bool thinkin
         json_object_set_new(m, "thinking", json_stringn(text, len));
     json_object_set_new(o, "message", m);
     json_object_set_new(o, "done", json_false());
+    add_logprobs(g, o);
     strbuf_add_json(&g->out, o);
 }
 
@@ -95,7 +107,8 @@ static void chat_tool_call(struct gen *g, int index, const json_t *call, const c
                           api__ollama_tool_call(call, index, id));
     json_object_set_new(o, "message", m);
     json_object_set_new(o, "done", json_false());
-    api__add_json_line(&g->out, o);
+    add_logprobs(g, o);
+    strbuf_add_json(&g->out, o);
 }
 
 static void chat_final(struct gen *g)
@@ -116,7 +129,8 @@ static void chat_final(struct gen *g)
         json_object_set_new(m, "tool_calls", calls);
     json_object_set_new(o, "message", m);
     add_final_fields(g, o);
-    api__add_json_line(&g->out, o);
+    add_logprobs(g, o);
+    strbuf_add_json(&g->out, o);
 }
 
 static const struct gen_format generate_format = {"application/x-ndjson", generate_piece, generate_final,
@@ -196,6 +210,7 @@ static void native_run(struct api *a, struct http_request *req, enum gen_input_k
     if (rc == BW_OK) {
         g->stream = in.stream;
         g->keep_alive = in.keep_alive;
+        g->logprobs = in.logprobs;
         rc = gen_open_model(g, in.model, &err);
     }
     if (rc == BW_OK)

@@ -12,17 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "template/toolcall.h"
+
 struct oa_state {
     char id[48];
     int64_t created;
     bool chat;
     bool include_usage;
     bool sent_role;
+    long text_offset; /* /v1/completions' legacy logprobs: characters of answer so far */
 };
 
 static void sse(struct gen *g, json_t *obj)
 {
-    char *s = json_dumps(obj, JSON_COMPACT);
+    char *s = toolcall_json_dump(obj);
     json_decref(obj);
     if (!s)
         return;
@@ -55,6 +58,64 @@ static const char *finish_reason(const struct gen *g)
     return g->st.done_reason && !strcmp(g->st.done_reason, "length") ? "length" : "stop";
 }
 
+/* Characters (code points) of UTF-8 text. */
+static long utf8_chars(const char *s)
+{
+    long n = 0;
+    for (; s && *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* OpenAI's choice.logprobs for entries (stolen; NULL: none): {"content": [...]}, each entry
+ * with its top_logprobs array (empty when none were asked for). /v1/completions adds the
+ * legacy arrays older clients read (tokens, token_logprobs, top_logprobs as {token:
+ * logprob}, text_offset: each token's offset in characters from the start of the answer,
+ * *offset carrying it across chunks and the choices of one prompt). */
+static json_t *oa_logprobs(bool chat, json_t *entries, long *offset)
+{
+    if (!entries && !(entries = json_array()))
+        return json_null();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        if (!json_object_get(e, "top_logprobs"))
+            json_object_set_new(e, "top_logprobs", json_array());
+    }
+    json_t *lp = json_pack("{s:o}", "content", entries);
+    if (chat || !lp)
+        return lp ? lp : json_null();
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    json_array_foreach(entries, i, e) {
+        const char *tok = str_field(e, "token") ?: "";
+        json_array_append(tokens, json_object_get(e, "token"));
+        json_array_append(lps, json_object_get(e, "logprob"));
+        json_t *top = json_object(), *alt;
+        size_t k;
+        json_array_foreach(json_object_get(e, "top_logprobs"), k, alt) {
+            if (str_field(alt, "token") && !json_object_get(top, str_field(alt, "token")))
+                json_object_set(top, str_field(alt, "token"), json_object_get(alt, "logprob"));
+        }
+        json_array_append_new(tops, top);
+        json_array_append_new(offs, json_integer(*offset));
+        *offset += utf8_chars(tok);
+    }
+    json_object_set_new(lp, "tokens", tokens);
+    json_object_set_new(lp, "token_logprobs", lps);
+    json_object_set_new(lp, "top_logprobs", tops);
+    json_object_set_new(lp, "text_offset", offs);
+    return lp;
+}
+
+/* A streamed chunk's choice gets the entries that came before it (null when none). */
+static void oa_chunk_logprobs(struct gen *g, json_t *choice)
+{
+    struct oa_state *s = g->fmt_ud;
+    json_t *entries = g->logprobs ? gen_take_logprobs(g) : NULL;
+    if (g->logprobs)
+        json_object_set_new(choice, "logprobs", entries ? oa_logprobs(s->chat, entries, &s->text_offset) : json_null());
+}
+
 /* Reasoning goes to `reasoning_content` (DeepSeek's and llama.cpp's name): streamed as
  * delta.reasoning_content (chat) or choice.reasoning_content (completions), in the final
  * message next to content when the model wrote some. */
@@ -75,6 +136,7 @@ static void oa_piece(struct gen *g, const char *text, size_t len, bool thinking)
         choice = json_pack("{s:i, s:s, s:n}", "index", 0, "text", "", "finish_reason");
         json_object_set_new(choice, key, json_stringn(text, len));
     }
+    oa_chunk_logprobs(g, choice);
     json_object_set_new(o, "choices", json_pack("[o]", choice));
     sse(g, o);
 }
@@ -90,7 +152,9 @@ static void oa_tool_call(struct gen *g, int index, const json_t *call, const cha
         json_object_set_new(delta, "role", json_string("assistant"));
         s->sent_role = true;
     }
-    json_object_set_new(o, "choices", json_pack("[{s:i, s:o, s:n}]", "index", 0, "delta", delta, "finish_reason"));
+    json_t *choice = json_pack("{s:i, s:o, s:n}", "index", 0, "delta", delta, "finish_reason");
+    oa_chunk_logprobs(g, choice);
+    json_object_set_new(o, "choices", json_pack("[o]", choice));
     sse(g, o);
 }
 
@@ -120,6 +184,7 @@ static void oa_final(struct gen *g)
         json_t *choice = s->chat ? json_pack("{s:i, s:{}, s:s}", "index", 0, "delta", "finish_reason", finish_reason(g))
                                  : json_pack("{s:i, s:s, s:s}", "index", 0, "text", "", "finish_reason",
                                              finish_reason(g));
+        oa_chunk_logprobs(g, choice);
         json_object_set_new(o, "choices", json_pack("[o]", choice));
         sse(g, o);
         if (s->include_usage) {
@@ -140,10 +205,12 @@ static void oa_final(struct gen *g)
                             json_stringn(g->thinking.s, g->thinking.len));
     if (s->chat)
         oa_message_calls(g, json_object_get(choice, "message"));
+    if (g->logprobs)
+        json_object_set_new(choice, "logprobs", oa_logprobs(s->chat, gen_take_logprobs(g), &s->text_offset));
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", s->id, "object",
                           s->chat ? "chat.completion" : "text_completion", "created", (json_int_t)s->created, "model",
                           g->model_name, "system_fingerprint", "fp_bellows", "choices", choice, "usage", usage_json(g));
-    char *str = json_dumps(o, JSON_COMPACT);
+    char *str = toolcall_json_dump(o);
     json_decref(o);
     if (str) {
         strbuf_add(&g->out, str, strlen(str));
@@ -187,6 +254,9 @@ static void completions_batch(struct gen *g, const struct gen_input *in, struct 
                               "finish_reason", finish_reason(g));
         if (g->thinking.len)
             json_object_set_new(c, "reasoning_content", json_stringn(g->thinking.s, g->thinking.len));
+        long offset = 0;
+        if (g->logprobs)
+            json_object_set_new(c, "logprobs", oa_logprobs(false, gen_take_logprobs(g), &offset));
         json_array_append_new(choices, c);
         prompt_tokens += g->st.prompt_eval_count;
         completion_tokens += g->st.eval_count;
@@ -233,6 +303,7 @@ static void run(struct api *a, struct http_request *req, bool chat)
     if (rc == BW_OK) {
         g->stream = in.stream;
         g->keep_alive = in.keep_alive;
+        g->logprobs = in.logprobs;
         st->include_usage = in.include_usage;
         rc = gen_open_model(g, in.model, &err);
     }

@@ -112,14 +112,3 @@ json_t *api__openai_tool_call(const json_t *call, int index, const char *id, boo
         json_object_set_new(o, "index", json_integer(index));
     return o;
 }
-
-void api__add_json_line(struct strbuf *b, json_t *obj)
-{
-    char *s = obj ? toolcall_json_dump(obj) : NULL;
-    json_decref(obj);
-    if (s) {
-        strbuf_add(b, s, strlen(s));
-        strbuf_add(b, "\n", 1);
-        free(s);
-    }
-}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "template/toolcall.h"
 #include "util/log.h"
 
 #define WAIT_SLICE_MS 100
@@ -34,7 +35,7 @@ void strbuf_add(struct strbuf *b, const char *s, size_t n)
 
 void strbuf_add_json(struct strbuf *b, json_t *obj)
 {
-    char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    char *s = obj ? toolcall_json_dump(obj) : NULL;
     json_decref(obj);
     if (s) {
         strbuf_add(b, s, strlen(s));
@@ -62,6 +63,7 @@ void gen_free(struct gen *g)
     strbuf_free(&g->text);
     strbuf_free(&g->thinking);
     json_decref(g->tool_calls);
+    json_decref(g->logprobs_pending);
     free(g->rendered);
     free(g->embd);
     free(g->context);
@@ -121,6 +123,26 @@ static void on_tool_call(struct gen *g, const struct proto_event *ev)
         g->fmt->tool_call(g, (int)index, call, gen_call_id(g, (int)index, id, sizeof id));
 }
 
+/* One LOGPROBS event: its entries (a JSON array) appended to the pending ones. */
+static void on_logprobs(struct gen *g, const struct proto_event *ev)
+{
+    json_t *arr = json_loadb(ev->text, ev->len, 0, NULL);
+    if (json_is_array(arr) && (g->logprobs_pending || (g->logprobs_pending = json_array())))
+        json_array_extend(g->logprobs_pending, arr);
+    json_decref(arr);
+}
+
+json_t *gen_take_logprobs(struct gen *g)
+{
+    json_t *a = g->logprobs_pending;
+    g->logprobs_pending = NULL;
+    if (a && !json_array_size(a)) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
 /* Consumes one event. Returns true when the request is finished. */
 static bool on_event(struct gen *g, struct proto_event *ev)
 {
@@ -133,6 +155,10 @@ static bool on_event(struct gen *g, struct proto_event *ev)
         return false;
     case PROTO_EV_TOOL_CALL:
         on_tool_call(g, ev);
+        return false;
+    case PROTO_EV_LOGPROBS:
+        if (g->logprobs)
+            on_logprobs(g, ev);
         return false;
     case PROTO_EV_RENDERED:
         free(g->rendered);

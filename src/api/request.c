@@ -75,6 +75,22 @@ int request_tools(struct gen_input *in, const json_t *tools, struct bw_err *err)
     return BW_OK;
 }
 
+int request_logprobs(struct gen_input *in, bool top_needs_logprobs, struct bw_err *err)
+{
+    const json_t *lp = json_object_get(in->body, "logprobs"), *top = json_object_get(in->body, "top_logprobs");
+    if (lp && !json_is_boolean(lp) && !json_is_null(lp))
+        return bw_errf(err, BW_EINVAL, "logprobs must be a boolean");
+    if (top && !json_is_null(top) &&
+        (!json_is_integer(top) || json_integer_value(top) < 0 || json_integer_value(top) > LOGPROBS_TOP_MAX))
+        return bw_errf(err, BW_EINVAL, "top_logprobs must be between 0 and %d", LOGPROBS_TOP_MAX);
+    in->logprobs = json_is_true(lp);
+    int n_top = (int)json_integer_value(top);
+    if (n_top > 0 && !in->logprobs && top_needs_logprobs)
+        return bw_errf(err, BW_EINVAL, "top_logprobs requires logprobs to be true");
+    in->top_logprobs = in->logprobs ? n_top : 0;
+    return BW_OK;
+}
+
 int request_schema(struct gen_input *in, const json_t *schema, const char *what, struct bw_err *err)
 {
     struct bw_err serr;
@@ -260,6 +276,8 @@ int request_prepare(const struct gen_input *in, struct api_model *m, struct gen_
     r->tool_choice = in->tool_choice;
     r->tool_name = in->tool_name;
     r->single_call = in->single_call;
+    r->logprobs = in->logprobs;
+    r->top_logprobs = in->top_logprobs;
     int n_images = in->n_images, rc;
     if (in->kind == GEN_INPUT_CHAT) {
         p->pr.type = PROTO_REQ_CHAT;

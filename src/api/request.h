@@ -16,6 +16,7 @@
 #define BELLOWS_API_REQUEST_H
 
 #include "api/api_int.h"
+#include "engine/logprobs.h"
 
 enum gen_input_kind {
     GEN_INPUT_GENERATE, /* a prompt: /api/generate, /v1/completions */
@@ -62,6 +63,8 @@ struct gen_input {
     bool stream;
     bool render_only;          /* _debug_render_only (native) */
     bool include_usage;        /* /v1 stream_options.include_usage */
+    bool logprobs;             /* each answer token's log-probability (engine/logprobs.h) */
+    int top_logprobs;          /* and its n most likely alternatives, 0..LOGPROBS_TOP_MAX */
 };
 
 /* The native bodies (body is stolen, also on failure): kind GENERATE reads /api/generate's
@@ -107,6 +110,10 @@ int request_schema(struct gen_input *in, const json_t *schema, const char *what,
  * its images counted in in->n_images. Returns the new object (borrowed from in->messages), or
  * NULL with BW_EINVAL (a bad field, named) or BW_ENOMEM in err. */
 json_t *request_add_message(struct gen_input *in, const json_t *msg, size_t i, struct bw_err *err);
+/* logprobs (a boolean) and top_logprobs (an integer 0..20) of a chat body, or a native
+ * generate's, into in. top_needs_logprobs: top_logprobs above 0 without logprobs true is a
+ * 400, as OpenAI and llama-server answer (Ollama's native API ignores it instead). */
+int request_logprobs(struct gen_input *in, bool top_needs_logprobs, struct bw_err *err);
 /* A status and message from the api's helpers (400, 500) as a bw_err. */
 int request_status_err(int status, const char *msg, struct bw_err *err);
 /* What every parser does first: *in cleared and bound to body (owned from here) and kind,

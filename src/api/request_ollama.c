@@ -102,5 +102,7 @@ int request_ollama_parse(const struct api *a, json_t *body, enum gen_input_kind 
         return bw_errf(err, BW_EINVAL, "options must be an object");
     in->options = json_is_object(opts) ? json_incref(opts) : NULL;
     in->render_only = json_is_true(json_object_get(body, "_debug_render_only"));
+    if ((rc = request_logprobs(in, false, err)))
+        return rc;
     return kind == GEN_INPUT_CHAT ? parse_chat(in, err) : parse_generate(in, err);
 }

@@ -100,6 +100,8 @@ static int parse_chat(struct gen_input *in, struct bw_err *err)
     if (!json_is_array(arr) || json_array_size(arr) == 0)
         return bw_errf(err, BW_EINVAL, "messages must be a non-empty array");
     int rc = request_tools(in, json_object_get(in->body, "tools"), err);
+    if (!rc)
+        rc = request_logprobs(in, true, err);
     if (rc)
         return rc;
     if (!(in->messages = json_array()))
@@ -139,6 +141,15 @@ static int parse_generate(struct gen_input *in, struct bw_err *err)
                 return bw_errf(err, BW_EINVAL, "prompt[%zu] must be a string or a non-empty array of token ids", i);
         }
         in->prompts = json_incref((json_t *)prompt);
+    }
+    /* logprobs here is OpenAI's legacy integer: the alternatives a token gets (0: none, the
+     * chosen token's own still reported). */
+    const json_t *lp = json_object_get(in->body, "logprobs");
+    if (lp && !json_is_null(lp)) {
+        if (!json_is_integer(lp) || json_integer_value(lp) < 0 || json_integer_value(lp) > LOGPROBS_TOP_MAX)
+            return bw_errf(err, BW_EINVAL, "logprobs must be an integer between 0 and %d", LOGPROBS_TOP_MAX);
+        in->logprobs = true;
+        in->top_logprobs = (int)json_integer_value(lp);
     }
     if (str_field(in->body, "suffix") && *str_field(in->body, "suffix"))
         return bw_errf(err, BW_EINVAL, "suffix (insert) is not supported by this model");

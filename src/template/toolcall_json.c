@@ -2,6 +2,7 @@
  * and toolcall_json_dump (toolcall.h), whose numbers read as the model wrote them. */
 #include "template/toolcall_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +151,10 @@ static int real_precision(const json_t *v)
     if (json_is_real(v)) {
         char buf[40];
         double d = json_real_value(v);
-        for (need = 1; need < 17; need++) {
+        /* at least the integer part's digits: 10000.0 stays 10000.0, never 1e+04 */
+        for (double m = fabs(d); m >= 10.0 && need < 17; m /= 10.0)
+            need++;
+        for (; need < 17; need++) {
             snprintf(buf, sizeof buf, "%.*g", need, d);
             if (strtod(buf, NULL) == d)
                 break;

@@ -178,3 +178,19 @@ test('a model without thinking answers as before: no thinking field', async () =
   for (const l of lines) assert.equal(l.message.thinking, undefined);
   assert.ok(lines.map((l) => l.message.content).join('').length > 0);
 });
+
+test('logprobs: the reasoning tokens have entries too, on the chunks that carry them', async () => {
+  const r = await ollama.chat({ model: 'thinker', messages, think: true, options, logprobs: true, top_logprobs: 1 });
+  assert.equal(r.done_reason, 'length');
+  assert.equal(r.logprobs.length, r.eval_count);
+  const joined = r.logprobs.map((e) => e.token).join('');
+  assert.ok(r.message.thinking.length > 0 && joined.includes(r.message.thinking.trim()), joined);
+  const stream = await ollama.chat({ model: 'thinker', messages, think: true, options, logprobs: true, top_logprobs: 1,
+    stream: true });
+  const got = [];
+  for await (const c of stream) {
+    if (c.message.thinking) assert.ok((c.logprobs ?? []).length > 0, JSON.stringify(c));
+    got.push(...(c.logprobs ?? []));
+  }
+  assert.deepEqual(got, r.logprobs);
+});

@@ -156,6 +156,23 @@ static void hermes_calls(void **state)
     expect(&c, "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n", "", "get_time {}|");
 }
 
+/* Replies print reals as short as they read back, never in exponent form for an integer
+ * part jansson's %g would shorten (10000.0 stays 10000.0); one precision for the document. */
+static void json_dump_keeps_numbers_short(void **state)
+{
+    (void)state;
+    json_t *v = json_pack("[f, f, f, f, i]", 10000.0, 48.85, -0.773874938, 123456789.5, 7);
+    char *s = toolcall_json_dump(v);
+    assert_string_equal(s, "[10000.0,48.85,-0.773874938,123456789.5,7]");
+    free(s);
+    json_decref(v);
+    v = json_pack("{s:f}", "x", 1e6);
+    s = toolcall_json_dump(v);
+    assert_string_equal(s, "{\"x\":1000000.0}");
+    free(s);
+    json_decref(v);
+}
+
 static void hermes_malformed_is_content(void **state)
 {
     (void)state;
@@ -812,6 +829,7 @@ int main(void)
         cmocka_unit_test(detect_real_templates),
         cmocka_unit_test(marker_tokens),
         cmocka_unit_test(hermes_calls),
+        cmocka_unit_test(json_dump_keeps_numbers_short),
         cmocka_unit_test(hermes_malformed_is_content),
         cmocka_unit_test(content_streams_at_once),
         cmocka_unit_test(utf8_content_in_bytes),
