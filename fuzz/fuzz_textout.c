@@ -1,4 +1,5 @@
-/* fuzz_textout.c -- streamed text and stop strings (src/engine/textout.c).
+/* fuzz_textout.c -- streamed text and stop strings (src/engine/textout.c), and the
+ * log-probability queue that follows its positions (src/engine/logprobs.c).
  *
  * Input: byte 0 = number of stop strings (mod 5), byte 1 = piece-size seed; then the stop
  * strings, each ended by a NUL byte (one that is not valid UTF-8 is skipped); then the
@@ -7,8 +8,14 @@
  *   - every emitted piece is valid UTF-8;
  *   - the held bytes stay under the longest stop + 4;
  *   - for valid UTF-8 input, no stop string occurs in the emitted text, and the emitted
- *     text is the input up to the earliest stop (the whole input when none occurs). */
+ *     text is the input up to the earliest stop (the whole input when none occurs);
+ *   - textout_pushed_len counts the input; textout_released_len never falls, never passes
+ *     it, equals the emitted length for valid input and ends at the earliest stop;
+ *   - each piece queued as a log-probability entry over its input bytes comes out once, in
+ *     order, as soon as one of its bytes is released (before the text is handed on), and
+ *     those left at the end start at or past the stop. */
 #define _GNU_SOURCE /* memmem */
+#include "engine/logprobs.h"
 #include "engine/textout.h"
 #include "fuzz.h"
 #include "util/err.h"
@@ -26,6 +33,29 @@ static size_t earliest_stop(const char *s, size_t n, char *const *stops, size_t 
             best = (size_t)(hit - s);
     }
     return best;
+}
+
+/* Takes the entries released so far and checks they are the next ones in order, each with
+ * a byte released; returns how many. */
+static size_t take_checked(struct logprob_queue *q, uint64_t released, size_t next)
+{
+    struct textbuf b = {0};
+    size_t n = logprob_queue_take(q, released, &b);
+    if (n) {
+        FUZZ_CHECK(!b.oom && b.s[0] == '[' && b.s[b.len - 1] == ']');
+        const char *p = b.s + 1;
+        for (size_t i = 0; i < n; i++) {
+            char *end;
+            FUZZ_CHECK(strtoull(p, &end, 10) == next + i && *end == ':');
+            FUZZ_CHECK(strtoull(end + 1, &end, 10) < released);
+            FUZZ_CHECK(*end == (i + 1 < n ? ',' : ']'));
+            p = end + 1;
+        }
+    }
+    textbuf_fini(&b);
+    /* the first entry left starts past what was released */
+    FUZZ_CHECK(q->head == q->n || q->v[q->head].start >= released);
+    return n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -61,13 +91,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *out = malloc(size * 3 + 8); /* each input byte emits at most one U+FFFD */
     size_t out_len = 0, off = 0;
     bool stopped = false;
+    struct logprob_queue q = {0};
+    size_t n_queued = 0, n_taken = 0;
+    uint64_t released = 0;
     while (out && off < size && !stopped) {
         size_t piece = 1 + (seed % 16);
         seed = seed * 1103515245u + 12345u;
         if (piece > size - off)
             piece = size - off;
+        /* the entry (its text need not be JSON here): "index:start", over the piece's input */
+        char json[48];
+        int jl = snprintf(json, sizeof json, "%zu:%zu", n_queued, off);
+        FUZZ_CHECK(logprob_queue_push(&q, json, (size_t)jl, off, off + piece));
+        n_queued++;
         struct textout_emit e;
         FUZZ_CHECK(textout_push(&t, (const char *)data + off, piece, &e) == BW_OK);
+        FUZZ_CHECK(textout_pushed_len(&t) == off + piece);
+        FUZZ_CHECK(textout_released_len(&t) >= released && textout_released_len(&t) <= off + piece);
+        released = textout_released_len(&t);
+        n_taken += take_checked(&q, released, n_taken);
         FUZZ_CHECK(fuzz_utf8_valid(e.text, e.len));
         memcpy(out + out_len, e.text, e.len);
         out_len += e.len;
@@ -86,13 +128,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (out) {
         FUZZ_CHECK(textout_emitted_len(&t) == out_len);
+        FUZZ_CHECK(textout_released_len(&t) >= released);
+        released = textout_released_len(&t);
+        n_taken += take_checked(&q, released, n_taken);
+        /* what is left: pieces from the stop on (flush released everything else) */
+        for (size_t i = q.head; i < q.n; i++)
+            FUZZ_CHECK(q.v[i].start >= released);
         if (fuzz_utf8_valid((const char *)data, size)) {
             FUZZ_CHECK(earliest_stop(out, out_len, stops, n_stops) == out_len);
             size_t cut = earliest_stop((const char *)data, size, stops, n_stops);
             FUZZ_CHECK(out_len == cut && !memcmp(out, data, cut));
             FUZZ_CHECK(stopped == (cut < size));
+            FUZZ_CHECK(released == cut);
         }
     }
+    logprob_queue_clear(&q);
     free(out);
     textout_fini(&t);
     for (size_t k = 0; k < n_stops; k++)
