@@ -332,6 +332,23 @@ test('"required" with one tool makes that call; the call and its result go back 
   assert.equal(next.usage.prompt_tokens, d.prompt_tokens);
 });
 
+// The call's tokens have log-probabilities too: a forced call with logprobs, every sampled
+// token but the end has an entry, joined they hold the call the model wrote; streamed, they
+// come with the chunk of the call.
+test('logprobs cover the tokens of a tool call, streamed and not', async () => {
+  const body = { model: 'qwen3', messages: [question], tools: [TOOLS[1]], tool_choice: 'required',
+    parallel_tool_calls: false, stream: false, options: { temperature: 0, num_predict: 60 }, logprobs: true };
+  const r = await (await post(srv.url, '/api/chat', body)).json();
+  assert.equal(r.message.tool_calls.length, 1, JSON.stringify(r));
+  assert.equal(r.logprobs.length, r.eval_count - (r.done_reason === 'stop' ? 1 : 0));
+  const text = r.logprobs.map((e) => e.token).join('');
+  assert.ok(text.includes('"get_time"'), text);
+  const chunks = await ndjson(await post(srv.url, '/api/chat', { ...body, stream: true }));
+  const call = chunks.find((c) => c.message?.tool_calls);
+  assert.ok(call?.logprobs?.length > 0, JSON.stringify(call));
+  assert.deepEqual(chunks.flatMap((c) => c.logprobs ?? []), r.logprobs);
+});
+
 // parallel_tool_calls: "required" lets the model write several calls in a row (this random
 // model writes as many as the grammar admits), false holds it to one — on both APIs.
 test('"required" writes one or more calls; parallel_tool_calls false holds the model to one', async () => {
