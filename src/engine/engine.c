@@ -279,8 +279,8 @@ void engine__job_finish(struct engine *e, struct job *j, const char *reason)
 {
     struct textout_emit rest;
     bool flushed = textout_flush(&j->out, &rest) == BW_OK;
-    engine__emit_logprobs(e, j); /* before the text they belong to; the rest was cut */
-    logprob_queue_clear(&j->lpq);
+    engine__emit_logprobs(e, j); /* before the text they belong to; those left were cut
+                                    (freed with the job) */
     if (flushed && rest.len)
         engine__emit_text(e, j, rest.text, rest.len);
     engine__emit_text_end(e, j);

@@ -635,7 +635,7 @@ int engine__submit_finish(struct engine *e, const struct engine_request *r, stru
         goto fail;
     }
     j->logprobs = r->logprobs && r->kind != ENGINE_EMBED && !e->no_vocab;
-    j->top_logprobs = r->top_logprobs < 0 ? 0 : r->top_logprobs > LOGPROBS_TOP_MAX ? LOGPROBS_TOP_MAX : r->top_logprobs;
+    j->top_logprobs = r->top_logprobs; /* logprobs_compute clamps it to 0..LOGPROBS_TOP_MAX */
     if (e->queue_tail)
         e->queue_tail->next = j;
     else

@@ -17,6 +17,12 @@ static bool ranks_before(float la, int32_t a, float lb, int32_t b)
     return la > lb || (la == lb && a < b);
 }
 
+/* A log-probability as entries carry it: at most 0, at least LOGPROBS_FLOOR (-inf, NaN). */
+static float clamp_logprob(double lp)
+{
+    return isfinite(lp) && lp > LOGPROBS_FLOOR ? (float)(lp < 0.0 ? lp : 0.0) : LOGPROBS_FLOOR;
+}
+
 float logprobs_compute(const float *logits, int n_vocab, int32_t chosen, int n_top, struct logprob_alt *top,
                        int *n_out)
 {
@@ -27,24 +33,19 @@ float logprobs_compute(const float *logits, int n_vocab, int32_t chosen, int n_t
     if (n_top > n_vocab)
         n_top = n_vocab;
 
+    /* One pass for the maximum and, when asked, the k best so far (kept sorted; a candidate
+     * is compared with the last one first, so that costs about one comparison a token); one
+     * for the sum. Without alternatives the pass is the maximum alone, which vectorizes. */
     float max = -INFINITY;
-    for (int i = 0; i < n_vocab; i++)
-        if (isfinite(logits[i]) && logits[i] > max)
-            max = logits[i];
-    /* The sum in double: 150k terms of float would lose the small ones. */
-    double sum = 0.0;
-    if (isfinite(max))
-        for (int i = 0; i < n_vocab; i++)
-            if (isfinite(logits[i]))
-                sum += exp((double)logits[i] - max);
-    double log_z = isfinite(max) && sum > 0.0 ? max + log(sum) : INFINITY;
-
-    /* The k best so far, kept sorted; a candidate is compared with the last one first, so
-     * the scan costs about one comparison a token. */
     int k = 0;
     float kl[LOGPROBS_TOP_MAX + 1];
+    for (int i = 0; i < n_vocab && n_top == 0; i++)
+        if (isfinite(logits[i]) && logits[i] > max)
+            max = logits[i];
     for (int i = 0; i < n_vocab && n_top > 0; i++) {
         float l = isfinite(logits[i]) ? logits[i] : -INFINITY;
+        if (l > max)
+            max = l;
         if (k == n_top && !ranks_before(l, i, kl[k - 1], top[k - 1].tok))
             continue;
         int at = k < n_top ? k++ : k - 1;
@@ -56,14 +57,18 @@ float logprobs_compute(const float *logits, int n_vocab, int32_t chosen, int n_t
         kl[at] = l;
         top[at].tok = i;
     }
-    for (int i = 0; i < k; i++) {
-        double lp = kl[i] - log_z;
-        top[i].logprob = isfinite(lp) && lp > LOGPROBS_FLOOR ? (float)(lp < 0.0 ? lp : 0.0) : LOGPROBS_FLOOR;
-    }
+    /* The sum in double: 150k terms of float would lose the small ones. */
+    double sum = 0.0;
+    if (isfinite(max))
+        for (int i = 0; i < n_vocab; i++)
+            if (isfinite(logits[i]))
+                sum += exp((double)logits[i] - max);
+    double log_z = isfinite(max) && sum > 0.0 ? max + log(sum) : INFINITY;
+
+    for (int i = 0; i < k; i++)
+        top[i].logprob = clamp_logprob(kl[i] - log_z);
     *n_out = k;
-    float lc = isfinite(logits[chosen]) ? logits[chosen] : -INFINITY;
-    double lp = lc - log_z;
-    return isfinite(lp) && lp > LOGPROBS_FLOOR ? (float)(lp < 0.0 ? lp : 0.0) : LOGPROBS_FLOOR;
+    return clamp_logprob((isfinite(logits[chosen]) ? logits[chosen] : -INFINITY) - log_z);
 }
 
 /* ---- JSON -------------------------------------------------------------------------------- */
